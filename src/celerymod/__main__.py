@@ -1,0 +1,3 @@
+from celerymod.cli import main
+
+main()

@@ -1,0 +1,308 @@
+"""The `celerymod` command: parse arguments, call the core, choose the exit code.
+
+Exit codes (check): 0 nothing found, 1 findings, 2 an error (a file that could not be read,
+decoded or parsed, bad usage or bad config). Errors win over findings. `fix` exits 0 unless
+there was an error.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from celerymod import __version__, config, registry, runner
+from celerymod.discovery import SourceFile, discover, module_name
+from celerymod.index import ProjectIndex
+from celerymod.model import FileError, FileResult, RunConfig, Strategy
+from celerymod.report import Reporter
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+app = typer.Typer(
+    name="celerymod",
+    help=(
+        "Find and rewrite Celery orchestration mistakes: tasks that block on subtask results, "
+        "tasks that run other tasks through the broker just to wait, and `time.sleep` inside "
+        "`async def`.\n\n"
+        "celerymod check .          report findings (exit 1 if any)\n\n"
+        "celerymod fix .            show the fixes as a diff; writes nothing\n\n"
+        "celerymod fix --write .    apply them\n\n"
+        "celerymod fix -i .         review change by change\n\n"
+        "Configure in \\[tool.celerymod] of pyproject.toml; silence a line with "
+        "`# celerymod: ignore[CODE]`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+class Color(StrEnum):
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class OutputFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+Paths = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Files or folders to process (default: the current folder). "
+        "Use - to read one file from standard input.",
+        show_default=False,
+    ),
+]
+Select = Annotated[
+    list[str] | None,
+    typer.Option("--select", help="Only these rule codes (repeat or comma-separate).", metavar="CODE"),
+]
+Ignore = Annotated[
+    list[str] | None,
+    typer.Option("--ignore", help="Skip these rule codes (repeat or comma-separate).", metavar="CODE"),
+]
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", help="Skip paths matching this gitignore-style pattern.", metavar="GLOB"),
+]
+StrategyOption = Annotated[
+    Strategy | None,
+    typer.Option(
+        "--strategy",
+        help="How CEL001 rewrites return: `metadata` (ids a progress endpoint can follow) or "
+        "`replace` (self.replace: the caller's result is unchanged). Default: metadata.",
+        case_sensitive=False,
+    ),
+]
+Jobs = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", help="Worker processes (default: all cores).", show_default=False),
+]
+ColorOption = Annotated[
+    Color, typer.Option("--color", help="Colour output: auto uses colour on a terminal unless NO_COLOR is set.")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print findings and diffs only, no summary.")]
+NoCache = Annotated[
+    bool, typer.Option("--no-cache", help="Ignore any cache (there is none yet; runs are always cold).")
+]
+StdinFilename = Annotated[
+    str | None,
+    typer.Option("--stdin-filename", help="With -, the path to report the standard input as.", metavar="PATH"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"celerymod {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """celerymod: a codemod and checker for Celery code."""
+
+
+def _load(paths: list[str], options: config.Options, reporter: Reporter) -> RunConfig:
+    try:
+        return config.load(paths, options)
+    except config.ConfigError as error:
+        reporter.errors([FileError("config", str(error))])
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+@dataclass(frozen=True)
+class _Run:
+    files: list[SourceFile]
+    results: list[FileResult]
+    errors: list[FileError]
+    index: ProjectIndex | None
+    stdin: bytes | None = None
+
+
+def _collect(
+    paths: list[str], run_config: RunConfig, stdin_filename: str | None, reporter: Reporter
+) -> _Run:
+    """Discover and process every file; the stdin case is one in-memory file."""
+    if paths == ["-"]:
+        name = stdin_filename or "-"
+        file = SourceFile(name, name, module_name(Path(name)) if stdin_filename else None)
+        source = sys.stdin.buffer.read()
+        result = runner.process_source(source, file, run_config, None)
+        return _Run([file], [result], list(result.errors), None, stdin=source)
+    if "-" in paths:
+        reporter.errors([FileError("-", "standard input cannot be mixed with other paths")])
+        raise typer.Exit(EXIT_ERROR)
+    files, errors = discover(paths, run_config.exclude, run_config.respect_gitignore)
+    index = runner.build_index(files, run_config)
+    with reporter.progress(len(files)) as advance:
+        results = runner.run(files, run_config, index, progress=advance)
+    errors += [error for result in results for error in result.errors]
+    return _Run(files, results, errors, index)
+
+
+def _options(
+    select: list[str] | None,
+    ignore: list[str] | None,
+    exclude: list[str] | None,
+    strategy: Strategy | None,
+    jobs: int | None,
+) -> config.Options:
+    return config.Options(
+        select=select,
+        ignore=ignore,
+        exclude=exclude,
+        strategy=strategy.value if strategy else None,
+        jobs=jobs,
+    )
+
+
+@app.command()
+def check(
+    paths: Paths = None,
+    select: Select = None,
+    ignore: Ignore = None,
+    exclude: Exclude = None,
+    strategy: StrategyOption = None,
+    jobs: Jobs = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="How to print findings.", case_sensitive=False)
+    ] = OutputFormat.TEXT,
+    diff: Annotated[bool, typer.Option("--diff", help="Also print the diff of every fix.")] = False,
+    color: ColorOption = Color.AUTO,
+    quiet: Quiet = False,
+    no_cache: NoCache = False,
+    stdin_filename: StdinFilename = None,
+) -> None:
+    """Report findings. Exit 0 when clean, 1 when anything is found, 2 on any error."""
+    paths = paths or ["."]
+    reporter = Reporter(color.value, quiet)
+    run_config = _load(paths, _options(select, ignore, exclude, strategy, jobs), reporter)
+    run = _collect(paths, run_config, stdin_filename, reporter)
+    results, errors = run.results, run.errors
+    findings = [f for result in results for f in result.findings]
+    if output_format is OutputFormat.JSON:
+        reporter.json_report(results, errors)
+    else:
+        reporter.findings(results)
+        if diff:
+            for result in results:
+                if result.diff:
+                    reporter.diff(result.diff)
+        reporter.errors(errors)
+        fixable = sum(1 for f in findings if f.fix is not None)
+        reporter.check_summary(len(findings), fixable, len({e.path for e in errors}))
+    raise typer.Exit(EXIT_ERROR if errors else EXIT_FINDINGS if findings else EXIT_CLEAN)
+
+
+@app.command()
+def fix(
+    paths: Paths = None,
+    write: Annotated[bool, typer.Option("--write", "-w", help="Apply the fixes to the files.")] = False,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            "-i",
+            help="Show each change and ask: y apply, n skip, a apply the rest, d skip the rest "
+            "of the file, q stop, ? help.",
+        ),
+    ] = False,
+    select: Select = None,
+    ignore: Ignore = None,
+    exclude: Exclude = None,
+    strategy: StrategyOption = None,
+    jobs: Jobs = None,
+    color: ColorOption = Color.AUTO,
+    quiet: Quiet = False,
+    no_cache: NoCache = False,
+    stdin_filename: StdinFilename = None,
+) -> None:
+    """Print a unified diff of every fix (writes nothing), or apply them with --write / -i.
+
+    Exit 0 unless a file could not be read, parsed or written (2). With - as the path the
+    fixed source is printed to standard output instead of a diff.
+    """
+    paths = paths or ["."]
+    reporter = Reporter(color.value, quiet)
+    if interactive and not sys.stdin.isatty():
+        reporter.errors([FileError("--interactive", "needs a terminal on standard input")])
+        raise typer.Exit(EXIT_ERROR)
+    if paths == ["-"] and (write or interactive):
+        reporter.errors([FileError("-", "--write and --interactive need files, not stdin")])
+        raise typer.Exit(EXIT_ERROR)
+    run_config = _load(paths, _options(select, ignore, exclude, strategy, jobs), reporter)
+    run = _collect(paths, run_config, stdin_filename, reporter)
+    files, results, errors = run.files, run.results, run.errors
+    findings = [f for result in results for f in result.findings]
+    unfixable = sum(1 for f in findings if f.fix is None)
+    changed = [r for r in results if r.new_source is not None]
+    fixes = sum(1 for r in changed for f in r.findings if f.fix is not None)
+
+    if run.stdin is not None:
+        # Editor integration: the whole fixed source (or the input, unchanged) on stdout.
+        new_source = results[0].new_source
+        sys.stdout.buffer.write(new_source if new_source is not None else run.stdin)
+        reporter.errors(errors)
+        raise typer.Exit(EXIT_ERROR if errors else EXIT_CLEAN)
+
+    if interactive:
+        from celerymod import interactive as review
+
+        outcome = review.review(results, files, run_config, run.index, reporter, input)
+        errors += outcome.errors
+        reporter.errors(errors)
+        reporter.fix_summary(outcome.applied, len(outcome.written), unfixable, written=True)
+    elif write:
+        outcome = runner.write_results(changed, files)
+        errors += outcome.errors
+        reporter.errors(errors)
+        reporter.fix_summary(fixes, len(outcome.written), unfixable, written=True)
+    else:
+        for result in changed:
+            reporter.diff(result.diff)
+        reporter.errors(errors)
+        reporter.fix_summary(fixes, len(changed), unfixable, written=False)
+    raise typer.Exit(EXIT_ERROR if errors else EXIT_CLEAN)
+
+
+@app.command("rules")
+def rules_command(
+    color: ColorOption = Color.AUTO,
+) -> None:
+    """List every rule: code, name, whether it can fix, and what it finds."""
+    Reporter(color.value).rules_table(registry.RULES)
+
+
+@app.command()
+def explain(
+    code: Annotated[str, typer.Argument(help="A rule code (CEL001) or name (blocking-subtask-wait).")],
+    color: ColorOption = Color.AUTO,
+) -> None:
+    """Show one rule's documentation."""
+    wanted = code.strip()
+    rule = registry.BY_CODE.get(wanted.upper()) or next(
+        (r for r in registry.RULES if r.name == wanted), None
+    )
+    if rule is None:
+        known = ", ".join(r.code for r in registry.RULES)
+        Reporter(color.value).errors([FileError(code, f"no such rule (known: {known})")])
+        raise typer.Exit(EXIT_ERROR)
+    Reporter(color.value).explain(registry.rule_docs(rule))
+
+
+def main() -> None:
+    # Click already exits 2 on usage errors; every other exit code is chosen above.
+    app()

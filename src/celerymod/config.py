@@ -1,0 +1,123 @@
+"""`[tool.celerymod]` in the nearest `pyproject.toml`, validated, merged with the CLI.
+
+An unknown key, an unknown rule code or a value of the wrong type is an error that names the
+key and the file: a typo must not silently turn a check off.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from celerymod import registry
+from celerymod.model import RunConfig, Strategy
+
+
+class ConfigError(Exception):
+    """Bad configuration or options; the CLI exits 2 with this message."""
+
+
+@dataclass(frozen=True)
+class _Key:
+    kind: type
+    help: str
+
+
+KEYS: dict[str, _Key] = {
+    "select": _Key(list, "rule codes to run (default: all)"),
+    "ignore": _Key(list, "rule codes to skip"),
+    "exclude": _Key(list, "gitignore-style patterns of paths to skip"),
+    "strategy": _Key(str, "how CEL001 rewrites return: metadata or replace"),
+    "task-decorators": _Key(list, "extra decorators (dotted names) that define Celery tasks"),
+    "respect-gitignore": _Key(bool, "skip files matched by .gitignore (default: true)"),
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line said; None means "not given, use the config file"."""
+
+    select: Sequence[str] | None = None
+    ignore: Sequence[str] | None = None
+    exclude: Sequence[str] | None = None
+    strategy: str | None = None
+    jobs: int | None = None
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest `pyproject.toml` at or above `start`."""
+    folder = start.resolve()
+    if not folder.is_dir():
+        folder = folder.parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / "pyproject.toml").is_file():
+            return candidate / "pyproject.toml"
+    return None
+
+
+def load(paths: Sequence[str], options: Options) -> RunConfig:
+    """Build the run's config from the pyproject nearest the first path and the CLI."""
+    start = Path(paths[0]) if paths and paths[0] != "-" else Path.cwd()
+    pyproject = find_pyproject(start if start.exists() else Path.cwd())
+    table = _read_table(pyproject) if pyproject else {}
+    where = str(pyproject) if pyproject else "the command line"
+
+    def codes(key: str, given: Sequence[str] | None) -> list[str] | None:
+        raw = given if given is not None else table.get(key)
+        if raw is None:
+            return None
+        expanded = [code.strip().upper() for item in raw for code in str(item).split(",")]
+        unknown = [code for code in expanded if code and code not in registry.BY_CODE]
+        if unknown:
+            source = "--" + key if given is not None else f"`tool.celerymod.{key}` in {where}"
+            known = ", ".join(registry.BY_CODE)
+            raise ConfigError(f"unknown rule code {unknown[0]!r} in {source} (known: {known})")
+        return [code for code in expanded if code]
+
+    select = codes("select", options.select)
+    ignore = codes("ignore", options.ignore) or []
+    strategy_name = options.strategy or table.get("strategy") or Strategy.METADATA.value
+    try:
+        strategy = Strategy(strategy_name)
+    except ValueError:
+        choices = ", ".join(s.value for s in Strategy)
+        raise ConfigError(f"unknown strategy {strategy_name!r} (choose from {choices})") from None
+    exclude = [*table.get("exclude", []), *(options.exclude or [])]
+    if options.jobs is not None and options.jobs < 1:
+        raise ConfigError("--jobs must be at least 1")
+    return RunConfig(
+        select=frozenset(select) if select is not None else None,
+        ignore=frozenset(ignore),
+        exclude=tuple(exclude),
+        strategy=strategy,
+        task_decorators=tuple(table.get("task-decorators", [])),
+        jobs=options.jobs,
+        config_path=str(pyproject) if pyproject else None,
+        respect_gitignore=bool(table.get("respect-gitignore", True)),
+    )
+
+
+def _read_table(pyproject: Path) -> dict[str, object]:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {pyproject}: {error}") from None
+    table = data.get("tool", {}).get("celerymod", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"`tool.celerymod` in {pyproject} must be a table")
+    for key, value in table.items():
+        spec = KEYS.get(key)
+        if spec is None:
+            known = ", ".join(KEYS)
+            raise ConfigError(f"unknown key `tool.celerymod.{key}` in {pyproject} (known: {known})")
+        if not isinstance(value, spec.kind) or (
+            spec.kind is list and not all(isinstance(v, str) for v in value)
+        ):
+            wanted = {list: "a list of strings", str: "a string", bool: "true or false"}
+            raise ConfigError(
+                f"`tool.celerymod.{key}` in {pyproject} must be {wanted[spec.kind]}, "
+                f"not {value!r}"
+            )
+    return table

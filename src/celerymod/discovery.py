@@ -1,0 +1,166 @@
+"""Which files a run looks at: the paths given, `.gitignore`, excludes, no virtualenvs.
+
+Explicitly named files are always taken (unless excluded), like ruff and black do; files
+found by walking a folder also honour `.gitignore` and skip tool and build output. Symlinks
+are never followed out of the folder being walked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from celerymod.model import FileError
+
+SKIPPED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        ".eggs",
+        "__pycache__",
+        "__pypackages__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "node_modules",
+        "site-packages",
+        "build",
+        "dist",
+        "_build",
+        "buck-out",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to process: how to show it, where it is, and its dotted module name."""
+
+    path: str
+    absolute: str
+    module_name: str | None
+
+
+def discover(
+    paths: Sequence[str], exclude: Sequence[str], respect_gitignore: bool = True
+) -> tuple[list[SourceFile], list[FileError]]:
+    """Expand `paths` into the Python files to process, plus errors for missing paths."""
+    excluded = pathspec.GitIgnoreSpec.from_lines(exclude)
+    files: dict[str, SourceFile] = {}
+    errors: list[FileError] = []
+    for given in paths:
+        root = Path(given)
+        if not os.path.lexists(root):
+            errors.append(FileError(given, "no such file or directory"))
+            continue
+        if root.is_file():
+            if not _is_excluded(excluded, root, root.parent):
+                _add(files, os.path.normpath(given), root)
+            continue
+        if not root.is_dir():
+            errors.append(FileError(given, "not a regular file or folder"))
+            continue
+        for found in _walk(root, excluded, respect_gitignore):
+            display = os.path.normpath(os.path.join(given, found.relative_to(root)))
+            _add(files, display, found)
+    return sorted(files.values(), key=lambda f: f.path), errors
+
+
+def _add(files: dict[str, SourceFile], display: str, path: Path) -> None:
+    absolute = str(path.resolve())
+    files.setdefault(absolute, SourceFile(display, absolute, module_name(path)))
+
+
+def _is_excluded(spec: pathspec.PathSpec, path: Path, base: Path) -> bool:
+    if not spec.patterns:
+        return False
+    relative = path.relative_to(base).as_posix()
+    return spec.match_file(relative) or spec.match_file(path.name)
+
+
+def _walk(root: Path, excluded: pathspec.PathSpec, respect_gitignore: bool) -> Iterator[Path]:
+    real_root = root.resolve()
+    ignores = _ancestor_ignores(real_root) if respect_gitignore else []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        if respect_gitignore and (here / ".gitignore").is_file():
+            ignores = [*ignores, (here.resolve(), _read_ignore(here / ".gitignore"))]
+        keep: list[str] = []
+        for name in sorted(dirnames):
+            folder = here / name
+            if name in SKIPPED_DIRS or name.endswith(".egg-info") or folder.is_symlink():
+                continue
+            if (folder / "pyvenv.cfg").exists():  # A virtualenv, whatever its name.
+                continue
+            if _ignored(ignores, folder.resolve(), True) or _is_excluded(excluded, folder, root):
+                continue
+            keep.append(name)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            path = here / name
+            if path.is_symlink() and not _inside(path.resolve(), real_root):
+                continue
+            if _ignored(ignores, path.resolve(), False) or _is_excluded(excluded, path, root):
+                continue
+            yield path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _read_ignore(path: Path) -> pathspec.PathSpec:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _ancestor_ignores(root: Path) -> list[tuple[Path, pathspec.PathSpec]]:
+    """`.gitignore` files above `root`, up to the repository's top, outermost first."""
+    found: list[tuple[Path, pathspec.PathSpec]] = []
+    for folder in root.parents:
+        if (folder / ".gitignore").is_file():
+            found.append((folder, _read_ignore(folder / ".gitignore")))
+        if (folder / ".git").exists():
+            break
+    else:
+        return []  # Not inside a git repository: its parents' ignore files do not apply.
+    return found[::-1]
+
+
+def _ignored(ignores: list[tuple[Path, pathspec.PathSpec]], path: Path, is_dir: bool) -> bool:
+    result = False
+    for base, spec in ignores:
+        if not _inside(path, base) or path == base:
+            continue
+        relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+        # A later (deeper) ignore file may re-include what an earlier one ignored.
+        check = spec.check_file(relative)
+        if check.include is not None:
+            result = check.include
+    return result
+
+
+def module_name(path: Path) -> str | None:
+    """The dotted module name of a file, from the packages (`__init__.py`) around it."""
+    if path.suffix != ".py":
+        return None
+    parts = [] if path.stem == "__init__" else [path.stem]
+    folder = path.resolve().parent
+    while (folder / "__init__.py").exists():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts) or None

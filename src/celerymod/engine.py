@@ -1,0 +1,283 @@
+"""The pure core: source bytes + config (+ project index) -> findings, fixes, new bytes.
+
+No I/O and no printing happen here. Check and fix share `process`, so what `check` reports
+is exactly what `fix` changes. Importing this module imports libcst: the runner imports it
+only for files that passed the byte prefilter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from celerymod import registry, textio
+from celerymod.index import ProjectIndex
+from celerymod.model import (
+    FileError,
+    FileResult,
+    Finding,
+    FixInfo,
+    RuleSpec,
+    RunConfig,
+    Span,
+)
+from celerymod.transforms.base import Checker, Fix, ForeignEdit, ModuleContext, Report
+
+# `# celerymod: ignore` or `# celerymod: ignore[CEL001, CEL003]` on the reported line.
+_SUPPRESSION = re.compile(r"#\s*celerymod:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?")
+# A fix that keeps producing work (two fixes re-creating each other) must not loop forever.
+_MAX_ROUNDS = 20
+
+
+class InternalError(Exception):
+    """A fix produced code that does not parse or compile; nothing is written."""
+
+
+@dataclass(frozen=True)
+class _Proposal:
+    """A finding with the live tree objects of its fix (never leaves this module)."""
+
+    finding: Finding
+    fix: Fix | None
+
+
+def process(
+    source: bytes,
+    path: str,
+    config: RunConfig,
+    *,
+    index: ProjectIndex | None = None,
+    module_name: str | None = None,
+    keys: Collection[str] | None = None,
+    foreign: Sequence[ForeignEdit] = (),
+) -> FileResult:
+    """Find everything in one file and apply the fixes named by `keys` (None: all of them).
+
+    `foreign` are parts of fixes found in other files that edit this one. Errors (decode,
+    syntax, a fix that breaks the code) come back inside the result, never raised.
+    """
+    digest = textio.source_hash(source)
+    rules = registry.matching_rules(source, config)
+    if not rules and not foreign:
+        return FileResult(path=path, source_hash=digest)
+    try:
+        decoded = textio.decode(source)
+    except textio.DecodeError as error:
+        return FileResult(path=path, errors=(FileError(path, str(error)),), source_hash=digest)
+    context = ModuleContext(path=path, module_name=module_name, config=config, index=index)
+    try:
+        proposals = _analyze(decoded.text, context, rules)
+    except cst.ParserSyntaxError as error:
+        message = f"syntax error at {error.raw_line}:{error.raw_column + 1}: {error.message}"
+        return FileResult(path=path, errors=(FileError(path, message),), source_hash=digest)
+    findings = tuple(p.finding for p in proposals)
+    fixable = [p.finding.fix.key for p in proposals if p.finding.fix is not None]
+    wanted = set(fixable) if keys is None else set(keys) & set(fixable)
+    if not wanted and not foreign:
+        return FileResult(path=path, findings=findings, source_hash=digest, parsed=True)
+    try:
+        new_text = apply_fixes(decoded.text, context, rules, wanted, foreign)
+    except InternalError as error:
+        return FileResult(
+            path=path,
+            findings=findings,
+            errors=(FileError(path, f"internal error, no fix applied: {error}"),),
+            source_hash=digest,
+            parsed=True,
+        )
+    if new_text == decoded.text:
+        return FileResult(path=path, findings=findings, source_hash=digest, parsed=True)
+    return FileResult(
+        path=path,
+        findings=findings,
+        new_source=textio.encode(new_text, decoded),
+        diff=textio.unified_diff(decoded.text, new_text, path),
+        source_hash=digest,
+        parsed=True,
+    )
+
+
+def _checker_class(rule: RuleSpec) -> type[Checker]:
+    checker: type[Checker] = importlib.import_module(rule.module).Checker
+    return checker
+
+
+def _run_checkers(
+    wrapper: MetadataWrapper, context: ModuleContext, rules: Sequence[RuleSpec]
+) -> list[tuple[RuleSpec, Report]]:
+    checkers = [(rule, _checker_class(rule)(context)) for rule in rules]
+    wrapper.visit_batched([checker for _, checker in checkers])
+    return [(rule, report) for rule, checker in checkers for report in checker.reports]
+
+
+def _analyze(text: str, context: ModuleContext, rules: Sequence[RuleSpec]) -> list[_Proposal]:
+    wrapper = MetadataWrapper(cst.parse_module(text))
+    return _proposals(wrapper, text, context, rules)
+
+
+def _proposals(
+    wrapper: MetadataWrapper, text: str, context: ModuleContext, rules: Sequence[RuleSpec]
+) -> list[_Proposal]:
+    positions = wrapper.resolve(PositionProvider)
+    lines = text.splitlines()
+    seen: dict[tuple[str, str], int] = {}
+    proposals: list[_Proposal] = []
+    reports = _run_checkers(wrapper, context, rules)
+    reports.sort(key=lambda item: _start(positions[item[1].node]))
+    for rule, report in reports:
+        where = positions[report.node]
+        span = Span(where.start.line, where.start.column + 1, where.end.line, where.end.column + 1)
+        if _suppressed(lines, span.line, rule.code):
+            continue
+        fix_info = None
+        if report.fix is not None:
+            # Positions shift when another fix is applied; the node's own text does not.
+            text_hash = hashlib.sha1(wrapper.module.code_for_node(report.node).encode()).hexdigest()
+            ordinal = seen.get((rule.code, text_hash), 0)
+            seen[(rule.code, text_hash)] = ordinal + 1
+            fix_info = FixInfo(
+                key=f"{rule.code}:{text_hash[:12]}:{ordinal}",
+                message=report.fix.message,
+                safety=report.fix.safety,
+                other_paths=tuple(sorted({edit.path for edit in report.fix.foreign})),
+            )
+        finding = Finding(
+            path=context.path,
+            span=span,
+            code=rule.code,
+            name=rule.name,
+            message=report.message,
+            fix=fix_info,
+        )
+        proposals.append(_Proposal(finding=finding, fix=report.fix))
+    return proposals
+
+
+def _start(where: object) -> tuple[int, int]:
+    start = where.start  # type: ignore[attr-defined]
+    return (start.line, start.column)
+
+
+def _suppressed(lines: list[str], line: int, code: str) -> bool:
+    if line > len(lines):
+        return False
+    match = _SUPPRESSION.search(lines[line - 1])
+    if match is None:
+        return False
+    codes = match.group("codes")
+    return codes is None or code in {c.strip() for c in codes.split(",")}
+
+
+def apply_fixes(
+    text: str,
+    context: ModuleContext,
+    rules: Sequence[RuleSpec],
+    keys: Collection[str],
+    foreign: Sequence[ForeignEdit] = (),
+) -> str:
+    """Apply exactly the fixes named by `keys` (and the foreign parts) to `text`.
+
+    Fixes whose replaced nodes do not overlap are applied together in one pass; a fix nested
+    inside another waits for the next round, where it is found again by its key in the new
+    code. Raises InternalError if the result does not parse or compile.
+    """
+    original = text
+    pending = set(keys)
+    foreign_left = list(foreign)
+    for _ in range(_MAX_ROUNDS):
+        if not pending and not foreign_left:
+            break
+        wrapper = MetadataWrapper(cst.parse_module(text))
+        proposals = _proposals(wrapper, text, context, rules)
+        batch = [
+            (p.fix, p.finding.fix.key)
+            for p in proposals
+            if p.fix is not None and p.finding.fix is not None and p.finding.fix.key in pending
+        ]
+        for edit in foreign_left:
+            rule = registry.BY_CODE[edit.code]
+            fix = _checker_class(rule).foreign_fix(context, wrapper, edit.payload)
+            if fix is not None:
+                batch.append((fix, ""))
+        foreign_left = []
+        if not batch:
+            break  # The remaining keys no longer match anything: nothing left to do.
+        chosen = _non_overlapping(batch)
+        pending -= {key for _, key in chosen}
+        text = _apply_batch(wrapper.module, [fix for fix, _ in chosen]).code
+    _validate(original, text, context.path)
+    return text
+
+
+def _non_overlapping(batch: list[tuple[Fix, str]]) -> list[tuple[Fix, str]]:
+    """The fixes of `batch` whose replaced subtrees are disjoint, first come first served."""
+    taken: set[int] = set()
+    chosen: list[tuple[Fix, str]] = []
+    for fix, key in batch:
+        ids = {id(n) for target, _ in fix.replacements for n in _subtree(target)}
+        if ids & taken:
+            continue
+        taken |= ids
+        chosen.append((fix, key))
+    return chosen
+
+
+def _subtree(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
+
+
+class _Replacer(cst.CSTTransformer):
+    def __init__(self, table: dict[int, object]) -> None:
+        super().__init__()
+        self.table = table
+
+    def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        return self.table.get(id(original_node), updated_node)
+
+
+def _apply_batch(module: cst.Module, fixes: Sequence[Fix]) -> cst.Module:
+    table: dict[int, object] = {
+        id(target): replacement for fix in fixes for target, replacement in fix.replacements
+    }
+    new_module = module.visit(_Replacer(table))
+    context = CodemodContext()
+    for fix in fixes:
+        for item in fix.add_imports:
+            AddImportsVisitor.add_needed_import(context, item.module, item.obj_name, item.alias)
+        for item in fix.remove_imports:
+            RemoveImportsVisitor.remove_unused_import(
+                context, item.module, item.obj_name, item.alias
+            )
+    if any(fix.add_imports for fix in fixes):
+        new_module = AddImportsVisitor(context).transform_module(new_module)
+    if any(fix.remove_imports for fix in fixes):
+        new_module = RemoveImportsVisitor(context).transform_module(new_module)
+    return new_module
+
+
+def _validate(original: str, new: str, path: str) -> None:
+    """Refuse output that libcst cannot parse, or that no longer compiles when it used to."""
+    try:
+        cst.parse_module(new)
+    except cst.ParserSyntaxError as error:
+        raise InternalError(f"the fixed code does not parse: {error.message}") from None
+    try:
+        compile(original, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return  # Newer syntax than this interpreter knows: libcst's parse is the check.
+    try:
+        compile(new, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        raise InternalError(f"the fixed code does not compile: {error}") from None

@@ -1,0 +1,133 @@
+"""The value types every layer shares: frozen, picklable, free of libcst and rich.
+
+Workers of the process pool return these to the main process, so nothing here may hold a
+syntax tree or a terminal object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Safety(StrEnum):
+    """Whether applying a fix keeps behaviour (`safe`) or changes it as its message states."""
+
+    SAFE = "safe"
+    REVIEW = "review"
+
+
+class FixAvailability(StrEnum):
+    """Whether a rule can fix what it finds: always, for some shapes, or never."""
+
+    ALWAYS = "always"
+    SOMETIMES = "sometimes"
+    NEVER = "never"
+
+
+class Strategy(StrEnum):
+    """How orchestration rewrites hand back their result (DESIGN §2, CEL001)."""
+
+    METADATA = "metadata"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What the runner knows about a rule without importing libcst.
+
+    `patterns` are byte strings of which at least one must occur in a file for the rule to
+    possibly match; a file matching no selected rule's patterns is never parsed.
+    `module` is the dotted path of the transform module that holds the rule's checker
+    (class `Checker`) and, as its docstring, the rule's documentation.
+    """
+
+    code: str
+    name: str
+    summary: str
+    fix: FixAvailability
+    patterns: tuple[bytes, ...]
+    module: str
+    needs_index: bool = False
+
+
+@dataclass(frozen=True)
+class Span:
+    """A source range: 1-based lines, 1-based columns, end column exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class FixInfo:
+    """A fix as reported: one discrete change, identified by `key` within its file.
+
+    `key` is stable for the same source bytes and does not depend on positions, so a fix can
+    be found again after another fix changed the file. `other_paths` names files besides the
+    reported one that the change also edits (one change still).
+    """
+
+    key: str
+    message: str
+    safety: Safety
+    other_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    span: Span
+    code: str
+    name: str
+    message: str
+    fix: FixInfo | None = None
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that could not be read, decoded, parsed or safely fixed, and why."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """Everything one pass over one file produced.
+
+    `new_source` holds the file with every fix applied, or None when nothing changes;
+    `diff` is the unified diff between the two (computed in the worker).
+    `source_hash` identifies the bytes that were read, so a write can be refused when the
+    file changed in between.
+    """
+
+    path: str
+    findings: tuple[Finding, ...] = ()
+    errors: tuple[FileError, ...] = ()
+    new_source: bytes | None = None
+    diff: str = ""
+    source_hash: str = ""
+    parsed: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of one run, merged from `[tool.celerymod]` and the command line."""
+
+    select: frozenset[str] | None = None
+    ignore: frozenset[str] = frozenset()
+    exclude: tuple[str, ...] = ()
+    strategy: Strategy = Strategy.METADATA
+    task_decorators: tuple[str, ...] = ()
+    jobs: int | None = None
+    config_path: str | None = None
+    respect_gitignore: bool = True
+
+    def selects(self, code: str) -> bool:
+        """True when the rule `code` is enabled for this run."""
+        if code in self.ignore:
+            return False
+        return self.select is None or code in self.select

@@ -1,0 +1,206 @@
+"""Everything celerymod shows a person: the one module that imports rich.
+
+Findings and diffs go to stdout, errors and summaries to stderr, so `celerymod fix > x.diff`
+captures a clean patch. User text is never parsed as rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from celerymod.model import FileError, FileResult, Finding, RuleSpec
+
+_DIFF_STYLES = (
+    ("+++", "bold"),
+    ("---", "bold"),
+    ("@@", "cyan"),
+    ("+", "green"),
+    ("-", "red"),
+    ("\\", "dim"),
+)
+
+
+def _console(color: str, stderr: bool) -> Console:
+    if color == "always":
+        return Console(stderr=stderr, force_terminal=True, highlight=False, soft_wrap=True)
+    if color == "never":
+        return Console(stderr=stderr, no_color=True, highlight=False, soft_wrap=True)
+    # "auto": colour on a terminal only; rich also honours NO_COLOR and FORCE_COLOR.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+class Reporter:
+    def __init__(self, color: str = "auto", quiet: bool = False) -> None:
+        self.out = _console(color, stderr=False)
+        self.err = _console(color, stderr=True)
+        self.quiet = quiet
+
+    # -- findings -------------------------------------------------------------------------
+
+    def finding(self, finding: Finding) -> None:
+        line = Text()
+        line.append(f"{finding.path}:{finding.span.line}:{finding.span.column}:", "bold")
+        line.append(" ")
+        line.append(finding.code, "bold red")
+        if finding.fix is not None:
+            line.append(" [*]", "cyan")
+        line.append(f" {finding.message}")
+        self.out.print(line)
+
+    def findings(self, results: Sequence[FileResult]) -> None:
+        for result in results:
+            for finding in result.findings:
+                self.finding(finding)
+
+    def errors(self, errors: Sequence[FileError]) -> None:
+        for error in errors:
+            line = Text()
+            line.append("error", "bold red")
+            line.append(f": {error.path}: {error.message}")
+            self.err.print(line)
+
+    def check_summary(self, findings: int, fixable: int, errors: int) -> None:
+        if self.quiet:
+            return
+        if findings:
+            noun = "finding" if findings == 1 else "findings"
+            text = f"Found {findings} {noun}"
+            if fixable:
+                text += f" ({fixable} fixable with `celerymod fix --write`)"
+            self.err.print(Text(text + "."))
+        if errors:
+            noun = "file" if errors == 1 else "files"
+            self.err.print(Text(f"{errors} {noun} could not be checked (see errors above)."))
+        if not findings and not errors:
+            self.err.print(Text("All checks passed!", "green"))
+
+    def fix_summary(self, fixes: int, files: int, unfixable: int, written: bool) -> None:
+        if self.quiet:
+            return
+        noun = "fix" if fixes == 1 else "fixes"
+        where = f"{files} file" + ("" if files == 1 else "s")
+        if not fixes:
+            self.err.print(Text("Nothing to fix."))
+        elif written:
+            self.err.print(Text(f"Applied {fixes} {noun} in {where}.", "green"))
+        else:
+            self.err.print(Text(f"Would apply {fixes} {noun} in {where}; run with --write to apply."))
+        if unfixable:
+            noun = "finding has" if unfixable == 1 else "findings have"
+            self.err.print(Text(f"{unfixable} {noun} no automatic fix (see `celerymod check`)."))
+
+    def json_report(self, results: Sequence[FileResult], errors: Sequence[FileError]) -> None:
+        findings = [f for result in results for f in result.findings]
+        payload = {
+            "findings": [_finding_json(f) for f in findings],
+            "errors": [asdict(error) for error in errors],
+            "summary": {
+                "files": len(results),
+                "findings": len(findings),
+                "fixable": sum(1 for f in findings if f.fix is not None),
+                "errors": len(errors),
+            },
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+
+    # -- diffs ----------------------------------------------------------------------------
+
+    def diff(self, diff: str) -> None:
+        for line in diff.splitlines():
+            style = next((s for prefix, s in _DIFF_STYLES if line.startswith(prefix)), "")
+            self.out.print(Text(line, style))
+
+    # -- rules ----------------------------------------------------------------------------
+
+    def rules_table(self, rules: Sequence[RuleSpec]) -> None:
+        table = Table(show_edge=False, box=None, pad_edge=False)
+        for column in ("Code", "Name", "Fix", "Summary"):
+            table.add_column(column, no_wrap=column != "Summary")
+        for rule in rules:
+            table.add_row(rule.code, rule.name, rule.fix.value, Text(rule.summary))
+        self.out.print(table)
+
+    def explain(self, docs: str) -> None:
+        if self.out.is_terminal:
+            self.out.print(Markdown(docs))
+        else:
+            sys.stdout.write(docs)
+
+    # -- interactive ----------------------------------------------------------------------
+
+    def change_header(self, index: int, total: int, finding: Finding) -> None:
+        assert finding.fix is not None
+        head = Text()
+        head.append(f"[{index}/{total}] ", "dim")
+        head.append(f"{finding.path}:{finding.span.line}:{finding.span.column} ", "bold")
+        head.append(f"{finding.code} {finding.name}", "bold red")
+        self.out.print(head)
+        self.out.print(Text(finding.message))
+        fix = Text("fix: ", "cyan")
+        fix.append(f"{finding.fix.message} ({finding.fix.safety.value})", "")
+        if finding.fix.other_paths:
+            fix.append(f"; also edits {', '.join(finding.fix.other_paths)}")
+        self.out.print(fix)
+
+    def say(self, message: str, style: str = "") -> None:
+        self.out.print(Text(message, style))
+
+    # -- progress -------------------------------------------------------------------------
+
+    @contextmanager
+    def progress(self, total: int) -> Iterator[Callable[[], None]]:
+        """A progress bar on a terminal, shown only once a run has taken over a second."""
+        if self.quiet or not self.err.is_terminal or total < 2:
+            yield lambda: None
+            return
+        started = time.monotonic()
+        bar = Progress(
+            TextColumn("celerymod"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=self.err,
+            transient=True,
+        )
+        task = bar.add_task("files", total=total)
+        shown = False
+
+        def advance() -> None:
+            nonlocal shown
+            bar.advance(task)
+            if not shown and time.monotonic() - started > 1.0:
+                bar.start()
+                shown = True
+
+        try:
+            yield advance
+        finally:
+            if shown:
+                bar.stop()
+
+
+def _finding_json(finding: Finding) -> dict[str, object]:
+    return {
+        "path": finding.path,
+        "line": finding.span.line,
+        "column": finding.span.column,
+        "end_line": finding.span.end_line,
+        "end_column": finding.span.end_column,
+        "code": finding.code,
+        "name": finding.name,
+        "message": finding.message,
+        "fix": {
+            "available": finding.fix is not None,
+            "safety": finding.fix.safety.value if finding.fix is not None else None,
+        },
+    }

@@ -1,0 +1,182 @@
+"""Running the engine over many files: the process pool, the index pass, and writes.
+
+Workers read and process files and return `FileResult`s (diffs included); prompts and
+writes happen in the main process only, so two processes never write one file. A file that
+no selected rule's byte patterns match is read but never parsed, and libcst is never imported
+for it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from celerymod import registry, textio
+from celerymod.discovery import SourceFile
+from celerymod.index import INDEX_PATTERNS, IndexEntry, ProjectIndex
+from celerymod.model import FileError, FileResult, RunConfig
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many files a pool costs more than it saves.
+_POOL_THRESHOLD = 8
+
+# Set in each worker by `_init_worker`, so the config and index are sent once, not per file.
+_config: RunConfig = RunConfig()
+_index: ProjectIndex | None = None
+
+
+def _init_worker(config: RunConfig, index: ProjectIndex | None) -> None:
+    global _config, _index
+    _config, _index = config, index
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    written: tuple[str, ...]
+    errors: tuple[FileError, ...]
+
+
+def read_source(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _index_one(file: SourceFile) -> IndexEntry | None:
+    try:
+        source = read_source(file.absolute)
+    except OSError:
+        return None  # The processing pass reports unreadable files.
+    if not any(pattern in source for pattern in INDEX_PATTERNS):
+        return None
+    from celerymod import index
+
+    try:
+        return index.index_file(source, file.path, file.module_name)
+    except Exception:  # noqa: BLE001 - a file the index cannot read is reported later.
+        return None
+
+
+def _process_one(file: SourceFile) -> FileResult:
+    try:
+        source = read_source(file.absolute)
+    except OSError as error:
+        return FileResult(path=file.path, errors=(FileError(file.path, _reason(error)),))
+    return process_source(source, file, _config, _index)
+
+
+def process_source(
+    source: bytes, file: SourceFile, config: RunConfig, index: ProjectIndex | None
+) -> FileResult:
+    """Process one file's bytes; libcst is imported only if some rule's patterns match."""
+    if not registry.matching_rules(source, config):
+        return FileResult(path=file.path, source_hash=textio.source_hash(source))
+    from celerymod import engine
+
+    try:
+        return engine.process(
+            source, file.path, config, index=index, module_name=file.module_name
+        )
+    except Exception as error:  # noqa: BLE001 - one broken file must not stop the run.
+        message = f"internal error: {type(error).__name__}: {error}"
+        return FileResult(path=file.path, errors=(FileError(file.path, message),))
+
+
+def _reason(error: OSError) -> str:
+    return f"cannot read: {error.strerror or error}"
+
+
+def _map(
+    function: Callable[[T], R],
+    items: Sequence[T],
+    config: RunConfig,
+    index: ProjectIndex | None,
+    progress: Callable[[], None] | None,
+) -> Iterator[R]:
+    jobs = config.jobs or os.cpu_count() or 1
+    if jobs == 1 or len(items) < _POOL_THRESHOLD:
+        _init_worker(config, index)
+        for item in items:
+            yield function(item)
+            if progress:
+                progress()
+        return
+    chunk = max(1, len(items) // (jobs * 16))
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(config, index)
+    ) as pool:
+        for result in pool.map(function, items, chunksize=chunk):
+            yield result
+            if progress:
+                progress()
+
+
+def needs_index(config: RunConfig) -> bool:
+    return any(rule.needs_index and config.selects(rule.code) for rule in registry.RULES)
+
+
+def build_index(files: Sequence[SourceFile], config: RunConfig) -> ProjectIndex | None:
+    """The first pass: task definitions across every scanned file, if a rule needs them."""
+    if not needs_index(config):
+        return None
+    entries = [e for e in _map(_index_one, files, config, None, None) if e is not None]
+    return ProjectIndex.from_entries(entries)
+
+
+def run(
+    files: Sequence[SourceFile],
+    config: RunConfig,
+    index: ProjectIndex | None,
+    progress: Callable[[], None] | None = None,
+) -> list[FileResult]:
+    """Process every file (in a pool when there are enough) and return results in order."""
+    return list(_map(_process_one, files, config, index, progress))
+
+
+def write_results(results: Iterable[FileResult], files: Sequence[SourceFile]) -> WriteOutcome:
+    """Write every changed file atomically, refusing files that changed since they were read."""
+    absolute = {file.path: file.absolute for file in files}
+    written: list[str] = []
+    errors: list[FileError] = []
+    for result in results:
+        if result.new_source is None:
+            continue
+        error = write_atomic(absolute[result.path], result.new_source, result.source_hash)
+        if error:
+            errors.append(FileError(result.path, error))
+        else:
+            written.append(result.path)
+    return WriteOutcome(tuple(written), tuple(errors))
+
+
+def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
+    """Replace `path` with `data` (temp file + rename, same mode); an error message or None."""
+    try:
+        current = read_source(path)
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return f"not written: {_reason(error)}"
+    if textio.source_hash(current) != expected_hash:
+        return "not written: the file changed since it was read; run celerymod again"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=".celerymod-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temp, mode & 0o7777)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        return f"not written: {error.strerror or error}"
+    return None

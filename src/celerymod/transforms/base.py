@@ -1,0 +1,90 @@
+"""What a rule's transform is: a libcst visitor that reports findings and proposes fixes.
+
+A rule never edits the tree itself. It calls `self.report(node, message, fix=...)`, where a
+`Fix` names the nodes to replace and the imports to add or drop; the engine applies the fixes
+the user chose. That is why `check` and `fix` cannot disagree (the Fixit 2 design).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import libcst as cst
+from libcst.codemod.visitors import ImportItem
+
+from celerymod.model import RunConfig, Safety
+
+if TYPE_CHECKING:
+    from celerymod.index import ProjectIndex
+
+Replacement = cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] | cst.RemovalSentinel
+
+
+@dataclass(frozen=True)
+class ForeignEdit:
+    """A part of a fix that edits another file (CEL002 edits the called task's module).
+
+    `payload` is plain picklable data that the owning rule's `Checker.foreign_fix` turns back
+    into a `Fix` on that file's own tree.
+    """
+
+    path: str
+    code: str
+    payload: tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One discrete change: node replacements in this file, imports, and foreign parts."""
+
+    message: str
+    safety: Safety
+    replacements: tuple[tuple[cst.CSTNode, Replacement], ...]
+    add_imports: tuple[ImportItem, ...] = ()
+    # Dropped only if nothing uses them any more (RemoveImportsVisitor checks).
+    remove_imports: tuple[ImportItem, ...] = ()
+    foreign: tuple[ForeignEdit, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    node: cst.CSTNode
+    message: str
+    fix: Fix | None = None
+
+
+@dataclass(frozen=True)
+class ModuleContext:
+    """What a checker knows about the file it looks at."""
+
+    path: str
+    module_name: str | None
+    config: RunConfig
+    index: ProjectIndex | None = None
+
+
+class Checker(cst.BatchableCSTVisitor):
+    """Base of every rule's checker. Subclasses set `CODE` and visit nodes.
+
+    All checkers of a file run in one batched pass over one `MetadataWrapper`, so
+    `self.get_metadata(...)` works for the providers a subclass lists in
+    `METADATA_DEPENDENCIES`.
+    """
+
+    CODE: ClassVar[str] = ""
+
+    def __init__(self, context: ModuleContext) -> None:
+        super().__init__()
+        self.context = context
+        self.reports: list[Report] = []
+
+    def report(self, node: cst.CSTNode, message: str, fix: Fix | None = None) -> None:
+        self.reports.append(Report(node=node, message=message, fix=fix))
+
+    @classmethod
+    def foreign_fix(
+        cls, context: ModuleContext, wrapper: cst.MetadataWrapper, payload: tuple[object, ...]
+    ) -> Fix | None:
+        """Turn a `ForeignEdit` payload another file's fix sent here into a fix on this file."""
+        return None
