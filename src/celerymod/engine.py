@@ -264,7 +264,25 @@ def _apply_batch(module: cst.Module, fixes: Sequence[Fix]) -> cst.Module:
         new_module = AddImportsVisitor(context).transform_module(new_module)
     if any(fix.remove_imports for fix in fixes):
         new_module = RemoveImportsVisitor(context).transform_module(new_module)
+        new_module = _keep_top_tight(module, new_module)
     return new_module
+
+
+def _keep_top_tight(before: cst.Module, after: cst.Module) -> cst.Module:
+    """Removing a module's first import must not leave the file starting with blank lines.
+
+    The blank lines that separated it from the next statement belong to that statement, so
+    they would move to the top of the file.
+    """
+    if not after.body or not before.body or before.body[0] is after.body[0]:
+        return after
+    if any(line.comment is None for line in before.body[0].leading_lines):
+        return after  # The file already opened with a blank line: keep it as it was.
+    first = after.body[0]
+    kept = list(first.leading_lines)
+    while kept and kept[0].comment is None:
+        kept.pop(0)
+    return after.with_changes(body=[first.with_changes(leading_lines=kept), *after.body[1:]])
 
 
 def _validate(original: str, new: str, path: str) -> None:
