@@ -1,0 +1,1 @@
+"""Task modules; each is listed in `shop.celery_app.app`'s `include`."""
