@@ -264,7 +264,7 @@ def fix(
         outcome = review.review(results, files, run_config, run.index, reporter, input)
         errors += outcome.errors
         reporter.errors(errors)
-        reporter.fix_summary(outcome.applied, len(outcome.written), unfixable, written=True)
+        reporter.review_summary(outcome.applied, outcome.offered, len(outcome.written))
     elif write:
         outcome = runner.write_results(changed, files)
         errors += outcome.errors

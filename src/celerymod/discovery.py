@@ -62,6 +62,9 @@ def discover(
         if not os.path.lexists(root):
             errors.append(FileError(given, "no such file or directory"))
             continue
+        if not root.exists():
+            errors.append(FileError(given, "cannot read: broken symbolic link"))
+            continue
         if root.is_file():
             if not _is_excluded(excluded, root, root.parent):
                 _add(files, os.path.normpath(given), root)

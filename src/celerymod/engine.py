@@ -76,7 +76,7 @@ def process(
     try:
         proposals = _analyze(decoded.text, context, rules)
     except cst.ParserSyntaxError as error:
-        message = f"syntax error at {error.raw_line}:{error.raw_column + 1}: {error.message}"
+        message = _syntax_error_message(decoded.text, path, error)
         return FileResult(path=path, errors=(FileError(path, message),), source_hash=digest)
     findings = tuple(p.finding for p in proposals)
     fixable = [p.finding.fix.key for p in proposals if p.finding.fix is not None]
@@ -103,6 +103,17 @@ def process(
         source_hash=digest,
         parsed=True,
     )
+
+
+def _syntax_error_message(text: str, path: str, error: cst.ParserSyntaxError) -> str:
+    """Python's own wording and position when it agrees the code is invalid (users know it)."""
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except SyntaxError as python_error:
+        return f"syntax error at {python_error.lineno}:{python_error.offset}: {python_error.msg}"
+    except ValueError:
+        pass
+    return f"syntax error at {error.raw_line}:{error.raw_column + 1}: {error.message}"
 
 
 def _checker_class(rule: RuleSpec) -> type[Checker]:

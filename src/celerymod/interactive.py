@@ -29,6 +29,7 @@ q - stop; changes accepted so far are written
 @dataclass(frozen=True)
 class Outcome:
     applied: int
+    offered: int
     written: tuple[str, ...]
     errors: tuple[FileError, ...]
 
@@ -88,7 +89,7 @@ def review(
                 applied += len(accepted)
         if stop:
             break
-    return Outcome(applied=applied, written=tuple(written), errors=tuple(errors))
+    return Outcome(applied, total, tuple(written), tuple(errors))
 
 
 def _ask(ask: Callable[[str], str], reporter: Reporter) -> str:

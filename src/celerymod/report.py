@@ -100,6 +100,12 @@ class Reporter:
             noun = "finding has" if unfixable == 1 else "findings have"
             self.err.print(Text(f"{unfixable} {noun} no automatic fix (see `celerymod check`)."))
 
+    def review_summary(self, applied: int, offered: int, files: int) -> None:
+        if self.quiet:
+            return
+        where = "" if not applied else f" in {files} file" + ("" if files == 1 else "s")
+        self.err.print(Text(f"Applied {applied} of {offered} changes{where}."))
+
     def json_report(self, results: Sequence[FileResult], errors: Sequence[FileError]) -> None:
         findings = [f for result in results for f in result.findings]
         payload = {
