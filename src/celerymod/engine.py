@@ -25,11 +25,12 @@ from celerymod.model import (
     FileResult,
     Finding,
     FixInfo,
+    ForeignEdit,
     RuleSpec,
     RunConfig,
     Span,
 )
-from celerymod.transforms.base import Checker, Fix, ForeignEdit, ModuleContext, Report
+from celerymod.transforms.base import Checker, Fix, ModuleContext, Report
 
 # `# celerymod: ignore` or `# celerymod: ignore[CEL001, CEL003]` on the reported line.
 _SUPPRESSION = re.compile(r"#\s*celerymod:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?")
@@ -158,7 +159,7 @@ def _proposals(
                 key=f"{rule.code}:{text_hash[:12]}:{ordinal}",
                 message=report.fix.message,
                 safety=report.fix.safety,
-                other_paths=tuple(sorted({edit.path for edit in report.fix.foreign})),
+                foreign=report.fix.foreign,
             )
         finding = Finding(
             path=context.path,
@@ -201,37 +202,37 @@ def apply_fixes(
     code. Raises InternalError if the result does not parse or compile.
     """
     original = text
-    pending = set(keys)
-    foreign_left = list(foreign)
+    pending: set[object] = set(keys) | set(foreign)
     for _ in range(_MAX_ROUNDS):
-        if not pending and not foreign_left:
+        if not pending:
             break
         wrapper = MetadataWrapper(cst.parse_module(text))
         proposals = _proposals(wrapper, text, context, rules)
-        batch = [
+        # Each fix is tagged with what it stands for: its key, or the foreign edit itself.
+        batch: list[tuple[Fix, object]] = [
             (p.fix, p.finding.fix.key)
             for p in proposals
             if p.fix is not None and p.finding.fix is not None and p.finding.fix.key in pending
         ]
-        for edit in foreign_left:
-            rule = registry.BY_CODE[edit.code]
-            fix = _checker_class(rule).foreign_fix(context, wrapper, edit.payload)
-            if fix is not None:
-                batch.append((fix, ""))
-        foreign_left = []
+        for edit in foreign:
+            if edit in pending:
+                rule = registry.BY_CODE[edit.code]
+                fix = _checker_class(rule).foreign_fix(context, wrapper, edit.payload)
+                if fix is not None:
+                    batch.append((fix, edit))
         if not batch:
-            break  # The remaining keys no longer match anything: nothing left to do.
+            break  # What is left no longer matches anything: nothing more to do.
         chosen = _non_overlapping(batch)
-        pending -= {key for _, key in chosen}
+        pending -= {tag for _, tag in chosen}
         text = _apply_batch(wrapper.module, [fix for fix, _ in chosen]).code
     _validate(original, text, context.path)
     return text
 
 
-def _non_overlapping(batch: list[tuple[Fix, str]]) -> list[tuple[Fix, str]]:
+def _non_overlapping(batch: list[tuple[Fix, object]]) -> list[tuple[Fix, object]]:
     """The fixes of `batch` whose replaced subtrees are disjoint, first come first served."""
     taken: set[int] = set()
-    chosen: list[tuple[Fix, str]] = []
+    chosen: list[tuple[Fix, object]] = []
     for fix, key in batch:
         ids = {id(n) for target, _ in fix.replacements for n in _subtree(target)}
         if ids & taken:

@@ -1,19 +1,20 @@
 """`celerymod fix --interactive`: ask change by change, then write what was accepted.
 
-Each prompt shows the diff between the file with the changes accepted so far and the file
-with this one added, so what the user sees is exactly what accepting adds, and the written
-file is exactly the accepted subset (computed by the same engine call as `fix`).
+Each prompt shows the diff between the files with the changes accepted so far and the files
+with this one added, so what the user sees is exactly what accepting adds; a change that
+edits two files (CEL002) is shown and accepted as one. The files written are computed by the
+same engine call as `fix`, with exactly the accepted subset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celerymod import engine, runner, textio
 from celerymod.discovery import SourceFile
 from celerymod.index import ProjectIndex
-from celerymod.model import FileError, FileResult, RunConfig
+from celerymod.model import FileError, FileResult, Finding, ForeignEdit, RunConfig
 from celerymod.report import Reporter
 
 PROMPT = "Apply this change? [y,n,a,d,q,?] "
@@ -34,6 +35,87 @@ class Outcome:
     errors: tuple[FileError, ...]
 
 
+@dataclass
+class _FileState:
+    """One file as the review goes: what was read, what is accepted, what it now is."""
+
+    file: SourceFile
+    source: bytes
+    source_hash: str
+    keys: list[str] = field(default_factory=list)
+    foreign: list[ForeignEdit] = field(default_factory=list)
+    current: bytes = b""
+    stale: bool = False  # Changed on disk since the run read it: never edited.
+    skip_own: bool = False  # "d": skip the rest of the changes reported in this file.
+
+
+class _Review:
+    def __init__(
+        self,
+        results: Sequence[FileResult],
+        files: Sequence[SourceFile],
+        config: RunConfig,
+        index: ProjectIndex | None,
+    ) -> None:
+        self.files = {file.path: file for file in files}
+        self.hashes = {result.path: result.source_hash for result in results}
+        self.config = config
+        self.index = index
+        self.states: dict[str, _FileState] = {}
+        self.errors: list[FileError] = []
+
+    def state(self, path: str) -> _FileState:
+        """The file's state, read on first use."""
+        if path not in self.states:
+            file = self.files[path]
+            source = runner.read_source(file.absolute)
+            state = _FileState(file, source, self.hashes.get(path, ""), current=source)
+            if textio.source_hash(source) != state.source_hash:
+                self.errors.append(FileError(path, "changed since it was read; skipped"))
+                state.stale = True
+            self.states[path] = state
+        return self.states[path]
+
+    def candidate(self, finding: Finding) -> dict[str, bytes] | None:
+        """Every involved file with this change added to what was accepted; None if blocked."""
+        assert finding.fix is not None
+        out: dict[str, bytes] = {}
+        for path in (finding.path, *finding.fix.other_paths):
+            state = self.state(path)
+            if state.stale or (path == finding.path and state.skip_own):
+                return None
+            keys = [*state.keys, finding.fix.key] if path == finding.path else state.keys
+            sent = [e for e in finding.fix.foreign if e.path == path and e not in state.foreign]
+            result = engine.process(
+                state.source,
+                path,
+                self.config,
+                index=self.index,
+                module_name=state.file.module_name,
+                keys=keys,
+                foreign=[*state.foreign, *sent],
+            )
+            out[path] = result.new_source if result.new_source is not None else state.source
+        return out
+
+    def accept(self, finding: Finding, candidate: dict[str, bytes]) -> None:
+        assert finding.fix is not None
+        for path, new in candidate.items():
+            state = self.states[path]
+            if path == finding.path:
+                state.keys.append(finding.fix.key)
+            state.foreign += [e for e in finding.fix.foreign if e.path == path]
+            state.current = new
+
+    def diff(self, candidate: dict[str, bytes]) -> str:
+        parts = []
+        for path, new in candidate.items():
+            old = self.states[path].current
+            if new != old:
+                parts.append(textio.unified_diff(_text(old), _text(new), path))
+        return "".join(parts)
+
+
 def review(
     results: Sequence[FileResult],
     files: Sequence[SourceFile],
@@ -42,54 +124,41 @@ def review(
     reporter: Reporter,
     ask: Callable[[str], str],
 ) -> Outcome:
-    by_path = {file.path: file for file in files}
-    pending = [r for r in results if any(f.fix is not None for f in r.findings)]
-    total = sum(1 for r in pending for f in r.findings if f.fix is not None)
-    number = 0
+    session = _Review(results, files, config, index)
+    changes = [f for result in results for f in result.findings if f.fix is not None]
     apply_all = False
     applied = 0
-    written: list[str] = []
-    errors: list[FileError] = []
-    for result in pending:
-        file = by_path[result.path]
-        source = runner.read_source(file.absolute)
-        if textio.source_hash(source) != result.source_hash:
-            errors.append(FileError(file.path, "changed since it was read; skipped"))
+    for number, finding in enumerate(changes, start=1):
+        candidate = session.candidate(finding)
+        if candidate is None:
             continue
-        accepted: list[str] = []
-        current = source
-        stop = False
-        for finding in result.findings:
-            if finding.fix is None:
+        diff = session.diff(candidate)
+        if not diff:
+            continue  # Already part of an accepted change (the fixes overlapped).
+        if not apply_all:
+            reporter.change_header(number, len(changes), finding)
+            reporter.diff(diff)
+            answer = _ask(ask, reporter)
+            if answer == "q":
+                break
+            if answer == "d":
+                session.states[finding.path].skip_own = True
                 continue
-            number += 1
-            candidate = _with(source, file, config, index, [*accepted, finding.fix.key])
-            if candidate == current:
-                continue  # Already part of an accepted change (the fixes overlapped).
-            if not apply_all:
-                reporter.change_header(number, total, finding)
-                reporter.diff(_diff(current, candidate, file.path))
-                answer = _ask(ask, reporter)
-                if answer == "q":
-                    stop = True
-                    break
-                if answer == "d":
-                    break
-                if answer == "n":
-                    continue
-                apply_all = answer == "a"
-            accepted.append(finding.fix.key)
-            current = candidate
-        if accepted:
-            error = runner.write_atomic(file.absolute, current, result.source_hash)
-            if error:
-                errors.append(FileError(file.path, error))
-            else:
-                written.append(file.path)
-                applied += len(accepted)
-        if stop:
-            break
-    return Outcome(applied, total, tuple(written), tuple(errors))
+            if answer == "n":
+                continue
+            apply_all = answer == "a"
+        session.accept(finding, candidate)
+        applied += 1
+    written: list[str] = []
+    for path, state in session.states.items():
+        if state.current == state.source:
+            continue
+        error = runner.write_atomic(state.file.absolute, state.current, state.source_hash)
+        if error:
+            session.errors.append(FileError(path, error))
+        else:
+            written.append(path)
+    return Outcome(applied, len(changes), tuple(written), tuple(session.errors))
 
 
 def _ask(ask: Callable[[str], str], reporter: Reporter) -> str:
@@ -103,18 +172,5 @@ def _ask(ask: Callable[[str], str], reporter: Reporter) -> str:
         reporter.say(HELP, "dim")
 
 
-def _with(
-    source: bytes,
-    file: SourceFile,
-    config: RunConfig,
-    index: ProjectIndex | None,
-    keys: list[str],
-) -> bytes:
-    result = engine.process(
-        source, file.path, config, index=index, module_name=file.module_name, keys=keys
-    )
-    return result.new_source if result.new_source is not None else source
-
-
-def _diff(old: bytes, new: bytes, path: str) -> str:
-    return textio.unified_diff(textio.decode(old).text, textio.decode(new).text, path)
+def _text(source: bytes) -> str:
+    return textio.decode(source).text

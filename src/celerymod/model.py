@@ -62,18 +62,37 @@ class Span:
 
 
 @dataclass(frozen=True)
+class ForeignEdit:
+    """The part of a fix that edits another file (CEL002 edits the called task's module).
+
+    `path` is that file's path as reported (`FileResult.path`); `payload` is plain picklable
+    data that the rule `code`'s `Checker.foreign_fix` turns back into a fix on that file.
+    Two callers of one task send equal edits, so the runner applies it once.
+    """
+
+    path: str
+    code: str
+    payload: tuple[object, ...]
+
+
+@dataclass(frozen=True)
 class FixInfo:
     """A fix as reported: one discrete change, identified by `key` within its file.
 
     `key` is stable for the same source bytes and does not depend on positions, so a fix can
-    be found again after another fix changed the file. `other_paths` names files besides the
-    reported one that the change also edits (one change still).
+    be found again after another fix changed the file. `foreign` are the parts of this same
+    change that edit other files.
     """
 
     key: str
     message: str
     safety: Safety
-    other_paths: tuple[str, ...] = ()
+    foreign: tuple[ForeignEdit, ...] = ()
+
+    @property
+    def other_paths(self) -> tuple[str, ...]:
+        """The files besides the reported one that this change also edits."""
+        return tuple(sorted({edit.path for edit in self.foreign}))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import TypeVar
 from celerymod import registry, textio
 from celerymod.discovery import SourceFile
 from celerymod.index import INDEX_PATTERNS, IndexEntry, ProjectIndex
-from celerymod.model import FileError, FileResult, RunConfig
+from celerymod.model import FileError, FileResult, ForeignEdit, RunConfig
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,16 +72,25 @@ def _process_one(file: SourceFile) -> FileResult:
 
 
 def process_source(
-    source: bytes, file: SourceFile, config: RunConfig, index: ProjectIndex | None
+    source: bytes,
+    file: SourceFile,
+    config: RunConfig,
+    index: ProjectIndex | None,
+    foreign: Sequence[ForeignEdit] = (),
 ) -> FileResult:
     """Process one file's bytes; libcst is imported only if some rule's patterns match."""
-    if not registry.matching_rules(source, config):
+    if not foreign and not registry.matching_rules(source, config):
         return FileResult(path=file.path, source_hash=textio.source_hash(source))
     from celerymod import engine
 
     try:
         return engine.process(
-            source, file.path, config, index=index, module_name=file.module_name
+            source,
+            file.path,
+            config,
+            index=index,
+            module_name=file.module_name,
+            foreign=foreign,
         )
     except Exception as error:  # noqa: BLE001 - one broken file must not stop the run.
         message = f"internal error: {type(error).__name__}: {error}"
@@ -135,8 +144,41 @@ def run(
     index: ProjectIndex | None,
     progress: Callable[[], None] | None = None,
 ) -> list[FileResult]:
-    """Process every file (in a pool when there are enough) and return results in order."""
-    return list(_map(_process_one, files, config, index, progress))
+    """Process every file (in a pool when there are enough) and return results in order.
+
+    A fix may also edit another file (`FixInfo.foreign`); those files are processed once
+    more with the edits sent to them, so each result holds everything that changes it.
+    """
+    results = list(_map(_process_one, files, config, index, progress))
+    edits = foreign_edits(results)
+    if not edits:
+        return results
+    by_path = {file.path: file for file in files}
+    redone: list[FileResult] = []
+    for result in results:
+        wanted = edits.get(result.path)
+        if not wanted:
+            redone.append(result)
+            continue
+        try:
+            source = read_source(by_path[result.path].absolute)
+        except OSError as error:
+            redone.append(FileResult(result.path, errors=(FileError(result.path, _reason(error)),)))
+            continue
+        redone.append(process_source(source, by_path[result.path], config, index, wanted))
+    return redone
+
+
+def foreign_edits(results: Iterable[FileResult]) -> dict[str, list[ForeignEdit]]:
+    """Every foreign edit the fixes of `results` send, by target path, each once."""
+    edits: dict[str, list[ForeignEdit]] = {}
+    for result in results:
+        for finding in result.findings:
+            for edit in finding.fix.foreign if finding.fix is not None else ():
+                bucket = edits.setdefault(edit.path, [])
+                if edit not in bucket:
+                    bucket.append(edit)
+    return edits
 
 
 def write_results(results: Iterable[FileResult], files: Sequence[SourceFile]) -> WriteOutcome:

@@ -13,25 +13,14 @@ from typing import TYPE_CHECKING, ClassVar
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
-from celerymod.model import RunConfig, Safety
+from celerymod.model import ForeignEdit, RunConfig, Safety
 
 if TYPE_CHECKING:
     from celerymod.index import ProjectIndex
 
+__all__ = ["Checker", "Fix", "ForeignEdit", "ModuleContext", "Replacement", "Report"]
+
 Replacement = cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] | cst.RemovalSentinel
-
-
-@dataclass(frozen=True)
-class ForeignEdit:
-    """A part of a fix that edits another file (CEL002 edits the called task's module).
-
-    `payload` is plain picklable data that the owning rule's `Checker.foreign_fix` turns back
-    into a `Fix` on that file's own tree.
-    """
-
-    path: str
-    code: str
-    payload: tuple[object, ...]
 
 
 @dataclass(frozen=True)
