@@ -83,14 +83,14 @@ def _add(files: dict[str, SourceFile], display: str, path: Path) -> None:
     files.setdefault(absolute, SourceFile(display, absolute, module_name(path)))
 
 
-def _is_excluded(spec: pathspec.PathSpec, path: Path, base: Path) -> bool:
+def _is_excluded(spec: pathspec.GitIgnoreSpec, path: Path, base: Path) -> bool:
     if not spec.patterns:
         return False
     relative = path.relative_to(base).as_posix()
     return spec.match_file(relative) or spec.match_file(path.name)
 
 
-def _walk(root: Path, excluded: pathspec.PathSpec, respect_gitignore: bool) -> Iterator[Path]:
+def _walk(root: Path, excluded: pathspec.GitIgnoreSpec, respect_gitignore: bool) -> Iterator[Path]:
     real_root = root.resolve()
     ignores = _ancestor_ignores(real_root) if respect_gitignore else []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -123,7 +123,7 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _read_ignore(path: Path) -> pathspec.PathSpec:
+def _read_ignore(path: Path) -> pathspec.GitIgnoreSpec:
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
@@ -131,9 +131,9 @@ def _read_ignore(path: Path) -> pathspec.PathSpec:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _ancestor_ignores(root: Path) -> list[tuple[Path, pathspec.PathSpec]]:
+def _ancestor_ignores(root: Path) -> list[tuple[Path, pathspec.GitIgnoreSpec]]:
     """`.gitignore` files above `root`, up to the repository's top, outermost first."""
-    found: list[tuple[Path, pathspec.PathSpec]] = []
+    found: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
     for folder in root.parents:
         if (folder / ".gitignore").is_file():
             found.append((folder, _read_ignore(folder / ".gitignore")))
@@ -144,7 +144,7 @@ def _ancestor_ignores(root: Path) -> list[tuple[Path, pathspec.PathSpec]]:
     return found[::-1]
 
 
-def _ignored(ignores: list[tuple[Path, pathspec.PathSpec]], path: Path, is_dir: bool) -> bool:
+def _ignored(ignores: list[tuple[Path, pathspec.GitIgnoreSpec]], path: Path, is_dir: bool) -> bool:
     result = False
     for base, spec in ignores:
         if not _inside(path, base) or path == base:
