@@ -115,9 +115,17 @@ def _main(
     """celerymod: a codemod and checker for Celery code."""
 
 
-def _load(paths: list[str], options: config.Options, reporter: Reporter) -> RunConfig:
+def _load(
+    paths: list[str],
+    options: config.Options,
+    reporter: Reporter,
+    stdin_filename: str | None = None,
+) -> RunConfig:
+    # For standard input the config is the one the named file would get (as ruff does), so an
+    # editor sees the same findings as `celerymod check` on the saved file.
+    where = [stdin_filename] if paths == ["-"] and stdin_filename else paths
     try:
-        return config.load(paths, options)
+        return config.load(where, options)
     except config.ConfigError as error:
         reporter.errors([FileError("config", str(error))])
         raise typer.Exit(EXIT_ERROR) from None
@@ -189,7 +197,8 @@ def check(
     """Report findings. Exit 0 when clean, 1 when anything is found, 2 on any error."""
     paths = paths or ["."]
     reporter = Reporter(color.value, quiet)
-    run_config = _load(paths, _options(select, ignore, exclude, strategy, jobs), reporter)
+    options = _options(select, ignore, exclude, strategy, jobs)
+    run_config = _load(paths, options, reporter, stdin_filename)
     run = _collect(paths, run_config, stdin_filename, reporter)
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
@@ -243,7 +252,8 @@ def fix(
     if paths == ["-"] and (write or interactive):
         reporter.errors([FileError("-", "--write and --interactive need files, not stdin")])
         raise typer.Exit(EXIT_ERROR)
-    run_config = _load(paths, _options(select, ignore, exclude, strategy, jobs), reporter)
+    options = _options(select, ignore, exclude, strategy, jobs)
+    run_config = _load(paths, options, reporter, stdin_filename)
     run = _collect(paths, run_config, stdin_filename, reporter)
     files, results, errors = run.files, run.results, run.errors
     findings = [f for result in results for f in result.findings]

@@ -6,17 +6,26 @@ key and the file: a typo must not silently turn a check off.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from celerymod import registry
 from celerymod.model import RunConfig, Strategy
 
 
 class ConfigError(Exception):
-    """Bad configuration or options; the CLI exits 2 with this message."""
+    """Bad configuration or options; the CLI exits 2 with this message.
+
+    `path` is the config file at fault, or None when the command line is.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,10 @@ KEYS: dict[str, _Key] = {
     "task-decorators": _Key(list, "extra decorators (dotted names) that define Celery tasks"),
     "respect-gitignore": _Key(bool, "skip files matched by .gitignore (default: true)"),
 }
+
+
+# A task decorator is named by its dotted path (`myproject.celery.app.task`).
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 @dataclass(frozen=True)
@@ -61,8 +74,9 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
     """Build the run's config from the pyproject nearest the first path and the CLI."""
     start = Path(paths[0]) if paths and paths[0] != "-" else Path.cwd()
     pyproject = find_pyproject(start if start.exists() else Path.cwd())
-    table = _read_table(pyproject) if pyproject else {}
+    table: dict[str, Any] = _read_table(pyproject) if pyproject else {}
     where = str(pyproject) if pyproject else "the command line"
+    file = str(pyproject) if pyproject else None
 
     def codes(key: str, given: Sequence[str] | None) -> list[str] | None:
         raw = given if given is not None else table.get(key)
@@ -71,9 +85,14 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
         expanded = [code.strip().upper() for item in raw for code in str(item).split(",")]
         unknown = [code for code in expanded if code and code not in registry.BY_CODE]
         if unknown:
-            source = "--" + key if given is not None else f"`tool.celerymod.{key}` in {where}"
             known = ", ".join(registry.BY_CODE)
-            raise ConfigError(f"unknown rule code {unknown[0]!r} in {source} (known: {known})")
+            if given is not None:
+                raise ConfigError(f"unknown rule code {unknown[0]!r} in --{key} (known: {known})")
+            raise ConfigError(
+                f"unknown rule code {unknown[0]!r} in `tool.celerymod.{key}` in {where} "
+                f"(known: {known})",
+                file,
+            )
         return [code for code in expanded if code]
 
     select = codes("select", options.select)
@@ -83,7 +102,13 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
         strategy = Strategy(strategy_name)
     except ValueError:
         choices = ", ".join(s.value for s in Strategy)
-        raise ConfigError(f"unknown strategy {strategy_name!r} (choose from {choices})") from None
+        if options.strategy:
+            message = f"unknown strategy {strategy_name!r} (choose from {choices})"
+            raise ConfigError(message) from None
+        raise ConfigError(
+            f"`tool.celerymod.strategy` in {where} must be one of {choices}, not {strategy_name!r}",
+            file,
+        ) from None
     exclude = [*table.get("exclude", []), *(options.exclude or [])]
     if options.jobs is not None and options.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
@@ -99,25 +124,38 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
     )
 
 
-def _read_table(pyproject: Path) -> dict[str, object]:
+def _read_table(pyproject: Path) -> dict[str, Any]:
+    """The `[tool.celerymod]` table, every key known and every value of its key's type."""
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read {pyproject}: {error}") from None
-    table = data.get("tool", {}).get("celerymod", {})
+        raise ConfigError(f"cannot read {pyproject}: {error}", str(pyproject)) from None
+    tool = data.get("tool", {})
+    table = tool.get("celerymod", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
-        raise ConfigError(f"`tool.celerymod` in {pyproject} must be a table")
+        raise ConfigError(f"`tool.celerymod` in {pyproject} must be a table", str(pyproject))
     for key, value in table.items():
         spec = KEYS.get(key)
         if spec is None:
             known = ", ".join(KEYS)
-            raise ConfigError(f"unknown key `tool.celerymod.{key}` in {pyproject} (known: {known})")
+            raise ConfigError(
+                f"unknown key `tool.celerymod.{key}` in {pyproject} (known: {known})",
+                str(pyproject),
+            )
         if not isinstance(value, spec.kind) or (
-            spec.kind is list and not all(isinstance(v, str) for v in value)
+            isinstance(value, list) and not all(isinstance(v, str) for v in value)
         ):
             wanted = {list: "a list of strings", str: "a string", bool: "true or false"}
             raise ConfigError(
                 f"`tool.celerymod.{key}` in {pyproject} must be {wanted[spec.kind]}, "
-                f"not {value!r}"
+                f"not {value!r}",
+                str(pyproject),
+            )
+    for name in table.get("task-decorators", []):
+        if not _DOTTED_NAME.fullmatch(name):
+            raise ConfigError(
+                f"`tool.celerymod.task-decorators` in {pyproject} must hold dotted names "
+                f"(like `myproject.celery.app.task`), not {name!r}",
+                str(pyproject),
             )
     return table
