@@ -7,7 +7,9 @@ there was an error.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +19,8 @@ import typer
 
 from celerymod import __version__, config, registry, runner
 from celerymod.discovery import SourceFile, discover, module_name
+from celerymod.formats import github, sarif
+from celerymod.formats.fixes import FixEdits, single_fix_edits
 from celerymod.index import ProjectIndex
 from celerymod.model import FileError, FileResult, RunConfig, Strategy
 from celerymod.report import Reporter
@@ -52,6 +56,12 @@ class Color(StrEnum):
 class OutputFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+    GITHUB = "github"
+    SARIF = "sarif"
+
+
+# Formats whose standard output is one JSON document: nothing else may be printed there.
+_DOCUMENT_FORMATS = (OutputFormat.JSON, OutputFormat.SARIF)
 
 
 Paths = Annotated[
@@ -120,6 +130,7 @@ def _load(
     options: config.Options,
     reporter: Reporter,
     stdin_filename: str | None = None,
+    report: Callable[[config.ConfigError], None] | None = None,
 ) -> RunConfig:
     # For standard input the config is the one the named file would get (as ruff does), so an
     # editor sees the same findings as `celerymod check` on the saved file.
@@ -127,7 +138,10 @@ def _load(
     try:
         return config.load(where, options)
     except config.ConfigError as error:
-        reporter.errors([FileError("config", str(error))])
+        if report is not None:
+            report(error)
+        else:
+            reporter.errors([FileError("config", str(error))])
         raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -186,34 +200,94 @@ def check(
     strategy: StrategyOption = None,
     jobs: Jobs = None,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="How to print findings.", case_sensitive=False)
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="How to print findings: text; json; github (one ::error workflow command "
+            "per finding and per error, for GitHub Actions annotations); sarif (SARIF 2.1.0 "
+            "with the fixes, for code scanning).",
+            case_sensitive=False,
+        ),
     ] = OutputFormat.TEXT,
-    diff: Annotated[bool, typer.Option("--diff", help="Also print the diff of every fix.")] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="Also print the diff of every fix (text and github formats). The exit code "
+            "stays 1 on findings and 2 on errors.",
+        ),
+    ] = False,
     color: ColorOption = Color.AUTO,
     quiet: Quiet = False,
     no_cache: NoCache = False,
     stdin_filename: StdinFilename = None,
 ) -> None:
-    """Report findings. Exit 0 when clean, 1 when anything is found, 2 on any error."""
+    """Report findings. Exit 0 when clean, 1 when anything is found, 2 on any error.
+
+    With --format github every finding is an ::error annotation, never a ::warning, even when
+    its fix needs review: check fails the build for any finding, and the annotation says so.
+    The fix and its safety are part of the annotation's message.
+    """
     paths = paths or ["."]
     reporter = Reporter(color.value, quiet)
+    if diff and output_format in _DOCUMENT_FORMATS:
+        message = f"cannot be combined with --format {output_format.value}: its output is one "
+        message += "JSON document (SARIF carries the fixes in its `fixes` entries)"
+        reporter.errors([FileError("--diff", message)])
+        raise typer.Exit(EXIT_ERROR)
+    # GitHub resolves annotation paths and SARIF URIs against the repository root.
+    root = os.environ.get("GITHUB_WORKSPACE") or None
+
+    def config_failed(error: config.ConfigError) -> None:
+        problem = [FileError(error.path or "", str(error))]
+        if output_format is OutputFormat.GITHUB:
+            sys.stdout.write(github.render([], problem, root))
+            return
+        if output_format is OutputFormat.SARIF:
+            sys.stdout.write(sarif.render([], problem, {}, root or os.getcwd()))
+        reporter.errors([FileError("config", str(error))])
+
     options = _options(select, ignore, exclude, strategy, jobs)
-    run_config = _load(paths, options, reporter, stdin_filename)
+    run_config = _load(paths, options, reporter, stdin_filename, config_failed)
     run = _collect(paths, run_config, stdin_filename, reporter)
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
     if output_format is OutputFormat.JSON:
         reporter.json_report(results, errors)
+    elif output_format is OutputFormat.SARIF:
+        edits = _single_fix_edits(run, run_config)
+        sys.stdout.write(sarif.render(results, errors, edits, root or os.getcwd()))
+        reporter.errors(errors)  # The log goes to a file; people read the job's stderr.
+    elif output_format is OutputFormat.GITHUB:
+        sys.stdout.write(github.render(results, errors, root))
     else:
         reporter.findings(results)
-        if diff:
-            for result in results:
-                if result.diff:
-                    reporter.diff(result.diff)
+    if diff:
+        for result in results:
+            if result.diff:
+                reporter.diff(result.diff)
+    if output_format is OutputFormat.TEXT:
         reporter.errors(errors)
+    if output_format is not OutputFormat.JSON:
         fixable = sum(1 for f in findings if f.fix is not None)
         reporter.check_summary(len(findings), fixable, len({e.path for e in errors}))
     raise typer.Exit(EXIT_ERROR if errors else EXIT_FINDINGS if findings else EXIT_CLEAN)
+
+
+def _single_fix_edits(run: _Run, run_config: RunConfig) -> FixEdits:
+    """Each fix alone as text edits, reading each file again (or the stdin bytes)."""
+    absolute = {file.path: file.absolute for file in run.files}
+
+    def read(path: str) -> bytes | None:
+        if run.stdin is not None:
+            return run.stdin
+        try:
+            return runner.read_source(absolute[path])
+        except (KeyError, OSError):
+            return None
+
+    module_names = {file.path: file.module_name for file in run.files}
+    return single_fix_edits(run.results, read, run_config, run.index, module_names)
 
 
 @app.command()
