@@ -42,7 +42,11 @@ def _project(tmp_path: Path, config: str) -> Path:
             "tool.celerymod.task-decorators",
             "dotted names",
         ),
-        ("[tool.celerymod.per-file-ignores]\n'a.py' = ['CEL003']\n", "per-file-ignores", "unknown key"),
+        (
+            "[tool.celerymod.per-file-ignores]\n'a.py' = ['CEL003']\n",
+            "per-file-ignores",
+            "unknown key",
+        ),
         ("[tool]\ncelerymod = 'CEL003'\n", "tool.celerymod", "must be a table"),
     ],
 )

@@ -34,6 +34,7 @@ def _run_bytes(*args: str, stdin: bytes, cwd: Path) -> tuple[int, bytes, str]:
     """Like cli_helpers.celerymod, but keeps stdout as bytes (the round trip is byte-exact)."""
     completed = subprocess.run(
         [sys.executable, "-m", "celerymod", *args],
+        check=False,
         cwd=cwd,
         input=stdin,
         capture_output=True,
@@ -48,8 +49,14 @@ def test_check_reports_under_the_stdin_filename(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.startswith("app/tasks.py:6:9: CEL003 ")
     result = celerymod(
-        "check", "--format", "json", "-", "--stdin-filename", "app/tasks.py",
-        cwd=tmp_path, stdin=SLEEPY,
+        "check",
+        "--format",
+        "json",
+        "-",
+        "--stdin-filename",
+        "app/tasks.py",
+        cwd=tmp_path,
+        stdin=SLEEPY,
     )
     assert [f["path"] for f in json.loads(result.stdout)["findings"]] == ["app/tasks.py"]
     assert not (tmp_path / "app").exists()  # Named, never read or written.
@@ -64,7 +71,12 @@ def test_check_without_stdin_filename_reports_as_dash(tmp_path: Path) -> None:
 def test_check_stdin_clean_and_broken(tmp_path: Path) -> None:
     assert celerymod("check", "-", cwd=tmp_path, stdin=SLEEPY_FIXED).returncode == 0
     broken = celerymod(
-        "check", "-", "--stdin-filename", "x.py", cwd=tmp_path, stdin=b"import time\ndef (:\n    time.sleep(1)\n"
+        "check",
+        "-",
+        "--stdin-filename",
+        "x.py",
+        cwd=tmp_path,
+        stdin=b"import time\ndef (:\n    time.sleep(1)\n",
     )
     assert broken.returncode == 2
     assert "x.py: syntax error" in broken.stderr
@@ -79,8 +91,8 @@ def test_check_stdin_clean_and_broken(tmp_path: Path) -> None:
         # No newline at the end of the file, and a Latin-1 file: kept as they are.
         (SLEEPY.rstrip(b"\n"), SLEEPY_FIXED.rstrip(b"\n")),
         (
-            b"# -*- coding: latin-1 -*-\n" + SLEEPY.replace(b"(0.5)", b'(0.5)  # caf\xe9'),
-            b"# -*- coding: latin-1 -*-\n" + SLEEPY_FIXED.replace(b"(0.5)", b'(0.5)  # caf\xe9'),
+            b"# -*- coding: latin-1 -*-\n" + SLEEPY.replace(b"(0.5)", b"(0.5)  # caf\xe9"),
+            b"# -*- coding: latin-1 -*-\n" + SLEEPY_FIXED.replace(b"(0.5)", b"(0.5)  # caf\xe9"),
         ),
     ],
     ids=["lf", "crlf", "bom-crlf", "no-final-newline", "latin-1"],
