@@ -287,6 +287,12 @@ def test_check_github_format_with_diff(project: Path) -> None:
     assert "+        await asyncio.sleep(0.5)" in diff
 
 
+def test_help_documents_error_not_warning() -> None:
+    result = celerymod("check", "--help", env={"COLUMNS": "200"})
+    assert "never a ::warning" in result.stdout
+    assert "github" in result.stdout and "sarif" in result.stdout
+
+
 # -- SARIF ----------------------------------------------------------------------------------
 
 

@@ -106,7 +106,12 @@ NoCache = Annotated[
 ]
 StdinFilename = Annotated[
     str | None,
-    typer.Option("--stdin-filename", help="With -, the path to report the standard input as.", metavar="PATH"),
+    typer.Option(
+        "--stdin-filename",
+        help="With -, the path to report the standard input as; its nearest pyproject.toml "
+        "applies.",
+        metavar="PATH",
+    ),
 ]
 
 
