@@ -350,10 +350,10 @@ def fix(
     if interactive:
         from celerymod import interactive as review
 
-        outcome = review.review(results, files, run_config, run.index, reporter, input)
-        errors += outcome.errors
+        reviewed = review.review(results, files, run_config, run.index, reporter, input)
+        errors += reviewed.errors
         reporter.errors(errors)
-        reporter.review_summary(outcome.applied, outcome.offered, len(outcome.written))
+        reporter.review_summary(reviewed.applied, reviewed.offered, len(reviewed.written))
     elif write:
         outcome = runner.write_results(changed, files)
         errors += outcome.errors
