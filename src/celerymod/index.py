@@ -6,34 +6,162 @@ worker processes once.
 
 The runner calls `index_file` for every file whose bytes match `INDEX_PATTERNS` (in the pool),
 then `ProjectIndex.from_entries` on all the entries, and passes the index to the engine.
+
+This module stays free of libcst: the runner imports it at start-up. `index_file` imports
+the parsing machinery (`celerymod.celery_names`) only when it is called.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 # A file none of these occur in defines no task and no app: it is not parsed for the index.
-INDEX_PATTERNS: tuple[bytes, ...] = (b"task", b"Task", b"Celery")
+# `celery` catches the re-export of Celery's documented Django layout, `from .celery import
+# app as celery_app` in a package's `__init__.py`.
+INDEX_PATTERNS: tuple[bytes, ...] = (b"task", b"Task", b"Celery", b"celery")
+
+# How many `from a import b` re-exports `resolve` follows before giving up (import cycles).
+_MAX_ALIAS_HOPS = 10
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """One Celery task as defined in the source, without any syntax tree (picklable).
+
+    `name` is the function's name (the class's name for a class-based task, whose body is its
+    `run` method); `qualified_name` is `<module>.<qualname>` (`__main__.<qualname>` when the
+    module name is unknown, as Celery names the tasks of a script). `registered_name` is what
+    Celery registers it under: the `name=` option when it is a string literal, else the
+    qualified name. `options` holds the decorator's keywords (class attributes for a
+    class-based task) as `(keyword, source text)` pairs, in source order, `bind` included.
+    `decorator` is the source text of the decorator that made it a task (empty for a
+    class-based task). `line`/`column` (1-based) locate its name in the `def`/`class` line.
+    """
+
+    name: str
+    module: str | None
+    qualified_name: str
+    registered_name: str
+    bind: bool
+    options: tuple[tuple[str, str], ...]
+    decorator: str
+    kind: str  # "function" or "class"
+    path: str
+    line: int
+    column: int
+
+    def option(self, keyword: str) -> str | None:
+        """The source text of one decorator option (`"3"` for `max_retries=3`), or None."""
+        return next((text for key, text in self.options if key == keyword), None)
 
 
 @dataclass(frozen=True)
 class IndexEntry:
-    """What one file contributes. Filled in by the CEL001 work (issue 3)."""
+    """What one file contributes to the index.
+
+    `apps` are module-level names bound to a Celery app (`app = Celery(...)`), `task_classes`
+    module-level classes deriving (directly or through this module's classes) from
+    `celery.Task`, `defined` every other module-level name the module binds by assignment,
+    `def` or `class` (so the index can say "that name is not an app"), and `aliases` the
+    module-level imports as `(bound name, absolute dotted name)`, which lets a re-export
+    (`from .celery import app as celery_app` in `proj/__init__.py`) be followed.
+
+    Each file is indexed on its own, before any index exists, so two kinds of task are seen
+    when their own file is processed but are not recorded here: a class whose `celery.Task`
+    base is defined in another module, and a function decorated with a
+    `[tool.celerymod] task-decorators` entry (the index pass receives no configuration).
+    """
 
     path: str
     module_name: str | None
+    tasks: tuple[TaskDefinition, ...] = ()
+    apps: tuple[str, ...] = ()
+    task_classes: tuple[str, ...] = ()
+    defined: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class ProjectIndex:
+    """Every entry of a run, with lookups by absolute dotted name.
+
+    Lookups answer with three values where it matters: True/a definition (known to be one),
+    False/None from `is_app` (known not to be, or not known). Only entries with a module name
+    can be looked up: a file outside any package is `<stem>` (discovery names it so).
+    """
+
     entries: tuple[IndexEntry, ...] = field(default=())
 
     @classmethod
     def from_entries(cls, entries: Iterable[IndexEntry]) -> ProjectIndex:
         return cls(entries=tuple(entries))
 
+    @cached_property
+    def _modules(self) -> dict[str, IndexEntry]:
+        return {entry.module_name: entry for entry in self.entries if entry.module_name}
+
+    @cached_property
+    def _tasks(self) -> dict[str, TaskDefinition]:
+        return {task.qualified_name: task for entry in self.entries for task in entry.tasks}
+
+    @cached_property
+    def _tasks_by_registered_name(self) -> dict[str, TaskDefinition]:
+        return {task.registered_name: task for entry in self.entries for task in entry.tasks}
+
+    def has_module(self, module_name: str) -> bool:
+        return module_name in self._modules
+
+    def resolve(self, dotted: str) -> str:
+        """Follow module-level re-exports: `proj.celery_app` -> `proj.celery.app`."""
+        for _ in range(_MAX_ALIAS_HOPS):
+            module, _, name = dotted.rpartition(".")
+            entry = self._modules.get(module)
+            if entry is None:
+                return dotted
+            target = dict(entry.aliases).get(name)
+            if target is None or target == dotted:
+                return dotted
+            dotted = target
+        return dotted
+
+    def task(self, dotted: str) -> TaskDefinition | None:
+        """The task defined under this absolute dotted name (re-exports followed), if any."""
+        return self._tasks.get(self.resolve(dotted))
+
+    def task_by_registered_name(self, name: str) -> TaskDefinition | None:
+        """The task Celery registers as `name` (what `send_task("...")` names), if any."""
+        return self._tasks_by_registered_name.get(name)
+
+    def is_app(self, dotted: str) -> bool | None:
+        """True: a Celery app; False: the module is indexed and binds that name to something
+        else; None: not known here (the module was not scanned or binds it by other means)."""
+        return self._module_says(dotted, lambda entry: entry.apps)
+
+    def is_task_class(self, dotted: str) -> bool | None:
+        """Like `is_app`, for classes deriving from `celery.Task`."""
+        return self._module_says(dotted, lambda entry: entry.task_classes)
+
+    def _module_says(
+        self, dotted: str, names: Callable[[IndexEntry], tuple[str, ...]]
+    ) -> bool | None:
+        resolved = self.resolve(dotted)
+        module, _, name = resolved.rpartition(".")
+        entry = self._modules.get(module)
+        if entry is None:
+            return None
+        if name in names(entry):
+            return True
+        if name in entry.defined or name in entry.apps or name in entry.task_classes:
+            return False
+        return None
+
 
 def index_file(source: bytes, path: str, module_name: str | None) -> IndexEntry | None:
-    """Parse one file and record its task definitions; None if it has nothing to record."""
-    return None
+    """Parse one file and record its apps and task definitions; None if it has nothing to
+    record. Raises what the parser raises on a file that does not parse (the runner drops it;
+    the processing pass reports it)."""
+    from celerymod.celery_names import index_module
+
+    return index_module(source, path, module_name)
