@@ -1437,7 +1437,9 @@ class CeleryModule:
                 return False
             module = dotted.rpartition(".")[0]
             if self.index is not None and self.index.has_module(module):
-                return False  # An indexed module: `task_for` would have found a task.
+                # `task_for` would have found a task there, unless it is one of the configured
+                # decorators', which the index pass cannot know (it has no configuration).
+                return bool(self.task_decorators)
         return bool(names)
 
     # -- collections --
