@@ -7,6 +7,8 @@
 
 Markers in the first five lines of an input, `# celerymod-test: key=value, flag`:
     strategy=replace   run with `--strategy replace` (default: metadata)
+    task-decorators=a.b.c x.y.z
+                       run with `[tool.celerymod] task-decorators` set to these dotted names
     worker             also load input and expected into the real prefork worker
 Files are compared byte for byte: no dedent, no newline normalisation.
 """
@@ -55,8 +57,10 @@ class Case:
         return found
 
     def config(self) -> RunConfig:
-        strategy = Strategy(self.markers().get("strategy", Strategy.METADATA.value))
-        return RunConfig(strategy=strategy)
+        markers = self.markers()
+        strategy = Strategy(markers.get("strategy", Strategy.METADATA.value))
+        decorators = tuple(markers.get("task-decorators", "").split())
+        return RunConfig(strategy=strategy, task_decorators=decorators)
 
 
 def cases() -> list[Case]:

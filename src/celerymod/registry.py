@@ -10,6 +10,25 @@ from celerymod.model import FixAvailability, RuleSpec, RunConfig
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
+        code="CEL001",
+        name="blocking-subtask-wait",
+        summary="a task waits on another task's result (`.get()`, `.join()`, `~sig`, ...)",
+        # Detection only so far: the chord/chain rewrites (issue 3, phase B) make it SOMETIMES.
+        fix=FixAvailability.NEVER,
+        # Every finding is a wait or `allow_join_result`; `~` covers `~signature`.
+        patterns=(
+            b".get(",
+            b".wait(",
+            b".join",
+            b".collect(",
+            b"~",
+            b"allow_join_result",
+            b"disable_sync_subtasks",
+        ),
+        module="celerymod.transforms.blocking_subtask_wait",
+        needs_index=True,
+    ),
+    RuleSpec(
         code="CEL003",
         name="blocking-sleep-in-async",
         summary="`time.sleep` blocks the event loop inside `async def`",
