@@ -777,6 +777,14 @@ class CeleryModule:
                         values.setdefault(name, []).append(bound)
         return values
 
+    def _assigned_values(self, name: cst.Name) -> Iterator[tuple[cst.BaseExpression, cst.CSTNode]]:
+        """The values a name use may hold from `name = value` assignments, each with the
+        statement that assigns it."""
+        for referent in self._referents(name):
+            value = self._bound_value(referent.node)
+            if value is not None:
+                yield value, self._statement_of(referent.node)
+
     def _bound_value(self, target: cst.CSTNode) -> cst.BaseExpression | None:
         """The value assigned to a plain name target (`x = value`, `x: T = value`)."""
         parent = self.parent(target)
@@ -1106,18 +1114,11 @@ class CeleryModule:
                 return None if _is_true(arg.value) else arg
             if arg.star != "**":
                 continue
-            candidates: list[cst.CSTNode] = [arg.value]
+            candidates = [arg.value]
             if isinstance(arg.value, cst.Name):
-                candidates = [
-                    self._bound_value(r.node) or r.node for r in self._referents(arg.value)
-                ]
+                candidates = [value for value, _ in self._assigned_values(arg.value)]
             for candidate in candidates:
-                pairs = (
-                    _literal_keywords(candidate)
-                    if isinstance(candidate, cst.BaseExpression)
-                    else None
-                )
-                for key, value in pairs or ():
+                for key, value in _literal_keywords(candidate) or ():
                     if key == DISABLE_SYNC_SUBTASKS and not _is_true(value):
                         return arg
         return None
@@ -1414,13 +1415,10 @@ class CeleryModule:
 
     def _local_signature(self, name: cst.Name, task: Task, depth: int) -> ResultOrigin | None:
         """A name of this module bound to a signature or canvas (`job = group(...)`)."""
-        for referent in self._referents(name):
-            value = self._bound_value(referent.node)
-            if value is None:
-                continue
+        for value, statement in self._assigned_values(name):
             origin = self.signature_origin(value, task, depth + 1)
             if origin is not None and origin.canvas is not Canvas.TASK:
-                return _bound(origin, name.value, self._statement_of(referent.node))
+                return _bound(origin, name.value, statement)
         return None
 
     def _plausible_imported_task(self, node: cst.BaseExpression) -> bool:
@@ -1476,17 +1474,11 @@ class CeleryModule:
         return None
 
     def _named_collection(self, name: cst.Name, task: Task, depth: int) -> ResultCollection | None:
-        for referent in self._referents(name):
-            value = self._bound_value(referent.node)
-            if value is None:
-                continue
+        for value, statement in self._assigned_values(name):
             found = self.collection_of(value, task, depth + 1)
             if found is not None:
-                return ResultCollection(
-                    _bound(found.element, name.value, self._statement_of(referent.node)),
-                    found.builder,
-                    name.value,
-                )
+                element = _bound(found.element, name.value, statement)
+                return ResultCollection(element, found.builder, name.value)
         # `results = []` then `results.append(t.delay(i))` (or `results[k] = ...`, `+=`).
         referents = self._referents(name)
         for referent in referents:
