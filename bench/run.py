@@ -25,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -154,8 +155,14 @@ def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> Run:
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(process.pid, 0)
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True
+        )
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:
+            _kill_group(process)
+            raise
         wall = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -178,7 +185,12 @@ def tree_rss_peak(argv: list[str], env: dict[str, str], cwd: Path, interval: flo
     if not Path("/proc/self/status").exists():
         return 0
     process = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
     )
     peak = 0
     done = threading.Event()
@@ -191,10 +203,23 @@ def tree_rss_peak(argv: list[str], env: dict[str, str], cwd: Path, interval: flo
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    process.wait()
-    done.set()
+    try:
+        process.wait()
+    except BaseException:
+        _kill_group(process)
+        raise
+    finally:
+        done.set()
     sampler.join()
     return peak
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a command and its pool workers when the benchmark is interrupted."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
 
 
 def _tree_rss(root: int) -> int:
@@ -229,29 +254,29 @@ def _tree_rss(root: int) -> int:
 @dataclass
 class Command:
     label: str
-    kind: str  # celerymod | ruff | plain
+    kind: str  # celerymod | celerymod-fix | ruff | plain
     argv: list[str]
-    parallel: bool
+    repeat: int | None = None  # None: --repeat
+    memory: bool = True  # sample the whole tree's RSS in one extra run
 
 
-def commands(tree: Path, ruff: str, with_metadata: bool) -> list[Command]:
+def commands(tree: Path, ruff: str, with_metadata: bool, fix_repeat: int) -> list[Command]:
     celerymod = str(BIN / "celerymod")
     plain = [sys.executable, str(BENCH / "plain_libcst.py")]
     found = [
-        Command(
-            "celerymod check", "celerymod", [celerymod, "check", "--no-cache", str(tree)], True
-        ),
+        Command("celerymod check", "celerymod", [celerymod, "check", "--no-cache", str(tree)]),
         Command(
             "celerymod check -j 1",
             "celerymod",
             [celerymod, "check", "--no-cache", "-j", "1", str(tree)],
-            False,
         ),
+        # The same pass as check (DESIGN §5); run to see that it finishes and what it changes.
         Command(
             "celerymod fix (dry run)",
             "celerymod-fix",
             [celerymod, "fix", "--no-cache", str(tree)],
-            True,
+            repeat=fix_repeat,
+            memory=False,
         ),
         Command(
             "ruff ASYNC251",
@@ -267,10 +292,9 @@ def commands(tree: Path, ruff: str, with_metadata: bool) -> list[Command]:
                 "concise",
                 str(tree),
             ],
-            True,
         ),
-        Command("plain libcst, serial", "plain", [*plain, str(tree)], False),
-        Command("plain libcst, pool of 2", "plain", [*plain, "-j", "2", str(tree)], True),
+        Command("plain libcst, serial", "plain", [*plain, str(tree)]),
+        Command("plain libcst, pool of 2", "plain", [*plain, "-j", "2", str(tree)]),
     ]
     if with_metadata:
         found.append(
@@ -278,7 +302,6 @@ def commands(tree: Path, ruff: str, with_metadata: bool) -> list[Command]:
                 "plain libcst + scope metadata, pool of 2",
                 "plain",
                 [*plain, "-j", "2", "--metadata", str(tree)],
-                True,
             )
         )
     return found
@@ -336,6 +359,9 @@ def inspect_output(command: Command, run: Run) -> tuple[dict[str, int], list[str
 
 
 def measure(command: Command, repeat: int, env: dict[str, str], memory: bool) -> Measured:
+    """Time `repeat` runs of `command`, then one more run sampling its memory if asked."""
+    repeat = command.repeat or repeat
+    memory = memory and command.memory
     walls: list[float] = []
     cpus: list[float] = []
     rss: list[int] = []
@@ -471,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sdists", type=Path, help="folder with <project>-*.tar.gz to copy instead of downloading"
     )
+    parser.add_argument(
+        "--fix-repeat", type=int, default=1, help="timed runs of celerymod fix (default 1)"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the sampled tree-RSS run")
     parser.add_argument(
         "--with-metadata",
@@ -494,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Measured {started:%Y-%m-%d %H:%M %Z}; celerymod {measured_version}; "
             f"{ruff_version}; libcst {_version('libcst')}; "
             f"Python {platform.python_version()}; {os.cpu_count()} cores; "
-            f"load average at start {os.getloadavg()[0]:.2f}; {options.repeat} runs per command."
+            f"load average at start {os.getloadavg()[0]:.2f}; "
+            f"{options.repeat} timed runs per command ({options.fix_repeat} for fix), median."
         ),
     ]
     sections: list[str] = []
@@ -504,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         tree = ensure_tree(project, options.sdists).relative_to(REPO)
         counts = file_counts(tree, ruff, env)
         measured = []
-        for command in commands(tree, ruff, options.with_metadata):
+        for command in commands(tree, ruff, options.with_metadata, options.fix_repeat):
             print(f"{tree}: {command.label} ...", file=sys.stderr, flush=True)
             result = measure(command, options.repeat, env, not options.no_memory)
             print(f"  median {result.wall:.2f} s, exits {result.exit_codes}", file=sys.stderr)
