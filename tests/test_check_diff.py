@@ -14,7 +14,7 @@ from cli_helpers import celerymod
 SLEEPY = b"import time\n\n\nasync def poll():\n    time.sleep(1)\n"
 UNFIXABLE = b"import time\n\n\nasync def poll():\n    return list(time.sleep(i) for i in (1, 2))\n"
 # Contains the rule's byte pattern, so it is parsed (and fails to parse).
-BROKEN = b"import time\n\ndef broken(:\n    time.sleep(1)\n"
+BROKEN = b"import time\n\nasync def broken(:\n    time.sleep(1)\n"
 CLEAN = b"import asyncio\n\n\nasync def poll():\n    await asyncio.sleep(1)\n"
 
 

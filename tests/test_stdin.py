@@ -76,7 +76,7 @@ def test_check_stdin_clean_and_broken(tmp_path: Path) -> None:
         "--stdin-filename",
         "x.py",
         cwd=tmp_path,
-        stdin=b"import time\ndef (:\n    time.sleep(1)\n",
+        stdin=b"import time\nasync def (:\n    time.sleep(1)\n",
     )
     assert broken.returncode == 2
     assert "x.py: syntax error" in broken.stderr
@@ -132,7 +132,7 @@ def test_fix_stdin_gives_back_the_input_when_there_is_nothing_to_fix(
 
 
 def test_fix_stdin_with_a_syntax_error_gives_back_the_input_and_exits_2(tmp_path: Path) -> None:
-    source = b"import time\r\ndef (:\r\n    time.sleep(1)\r\n"
+    source = b"import time\r\nasync def (:\r\n    time.sleep(1)\r\n"
     code, out, err = _run_bytes("fix", "-", "--stdin-filename", "x.py", stdin=source, cwd=tmp_path)
     assert code == 2
     assert out == source  # An editor that replaces its buffer loses nothing.

@@ -130,19 +130,25 @@ def _run_checkers(
     return [(rule, report) for rule, checker in checkers for report in checker.reports]
 
 
+def _wrap(text: str) -> MetadataWrapper:
+    # The tree was just parsed here and nothing else holds it: no defensive deep copy.
+    return MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
+
+
 def _analyze(text: str, context: ModuleContext, rules: Sequence[RuleSpec]) -> list[_Proposal]:
-    wrapper = MetadataWrapper(cst.parse_module(text))
-    return _proposals(wrapper, text, context, rules)
+    return _proposals(_wrap(text), text, context, rules)
 
 
 def _proposals(
     wrapper: MetadataWrapper, text: str, context: ModuleContext, rules: Sequence[RuleSpec]
 ) -> list[_Proposal]:
+    reports = _run_checkers(wrapper, context, rules)
+    if not reports:
+        return []  # Most parsed files: skip computing positions, a full extra pass.
     positions = wrapper.resolve(PositionProvider)
     lines = text.splitlines()
     seen: dict[tuple[str, str], int] = {}
     proposals: list[_Proposal] = []
-    reports = _run_checkers(wrapper, context, rules)
     reports.sort(key=lambda item: _start(positions[item[1].node]))
     for rule, report in reports:
         where = positions[report.node]
@@ -206,7 +212,7 @@ def apply_fixes(
     for _ in range(_MAX_ROUNDS):
         if not pending:
             break
-        wrapper = MetadataWrapper(cst.parse_module(text))
+        wrapper = _wrap(text)
         proposals = _proposals(wrapper, text, context, rules)
         # Each fix is tagged with what it stands for: its key, or the foreign edit itself.
         batch: list[tuple[Fix, object]] = [

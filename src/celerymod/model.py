@@ -36,8 +36,10 @@ class Strategy(StrEnum):
 class RuleSpec:
     """What the runner knows about a rule without importing libcst.
 
-    `patterns` are byte strings of which at least one must occur in a file for the rule to
-    possibly match; a file matching no selected rule's patterns is never parsed.
+    The prefilter: at least one of `patterns` must occur in a file's bytes, and, if
+    `requires` is not empty, at least one of `requires` too; a file matching no selected
+    rule is never parsed. `in_tasks` rules only report inside task bodies, so the file must
+    also mention a task (`TASK_PATTERNS` or a configured task decorator's name).
     `module` is the dotted path of the transform module that holds the rule's checker
     (class `Checker`) and, as its docstring, the rule's documentation.
     """
@@ -48,6 +50,8 @@ class RuleSpec:
     fix: FixAvailability
     patterns: tuple[bytes, ...]
     module: str
+    requires: tuple[bytes, ...] = ()
+    in_tasks: bool = False
     needs_index: bool = False
 
 

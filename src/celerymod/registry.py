@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from celerymod.model import FixAvailability, RuleSpec, RunConfig
 
+# A task is defined by a `...task` decorator or a `...Task` subclass: a file mentioning
+# neither (nor a configured task decorator) has no task body to look into.
+TASK_PATTERNS: tuple[bytes, ...] = (b"task", b"Task")
+
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
         code="CEL001",
@@ -26,6 +30,7 @@ RULES: tuple[RuleSpec, ...] = (
             b"disable_sync_subtasks",
         ),
         module="celerymod.transforms.blocking_subtask_wait",
+        in_tasks=True,
         needs_index=True,
     ),
     RuleSpec(
@@ -34,6 +39,7 @@ RULES: tuple[RuleSpec, ...] = (
         summary="`time.sleep` blocks the event loop inside `async def`",
         fix=FixAvailability.SOMETIMES,
         patterns=(b"sleep",),
+        requires=(b"async",),
         module="celerymod.transforms.blocking_sleep_in_async",
     ),
 )
@@ -43,11 +49,18 @@ BY_CODE: dict[str, RuleSpec] = {rule.code: rule for rule in RULES}
 
 def matching_rules(source: bytes, config: RunConfig) -> list[RuleSpec]:
     """The selected rules whose byte patterns occur in `source`: the prefilter, no parsing."""
-    return [
-        rule
-        for rule in RULES
-        if config.selects(rule.code) and any(p in source for p in rule.patterns)
-    ]
+    return [rule for rule in RULES if config.selects(rule.code) and _may_match(rule, source, config)]
+
+
+def _may_match(rule: RuleSpec, source: bytes, config: RunConfig) -> bool:
+    if not any(pattern in source for pattern in rule.patterns):
+        return False
+    if rule.requires and not any(pattern in source for pattern in rule.requires):
+        return False
+    if rule.in_tasks:
+        decorators = tuple(name.rsplit(".", 1)[-1].encode() for name in config.task_decorators)
+        return any(pattern in source for pattern in TASK_PATTERNS + decorators)
+    return True
 
 
 def rule_docs(rule: RuleSpec) -> str:
