@@ -927,9 +927,10 @@ class CeleryModule:
         if isinstance(target, cst.Call):
             name_arg = _keyword(target, "name")
             registered = _string_value(name_arg.value) if name_arg else None
-        return self._make_definition(
+        definition = self._make_definition(
             node, node.name.value, bind, options, source_text(target), "function", registered
         )
+        return replace(definition, uses_self=bind and _uses_first_parameter(node))
 
     def _make_definition(
         self,
@@ -1854,6 +1855,15 @@ def _enclosing(path: Sequence[cst.CSTNode]) -> tuple[cst.CSTNode, ...]:
         elif isinstance(current, cst.BaseCompoundStatement):
             found.append(current)
     return tuple(found)
+
+
+def _uses_first_parameter(function: cst.FunctionDef) -> bool:
+    """True when the body reads the function's first positional parameter (`self`)."""
+    params = [*function.params.posonly_params, *function.params.params]
+    if not params:
+        return False
+    name = params[0].name.value
+    return any(isinstance(n, cst.Name) and n.value == name for n in _walk(function.body))
 
 
 def _is_loop(node: cst.CSTNode) -> bool:

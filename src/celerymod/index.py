@@ -51,6 +51,9 @@ class TaskDefinition:
     path: str
     line: int
     column: int
+    # A `bind=True` task whose body reads its first parameter (`self`): CEL002 cannot move
+    # that body into a plain function.
+    uses_self: bool = False
 
     def option(self, keyword: str) -> str | None:
         """The source text of one decorator option (`"3"` for `max_retries=3`), or None."""
@@ -112,6 +115,10 @@ class ProjectIndex:
 
     def has_module(self, module_name: str) -> bool:
         return module_name in self._modules
+
+    def entry(self, module_name: str) -> IndexEntry | None:
+        """What the scanned module `module_name` contributed, if it was indexed."""
+        return self._modules.get(module_name)
 
     def resolve(self, dotted: str) -> str:
         """Follow module-level re-exports: `proj.celery_app` -> `proj.celery.app`."""
