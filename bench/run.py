@@ -358,39 +358,40 @@ def inspect_output(command: Command, run: Run) -> tuple[dict[str, int], list[str
     return findings, bugs, note
 
 
-def measure(command: Command, repeat: int, env: dict[str, str], memory: bool) -> Measured:
-    """Time `repeat` runs of `command`, then one more run sampling its memory if asked."""
-    repeat = command.repeat or repeat
-    memory = memory and command.memory
-    walls: list[float] = []
-    cpus: list[float] = []
-    rss: list[int] = []
-    codes: list[int] = []
-    findings: dict[str, int] = {}
-    bugs: list[str] = []
-    note = ""
-    for _ in range(repeat):
-        run = run_once(command.argv, env, REPO)
-        walls.append(run.wall)
-        cpus.append(run.cpu)
-        rss.append(run.max_rss_kib)
-        codes.append(run.exit_code)
-        findings, new_bugs, note = inspect_output(command, run)
-        bugs += [b for b in new_bugs if b not in bugs]
-    tree_rss = tree_rss_peak(command.argv, env, REPO) if memory else 0
-    return Measured(
-        command.label,
-        command.kind,
-        command.argv,
-        walls,
-        cpus,
-        max(rss),
-        tree_rss,
-        codes,
-        findings,
-        bugs,
-        note,
-    )
+def measure_all(
+    commands: list[Command], repeat: int, env: dict[str, str], memory: bool, tree: Path
+) -> list[Measured]:
+    """Time every command `repeat` times, interleaved, then sample memory once each.
+
+    Interleaving (round 1 of every command, then round 2, ...) spreads a change in the
+    machine's load over all commands instead of charging it to whichever ran at the time.
+    """
+    measured = [Measured(c.label, c.kind, c.argv, [], [], 0, 0, []) for c in commands]
+    rounds = max(c.repeat or repeat for c in commands)
+    for round_number in range(1, rounds + 1):
+        for command, result in zip(commands, measured, strict=True):
+            if round_number > (command.repeat or repeat):
+                continue
+            run = run_once(command.argv, env, REPO)
+            result.walls.append(run.wall)
+            result.cpus.append(run.cpu)
+            result.max_rss_kib = max(result.max_rss_kib, run.max_rss_kib)
+            result.exit_codes.append(run.exit_code)
+            result.findings, bugs, result.note = inspect_output(command, run)
+            result.bugs += [bug for bug in bugs if bug not in result.bugs]
+            print(
+                f"{tree.name} round {round_number}: {command.label}: {run.wall:.2f} s wall, "
+                f"{run.cpu:.2f} s CPU, exit {run.exit_code}",
+                file=sys.stderr,
+                flush=True,
+            )
+    if memory:
+        for command, result in zip(commands, measured, strict=True):
+            if command.memory:
+                # A short run can end between two samples: never below the largest process.
+                sampled = tree_rss_peak(command.argv, env, REPO)
+                result.tree_rss_kib = max(sampled, result.max_rss_kib)
+    return measured
 
 
 # --------------------------------------------------------------------------- file counts
@@ -508,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     options = parser.parse_args(argv)
+    # Stopped with `kill`: exit through Python so the running command's group is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     ruff = str(BIN / "ruff") if (BIN / "ruff").exists() else shutil.which("ruff")
     if ruff is None:
@@ -533,13 +536,14 @@ def main(argv: list[str] | None = None) -> int:
     for project in options.tree or PROJECTS:
         tree = ensure_tree(project, options.sdists).relative_to(REPO)
         counts = file_counts(tree, ruff, env)
-        measured = []
-        for command in commands(tree, ruff, options.with_metadata, options.fix_repeat):
-            print(f"{tree}: {command.label} ...", file=sys.stderr, flush=True)
-            result = measure(command, options.repeat, env, not options.no_memory)
-            print(f"  median {result.wall:.2f} s, exits {result.exit_codes}", file=sys.stderr)
-            measured.append(result)
-            bugs += result.bugs
+        measured = measure_all(
+            commands(tree, ruff, options.with_metadata, options.fix_repeat),
+            options.repeat,
+            env,
+            not options.no_memory,
+            tree,
+        )
+        bugs += [bug for m in measured for bug in m.bugs]
         sections.append(table(tree.name, measured, counts))
         everything["trees"][tree.name] = {  # type: ignore[index]
             "counts": counts,
