@@ -30,6 +30,7 @@ from celerymod.model import (
     RunConfig,
     Span,
 )
+from celerymod.task_filter import may_define_task
 from celerymod.transforms.base import Checker, Fix, ModuleContext, Report
 
 # `# celerymod: ignore` or `# celerymod: ignore[CEL001, CEL003]` on the reported line.
@@ -73,6 +74,12 @@ def process(
         decoded = textio.decode(source)
     except textio.DecodeError as error:
         return FileResult(path=path, errors=(FileError(path, str(error)),), source_hash=digest)
+    if any(rule.in_tasks for rule in rules) and not may_define_task(
+        decoded.text, config.task_decorators
+    ):
+        rules = [rule for rule in rules if not rule.in_tasks]
+        if not rules and not foreign:
+            return FileResult(path=path, source_hash=digest)
     context = ModuleContext(path=path, module_name=module_name, config=config, index=index)
     try:
         proposals = _analyze(decoded.text, context, rules)
@@ -148,6 +155,7 @@ def _proposals(
     positions = wrapper.resolve(PositionProvider)
     lines = text.splitlines()
     seen: dict[tuple[str, str], int] = {}
+    definitions = _definitions(wrapper.module, positions)
     proposals: list[_Proposal] = []
     reports.sort(key=lambda item: _start(positions[item[1].node]))
     for rule, report in reports:
@@ -157,8 +165,12 @@ def _proposals(
             continue
         fix_info = None
         if report.fix is not None:
-            # Positions shift when another fix is applied; the node's own text does not.
-            text_hash = hashlib.sha1(wrapper.module.code_for_node(report.node).encode()).hexdigest()
+            # Positions shift when another fix is applied; the node's own text does not, nor
+            # the name of the module-level def/class holding it. The name tells apart equal
+            # sites in two functions: once one is fixed, the other's ordinal must not shift.
+            anchor = _definition_at(definitions, where.start.line)
+            node_text = wrapper.module.code_for_node(report.node)
+            text_hash = hashlib.sha1(f"{anchor}\0{node_text}".encode()).hexdigest()
             ordinal = seen.get((rule.code, text_hash), 0)
             seen[(rule.code, text_hash)] = ordinal + 1
             fix_info = FixInfo(
@@ -177,6 +189,20 @@ def _proposals(
         )
         proposals.append(_Proposal(finding=finding, fix=report.fix))
     return proposals
+
+
+def _definitions(module: cst.Module, positions: object) -> list[tuple[int, int, str]]:
+    """`(first line, last line, name)` of every module-level `def` and `class`."""
+    found = []
+    for statement in module.body:
+        if isinstance(statement, cst.FunctionDef | cst.ClassDef):
+            where = positions[statement]  # type: ignore[index]
+            found.append((where.start.line, where.end.line, statement.name.value))
+    return found
+
+
+def _definition_at(definitions: list[tuple[int, int, str]], line: int) -> str:
+    return next((name for first, last, name in definitions if first <= line <= last), "")
 
 
 def _start(where: object) -> tuple[int, int]:

@@ -17,8 +17,8 @@ RULES: tuple[RuleSpec, ...] = (
         code="CEL001",
         name="blocking-subtask-wait",
         summary="a task waits on another task's result (`.get()`, `.join()`, `~sig`, ...)",
-        # Detection only so far: the chord/chain rewrites (issue 3, phase B) make it SOMETIMES.
-        fix=FixAvailability.NEVER,
+        # Fan-outs, loops of waits, sequences and pipelines are rewritten; the rest is reported.
+        fix=FixAvailability.SOMETIMES,
         # Every finding is a wait or `allow_join_result`; `~` covers `~signature`.
         patterns=(
             b".get(",
@@ -34,12 +34,23 @@ RULES: tuple[RuleSpec, ...] = (
         needs_index=True,
     ),
     RuleSpec(
+        code="CEL002",
+        name="nested-task-call",
+        summary="a task runs another project task and waits for it: call its body as a helper",
+        fix=FixAvailability.ALWAYS,
+        # Every finding is a `.get()`/`.wait()` on one dispatched task.
+        patterns=(b".get(", b".wait("),
+        module="celerymod.transforms.nested_task_call",
+        in_tasks=True,
+        needs_index=True,
+    ),
+    RuleSpec(
         code="CEL003",
         name="blocking-sleep-in-async",
         summary="`time.sleep` blocks the event loop inside `async def`",
         fix=FixAvailability.SOMETIMES,
         patterns=(b"sleep",),
-        requires=(b"async",),
+        requires=(b"async def",),
         module="celerymod.transforms.blocking_sleep_in_async",
     ),
 )
