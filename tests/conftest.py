@@ -144,3 +144,98 @@ def celery_worker_env():
 
 
 # ------------------------------------------------------- end of worker harness
+
+
+# ---------------------------------------------------------------------------
+# Folder fixture cases in the real worker (section owned by the folder cases,
+# CEL002; independent of the harness section above, which it only relies on
+# to start the worker after this has run).
+# ---------------------------------------------------------------------------
+#
+# A folder case (``tests/fixtures/<rule>/<case>/input/<tree>``, contract in
+# ``fixture_cases.py``) with the marker ``# celerymod-test: worker`` in the first
+# five lines of one of its input files is loaded into the worker twice: its input
+# tree, and its input tree overlaid with ``expected/``. Each top-level package of
+# the tree is copied to a session temporary folder under a distinct name,
+# ``celery_worker_folder_package(rule, case, kind)`` =
+# ``fx_<rule>_<case>_<input|expected>`` (with ``_<package>`` appended when a tree
+# has several top-level packages), absolute imports of it (``from shop.x import``,
+# ``import shop.x``) are rewritten to that name, the folder goes on ``sys.path``,
+# and every module of the package is imported, once collection is finished and
+# only when some collected test uses ``celery_worker_env``: always before the
+# worker starts (and forks its pool). Task names follow the modules:
+# ``fx_nested_task_call_same_module_expected.tasks.total``.
+
+import atexit  # noqa: E402
+import importlib  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+_FOLDER_PACKAGES: dict[tuple[str, str, str], str] = {}
+
+
+def celery_worker_folder_package(rule: str, case: str, kind: str, package: str = "") -> str:
+    """The package name a folder case's tree is loaded under in the worker."""
+    base = celery_worker_fixture_module(rule, case, kind)
+    return f"{base}_{_sanitize(package)}" if package else base
+
+
+def _folder_cases_for_worker() -> list[tuple[str, str, Path]]:
+    found = []
+    for root in sorted(FIXTURES_DIR.glob("*/*/input")):
+        case_dir = root.parent
+        if any(_has_worker_marker(path) for path in sorted(root.rglob("*.py"))):
+            found.append((case_dir.parent.name, case_dir.name, case_dir))
+    return found
+
+
+def _copy_folder_tree(case_dir: Path, kind: str, rule: str, case: str, target: Path) -> list[str]:
+    source = case_dir / "input"
+    packages = sorted(p.name for p in source.iterdir() if (p / "__init__.py").is_file())
+    names = {
+        package: celery_worker_folder_package(rule, case, kind, package if len(packages) > 1 else "")
+        for package in packages
+    }
+    for package, name in names.items():
+        shutil.copytree(source / package, target / name)
+        overlay = case_dir / "expected" / package
+        if kind == "expected" and overlay.is_dir():
+            shutil.copytree(overlay, target / name, dirs_exist_ok=True)
+        for path in (target / name).rglob("*.py"):
+            text = path.read_text("utf-8")
+            for old, new in names.items():
+                text = re.sub(rf"(?m)^(\s*(?:from|import)\s+){re.escape(old)}\b", rf"\g<1>{new}", text)
+            path.write_text(text, "utf-8")
+    return list(names.values())
+
+
+def load_folder_cases_for_worker() -> dict[tuple[str, str, str], str]:
+    """Copy and import every marked folder case (idempotent); returns
+    ``{(rule, case, kind): package}``."""
+    if _FOLDER_PACKAGES:
+        return _FOLDER_PACKAGES
+    cases = _folder_cases_for_worker()
+    if not cases:
+        return _FOLDER_PACKAGES
+    target = Path(tempfile.mkdtemp(prefix="celerymod-folder-cases-"))
+    atexit.register(shutil.rmtree, target, True)
+    sys.path.insert(0, str(target))
+    for rule, case, case_dir in cases:
+        for kind in _FIXTURE_KINDS:
+            packages = _copy_folder_tree(case_dir, kind, rule, case, target)
+            for package in packages:
+                for path in sorted((target / package).rglob("*.py")):
+                    parts = path.relative_to(target).with_suffix("").parts
+                    if parts[-1] == "__init__":
+                        parts = parts[:-1]
+                    importlib.import_module(".".join(parts))
+            _FOLDER_PACKAGES[(rule, case, kind)] = packages[0]
+    return _FOLDER_PACKAGES
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any("celery_worker_env" in getattr(item, "fixturenames", ()) for item in session.items):
+        load_folder_cases_for_worker()
+
+
+# ------------------------------------------------- end of folder cases in the worker

@@ -10,7 +10,31 @@ Markers in the first five lines of an input, `# celerymod-test: key=value, flag`
     task-decorators=a.b.c x.y.z
                        run with `[tool.celerymod] task-decorators` set to these dotted names
     worker             also load input and expected into the real prefork worker
+    select=CEL001 CEL002
+                       run with these rules selected (default: only the rule whose
+                       folder holds the case, so one rule's cases do not change when
+                       another rule that takes precedence over it, CEL002, is added)
 Files are compared byte for byte: no dedent, no newline normalisation.
+
+Folder cases (rules whose fixes span files, CEL002) are small projects instead:
+
+    tests/fixtures/<rule-name>/<case>/input/<tree>     the project before (packages with
+                                                       `__init__.py`, several modules)
+    tests/fixtures/<rule-name>/<case>/expected/<tree>  each file `fix --write` changes, as it
+                                                       must be after (a file absent here
+                                                       must come back unchanged)
+    tests/fixtures/<rule-name>/<case>/findings.txt     `path:line:col CODE [*] message` per
+                                                       finding, sorted by path then position,
+                                                       each fix followed by an indented
+                                                       `fix (<safety>): <message>` line and
+                                                       `also edits: <paths>` when it edits
+                                                       other files (absent: no finding)
+
+A folder case runs with only its own rule selected (`--select <CODE>`), through the real
+pipeline (discovery, index, runner, writes) from the copied tree's root, so paths in
+`findings.txt` are relative to `input/`. A `# celerymod-test: worker` marker in the first
+five lines of any input file also loads the case's packages, before and after, into the
+real prefork worker (see the folder-case section of `conftest.py`).
 """
 
 from __future__ import annotations
@@ -60,7 +84,17 @@ class Case:
         markers = self.markers()
         strategy = Strategy(markers.get("strategy", Strategy.METADATA.value))
         decorators = tuple(markers.get("task-decorators", "").split())
-        return RunConfig(strategy=strategy, task_decorators=decorators)
+        return RunConfig(
+            strategy=strategy, task_decorators=decorators, select=self.selected(markers)
+        )
+
+    def selected(self, markers: dict[str, str]) -> frozenset[str] | None:
+        from celerymod.registry import RULES
+
+        if markers.get("select"):
+            return frozenset(markers["select"].split())
+        codes = frozenset(rule.code for rule in RULES if rule.name == self.rule)
+        return codes or None
 
 
 def cases() -> list[Case]:
@@ -76,4 +110,97 @@ def render_findings(findings: tuple[Finding, ...]) -> str:
         mark = " [*]" if finding.fix is not None else ""
         where = f"{finding.span.line}:{finding.span.column}"
         lines.append(f"{where} {finding.code}{mark} {finding.message}\n")
+    return "".join(lines)
+
+
+# --- Folder cases (see the module docstring) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FolderCase:
+    rule: str
+    name: str
+    root: Path
+
+    @property
+    def id(self) -> str:
+        return f"{self.rule}/{self.name}"
+
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def expected(self) -> Path:
+        return self.root / "expected"
+
+    @property
+    def findings(self) -> Path:
+        return self.root / "findings.txt"
+
+    def expected_file(self, name: str) -> Path:
+        return self.expected / name
+
+    def expected_names(self) -> list[str]:
+        if not self.expected.exists():
+            return []
+        return sorted(
+            p.relative_to(self.expected).as_posix()
+            for p in self.expected.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        )
+
+    def config(self) -> RunConfig:
+        from celerymod.registry import RULES
+
+        code = next(rule.code for rule in RULES if rule.name == self.rule)
+        return RunConfig(select=frozenset({code}), jobs=1)
+
+    def has_worker_marker(self) -> bool:
+        for path in sorted(self.input.rglob("*.py")):
+            for line in path.read_bytes().splitlines()[:5]:
+                match = _MARKER.search(line)
+                if match and "worker" in match.group("body").decode():
+                    return True
+        return False
+
+    def update(self, rendered: str, before: dict[str, bytes], after: dict[str, bytes]) -> None:
+        import shutil
+
+        if rendered:
+            self.findings.write_text(rendered, "utf-8")
+        else:
+            self.findings.unlink(missing_ok=True)
+        shutil.rmtree(self.expected, ignore_errors=True)
+        for name, data in after.items():
+            if data != before.get(name):
+                target = self.expected / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+
+
+def folder_cases() -> list[FolderCase]:
+    return [
+        FolderCase(rule=path.parent.name, name=path.name, root=path)
+        for path in sorted(FIXTURES.glob("*/*/input"))
+        for path in [path.parent]
+    ]
+
+
+def render_folder_findings(results: object) -> str:
+    """The findings of a pipeline run (`runner.run`'s results), as in `findings.txt`."""
+    from celerymod.model import FileResult
+
+    lines = []
+    for result in sorted(results, key=lambda r: r.path):  # type: ignore[attr-defined]
+        assert isinstance(result, FileResult)
+        for finding in result.findings:
+            mark = " [*]" if finding.fix is not None else ""
+            where = f"{Path(finding.path).as_posix()}:{finding.span.line}:{finding.span.column}"
+            lines.append(f"{where} {finding.code}{mark} {finding.message}\n")
+            if finding.fix is not None:
+                lines.append(f"    fix ({finding.fix.safety.value}): {finding.fix.message}\n")
+                if finding.fix.other_paths:
+                    others = ", ".join(Path(p).as_posix() for p in finding.fix.other_paths)
+                    lines.append(f"    also edits: {others}\n")
     return "".join(lines)

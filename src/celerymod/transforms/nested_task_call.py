@@ -1,0 +1,183 @@
+"""# CEL002 nested-task-call
+
+## What it does
+Finds, inside the body of a Celery task, a single waited call of another task that the
+scanned project defines: `score.delay(x).get()`, `r = score.apply_async(args=[x]); r.get()`,
+`score.apply(args=[x]).get()`, `score.s(x).delay().get()`, also inside a loop or a
+comprehension (`[score.delay(i).get() for i in ids]`). The called task may live in the same
+module or in another scanned module, reached through absolute or relative imports, with or
+without an alias (`from .scoring import score_task as score`, `import shop.scoring as s`).
+
+It takes precedence over CEL001 (blocking-subtask-wait) for these sites: CEL001 does not
+report them while CEL002 is selected. Two or more waits in a row (a sequence or pipeline of
+tasks), waits on a group or chord, and waits on results looked up by id stay CEL001's.
+
+Left to CEL001, whose message says why: a `bind=True` task whose body uses `self` (its
+request, retries or state have no meaning in a plain function), a class-based task, a task
+defined outside the scanned paths, a task built by a factory or assigned dynamically
+(`score = app.task(_score)`), a result used for more than the one wait, and `**options` in an
+`apply_async` call (arguments and dispatch options cannot be told apart).
+
+## Why is this bad?
+A task that sends another task through the broker and waits for it holds a worker process
+while the subtask needs one. Inside a real worker Celery refuses: the wait raises
+`RuntimeError: Never call result.get() within a task!`, and `task.apply(...).get()` too
+(seed 001). When the work is the project's own code, there is no reason to go through the
+broker at all: call the code.
+
+## Example
+```python
+# shop/scoring.py
+@shared_task
+def score_task(item_id, weight=1):
+    # Score one item.
+    return compute(item_id) * weight
+
+# shop/batch.py
+from shop.scoring import score_task
+
+@shared_task
+def score_all(ids):
+    return [score_task.delay(i, weight=2).get() for i in ids]  # CEL002
+```
+
+## Use instead
+Move the task's body into a plain function beside it; the task stays, as a one-line wrapper
+(same decorator, name and signature, so its other callers and its registered name are
+unaffected); the caller calls the function.
+```python
+# shop/scoring.py
+def _score(item_id, weight=1):
+    # Score one item.
+    return compute(item_id) * weight
+
+
+@shared_task
+def score_task(item_id, weight=1):
+    return _score(item_id, weight)
+
+# shop/batch.py
+from shop.scoring import score_task, _score
+
+@shared_task
+def score_all(ids):
+    return [_score(i, weight=2) for i in ids]
+```
+The helper is named `_<task name>` without a trailing `_task`, with `_2`, `_3`, ... when that
+name is taken in the task's module. Its parameters, defaults, annotations, docstring and
+comments move with the body; a `bind=True` task that does not use `self` gets a helper
+without the `self` parameter. The call passes the same arguments: `delay(*a, **k)`,
+`apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names, spread with `*`/`**`),
+`.s(...).delay()`. The helper is imported where the caller imports the task (added to that
+`from ... import`, relative imports stay relative), or reached as `module._helper` when the
+caller names the task through its module. One fix edits both files and is one change in the
+diff and in `fix --interactive`; several callers of one task extract it once.
+
+## Fix safety
+Safe when the called task declares no retry, rate-limit or time-limit options: the body runs
+in the calling worker process instead of another one, with the same arguments, and returns
+the same value (exceptions propagate as they did through `.get()`). Dispatch options of the
+call (`countdown`, `queue`, `priority`, ...) are dropped and the fix's message names them;
+the `.get()`'s own `timeout` no longer applies.
+
+Review when the called task declares `autoretry_for`, `max_retries`, `retry_backoff`,
+`rate_limit`, `time_limit`, `soft_time_limit` (and the other retry options): they applied to
+the dispatched task and do not apply to a plain call; the fix's message names them.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.codemod.visitors import ImportItem
+
+from celerymod import celery_names, nested_calls
+from celerymod.celery_names import CeleryModule, describe
+from celerymod.model import ForeignEdit, Safety
+from celerymod.nested_calls import Plan
+from celerymod.transforms.base import Checker as BaseChecker
+from celerymod.transforms.base import Fix, ModuleContext
+
+_GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!`"
+
+
+class Checker(BaseChecker):
+    CODE = "CEL002"
+    METADATA_DEPENDENCIES = celery_names.METADATA
+
+    def visit_Module(self, node: cst.Module) -> None:
+        celery = CeleryModule.from_context(node, self.metadata, self.context)
+        for task in celery.tasks:
+            for site in celery.waits(task):
+                plan = nested_calls.analyze(site, celery)
+                if isinstance(plan, Plan):
+                    self.report(site.node, _message(plan), fix=_fix(plan))
+
+    @classmethod
+    def foreign_fix(
+        cls, context: ModuleContext, wrapper: cst.MetadataWrapper, payload: tuple[object, ...]
+    ) -> Fix | None:
+        """`(qualified name, helper)`: extract that task of this file into that helper."""
+        qualified, helper = payload
+        metadata = wrapper.resolve_many(celery_names.METADATA)
+        celery = CeleryModule.from_context(wrapper.module, metadata, context)  # type: ignore[arg-type]
+        task = next((t for t in celery.tasks if t.definition.qualified_name == qualified), None)
+        if task is None or nested_calls.wrapped_helper(task, wrapper.module) is not None:
+            return None  # Gone, or already extracted (by this file's own fix).
+        return Fix(
+            message=f"move the body of task `{task.name}` into `{helper}`",
+            safety=Safety.SAFE,
+            replacements=(nested_calls.extraction(task, str(helper)),),
+        )
+
+
+def _message(plan: Plan) -> str:
+    wait = describe(plan.site.node)
+    return (
+        f"`{wait}` runs project task `{plan.callee.name}` through the broker and waits for it "
+        f"inside task `{plan.site.task.name}`; {_GUARD}"
+    )
+
+
+def _fix(plan: Plan) -> Fix:
+    call = describe(plan.call)
+    if plan.already_extracted:
+        parts = [f"call `{call}` directly (task `{plan.callee.name}` wraps `{plan.helper}`)"]
+    elif plan.local is not None:
+        parts = [f"call `{call}` directly; the body of task `{plan.callee.name}` moves into "
+                 f"`{plan.helper}`"]
+    else:
+        parts = [f"call `{call}` directly; the body of task `{plan.callee.name}` moves into "
+                 f"`{plan.helper}` in {plan.callee.path}"]
+    if plan.options:
+        dropped = ", ".join(f"`{name}`" for name in plan.options)
+        parts.append(f"dispatch options dropped: {dropped}")
+    if plan.lost:
+        lost = ", ".join(f"`{name}`" for name in plan.lost)
+        parts.append(f"the task's {lost} no longer apply to this call")
+    replacements: list[tuple[cst.CSTNode, cst.CSTNode | cst.FlattenSentinel[cst.CSTNode]]] = list(
+        plan.site_edits
+    )
+    foreign: tuple[ForeignEdit, ...] = ()
+    if plan.local is not None and not plan.already_extracted:
+        replacements.append(nested_calls.extraction(plan.local, plan.helper))
+    elif plan.local is None:
+        foreign = (
+            ForeignEdit(
+                path=plan.callee.path,
+                code=nested_calls.CODE,
+                payload=(plan.callee.qualified_name, plan.helper),
+            ),
+        )
+    if plan.import_edit is not None:
+        replacements.append(plan.import_edit)
+    add_imports: tuple[ImportItem, ...] = ()
+    if plan.add_import is not None:
+        module, name, level = plan.add_import
+        add_imports = (ImportItem(module, name, relative=level),)
+    return Fix(
+        message="; ".join(parts),
+        safety=Safety.REVIEW if plan.lost else Safety.SAFE,
+        replacements=tuple(replacements),
+        add_imports=add_imports,
+        foreign=foreign,
+    )

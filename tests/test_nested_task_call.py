@@ -1,0 +1,130 @@
+"""CEL002 nested-task-call: folder fixture cases through the real pipeline, byte for byte.
+
+Each case is a small project (contract: `fixture_cases.py`, "Folder cases"): it is copied to
+a temporary folder, discovered, indexed, processed and written exactly as `celerymod fix
+--write` does, then every file is compared with `expected/` (or, absent there, with
+`input/`). The result must be a fixpoint, and the dry run (`celerymod fix`) must show the
+change of every file the case changes.
+
+Set CELERYMOD_UPDATE_FIXTURES=1 to (re)write `expected/` and `findings.txt`, then read every
+changed file before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from celerymod import discovery, runner
+from celerymod.model import FileResult
+from cli_helpers import celerymod
+from fixture_cases import FolderCase, folder_cases, render_folder_findings
+
+UPDATE = os.environ.get("CELERYMOD_UPDATE_FIXTURES") == "1"
+RULE = "nested-task-call"
+CASES = [case for case in folder_cases() if case.rule == RULE]
+
+
+def _pipeline(root: Path, case: FolderCase, write: bool) -> list[FileResult]:
+    config = case.config()
+    previous = os.getcwd()
+    os.chdir(root)
+    try:
+        files, errors = discovery.discover(["."], config.exclude)
+        assert not errors
+        index = runner.build_index(files, config)
+        results = runner.run(files, config, index)
+        if write:
+            outcome = runner.write_results(results, files)
+            assert not outcome.errors, outcome.errors
+    finally:
+        os.chdir(previous)
+    return results
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_folder_case(case: FolderCase, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(case.input, project)
+    before = _tree(project)
+    results = _pipeline(project, case, write=True)
+    assert not [e for r in results for e in r.errors]
+    rendered = render_folder_findings(results)
+    after = _tree(project)
+
+    if UPDATE:
+        case.update(rendered, before, after)
+
+    expected_findings = case.findings.read_text("utf-8") if case.findings.exists() else ""
+    assert rendered == expected_findings
+    assert sorted(after) == sorted(before), "files were added or removed"
+    for name, data in after.items():
+        expected = case.expected_file(name)
+        want = expected.read_bytes() if expected.exists() else before[name]
+        assert data == want, f"{name} differs from {expected if expected.exists() else 'input'}"
+    changed = {name for name in after if after[name] != before[name]}
+    fixable = any(f.fix is not None for r in results for f in r.findings)
+    assert bool(changed) == fixable
+    for name in case.expected_names():
+        assert name in changed, f"expected/{name} is identical to its input: delete it"
+
+    # A fixpoint: a second run finds nothing more to fix.
+    again = _pipeline(project, case, write=False)
+    assert not [e for r in again for e in r.errors]
+    assert all(r.new_source is None for r in again), [r.diff for r in again if r.diff]
+    assert not any(f.fix is not None for r in again for f in r.findings)
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.expected.exists()], ids=lambda c: c.name
+)
+def test_dry_run_shows_every_changed_file(case: FolderCase, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(case.input, project)
+    before = _tree(project)
+    completed = celerymod("fix", "--select", "CEL002", ".", cwd=project)
+    assert completed.returncode == 0, completed.stderr
+    for name in case.expected_names():
+        assert f"+++ b/{name}" in completed.stdout, completed.stdout
+    assert _tree(project) == before  # The dry run writes nothing.
+
+
+def test_two_file_change_is_one_question(tmp_path: Path) -> None:
+    """`fix -i` shows the caller's and the callee's edits as one change, asked once; `y`
+    writes both files."""
+    case = next(c for c in CASES if c.name == "absolute_import")
+    project = tmp_path / "project"
+    shutil.copytree(case.input, project)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "celerymod", "fix", "-i", "--select", "CEL002", "."],
+        cwd=str(project),
+        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1"},
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 200),
+    )
+    prompt = r"Apply this change\? \[y,n,a,d,q,\?\] "
+    child.expect(prompt)
+    shown = child.before
+    assert "+++ b/shop/batch.py" in shown and "+++ b/shop/scoring.py" in shown, shown
+    child.sendline("y")
+    index = child.expect([prompt, pexpect.EOF])
+    assert index == 1, "a second question was asked for the same change"
+    child.close()
+    assert child.exitstatus == 0
+    for name in case.expected_names():
+        assert (project / name).read_bytes() == case.expected_file(name).read_bytes()
