@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from cli_helpers import celerymod
+from fixture_cases import FolderCase, folder_cases, render_folder_findings
 
 from celerymod import discovery, runner
 from celerymod.model import FileResult
-from cli_helpers import celerymod
-from fixture_cases import FolderCase, folder_cases, render_folder_findings
 
 UPDATE = os.environ.get("CELERYMOD_UPDATE_FIXTURES") == "1"
 RULE = "nested-task-call"
@@ -88,9 +88,7 @@ def test_folder_case(case: FolderCase, tmp_path: Path) -> None:
     assert not any(f.fix is not None for r in again for f in r.findings)
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c.expected.exists()], ids=lambda c: c.name
-)
+@pytest.mark.parametrize("case", [c for c in CASES if c.expected.exists()], ids=lambda c: c.name)
 def test_dry_run_shows_every_changed_file(case: FolderCase, tmp_path: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(case.input, project)
@@ -128,3 +126,81 @@ def test_two_file_change_is_one_question(tmp_path: Path) -> None:
     assert child.exitstatus == 0
     for name in case.expected_names():
         assert (project / name).read_bytes() == case.expected_file(name).read_bytes()
+
+
+def _sites(case_name: str, module_path: str, extra: dict[str, bytes] | None = None):
+    """Every wait of one module of a folder case, with the CeleryModule and the index."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper
+
+    from celerymod import celery_names
+    from celerymod import index as index_module
+    from celerymod.index import ProjectIndex
+
+    case = next(c for c in CASES if c.name == case_name)
+    files, _ = discovery.discover([str(case.input)], ())
+    entries = []
+    for file in files:
+        source = Path(file.absolute).read_bytes()
+        entry = index_module.index_file(source, file.absolute, file.module_name)
+        if entry is not None:
+            entries.append(entry)
+    index = ProjectIndex.from_entries(entries)
+    target = case.input / module_path
+    wrapper = MetadataWrapper(cst.parse_module(target.read_text("utf-8")))
+    celery = celery_names.CeleryModule(
+        wrapper.module,
+        wrapper.resolve_many(celery_names.METADATA),
+        path=str(target),
+        module_name=discovery.module_name(target),
+        index=index,
+    )
+    return celery, [site for task in celery.tasks for site in celery.waits(task)]
+
+
+@pytest.mark.parametrize(
+    ("case_name", "module_path", "reason"),
+    [
+        ("bind_uses_self", "shop/batch.py", "is a `bind=True` task whose body uses `self`"),
+        ("import_styles", "shop/d.py", "built by a factory or assigned dynamically"),
+    ],
+)
+def test_not_extractable_sites_are_left_to_cel001_with_a_reason(
+    case_name: str, module_path: str, reason: str
+) -> None:
+    from celerymod.model import RunConfig
+    from celerymod.nested_calls import claims, unclaimed_reason
+
+    celery, sites = _sites(case_name, module_path)
+    assert len(sites) == 1
+    assert not claims(sites[0], celery, RunConfig())
+    assert reason in (unclaimed_reason(sites[0], celery, RunConfig()) or "")
+
+
+def test_claims_only_when_cel002_is_selected() -> None:
+    from celerymod.model import RunConfig
+    from celerymod.nested_calls import claims
+
+    celery, sites = _sites("absolute_import", "shop/batch.py")
+    assert claims(sites[0], celery, RunConfig())
+    assert not claims(sites[0], celery, RunConfig(ignore=frozenset({"CEL002"})))
+    assert not claims(sites[0], celery, RunConfig(select=frozenset({"CEL001"})))
+
+
+def test_a_sequence_of_waits_stays_cel001s() -> None:
+    from celerymod.model import RunConfig
+    from celerymod.nested_calls import claims, unclaimed_reason
+
+    celery, sites = _sites("import_styles", "shop/e.py")
+    assert len(sites) == 2
+    assert not any(claims(site, celery, RunConfig()) for site in sites)
+    assert all(unclaimed_reason(site, celery, RunConfig()) is None for site in sites)
+
+
+def test_a_task_outside_the_scanned_paths_is_not_extracted(tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.name == "absolute_import")
+    project = tmp_path / "project"
+    shutil.copytree(case.input, project)
+    (project / "shop" / "scoring.py").unlink()  # Now only imported, never scanned.
+    results = _pipeline(project, case, write=False)
+    assert not any(f for r in results for f in r.findings)

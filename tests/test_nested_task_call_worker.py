@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
 from conftest import load_folder_cases_for_worker
 
 pytestmark = pytest.mark.worker
@@ -36,41 +35,78 @@ _SEED_RESULTS = [
 
 BEHAVIOURS = [
     Behaviour("same_module", "tasks.total", (5,), 30, "tasks.add_task", (5,), {"y": 2}, 7),
+    Behaviour("absolute_import", "batch.score_one", (3,), 60, "scoring.score_task", (3,), {}, 30),
     Behaviour(
-        "absolute_import", "batch.score_one", (3,), 60, "scoring.score_task", (3,), {}, 30
-    ),
-    Behaviour(
-        "relative_import", "orders.batch.score_one", (3,), 90, "scoring.score_task", (3,),
-        {"weight": 2}, 60,
+        "relative_import",
+        "orders.batch.score_one",
+        (3,),
+        90,
+        "scoring.score_task",
+        (3,),
+        {"weight": 2},
+        60,
     ),
     Behaviour("alias", "batch.score_one", (2,), 80, "scoring.score_task", (2,), {}, 20),
     Behaviour(
-        "loop_and_comprehension", "batch.score_sum", ([1, 2, 3],), 60, "scoring.score_task",
-        (4,), {}, 40,
+        "loop_and_comprehension",
+        "batch.score_sum",
+        ([1, 2, 3],),
+        60,
+        "scoring.score_task",
+        (4,),
+        {},
+        40,
     ),
     Behaviour(
-        "loop_and_comprehension", "batch.score_list", ([1, 2],), [10, 20],
-        "scoring.score_task", (4,), {}, 40,
+        "loop_and_comprehension",
+        "batch.score_list",
+        ([1, 2],),
+        [10, 20],
+        "scoring.score_task",
+        (4,),
+        {},
+        40,
     ),
     Behaviour("two_callers", "orders.score_order", (2,), 21, "scoring.score_task", (2,), {}, 20),
     Behaviour(
-        "two_callers", "reports.score_report", (2,), {"score": 20}, "scoring.score_task", (2,),
-        {}, 20,
+        "two_callers",
+        "reports.score_report",
+        (2,),
+        {"score": 20},
+        "scoring.score_task",
+        (2,),
+        {},
+        20,
     ),
     Behaviour(
         "two_callers_same_module", "tasks.second", (4,), 40, "tasks.score_task", (4,), {}, 40
     ),
     Behaviour(
-        "two_callers_same_module", "report.weekly", (3,), [0, 10, 20], "tasks.score_task",
-        (1,), {}, 10,
+        "two_callers_same_module",
+        "report.weekly",
+        (3,),
+        [0, 10, 20],
+        "tasks.score_task",
+        (1,),
+        {},
+        10,
     ),
     Behaviour(
         "two_callers_same_module", "report.monthly", (2,), 600, "tasks.score_task", (2,), {}, 20
     ),
+    Behaviour("import_styles", "a.via_module", (2,), 20, "scoring.score_task", (2,), {}, 20),
+    Behaviour("import_styles", "b.via_reexport", (3,), 30, "scoring.score_task", (3,), {}, 30),
+    Behaviour("import_styles", "c.via_parens", (1,), 11, "scoring.score_task", (1,), {}, 10),
     Behaviour("name_collision", "batch.score_one", (4,), 40, "scoring.score_task", (4,), {}, 40),
     Behaviour(
-        "bind_without_self", "batch.score_one", (1,), 17, "scoring.score_task", (1, 5),
-        {"bonus": 1}, 16,
+        "bind_without_self",
+        "batch.score_one",
+        (1,),
+        17,
+        "scoring.score_task",
+        (1, 5),
+        {"bonus": 1},
+        16,
     ),
     Behaviour("options_dropped", "batch.score_one", (2,), 40, "scoring.score_task", (2,), {}, 20),
     Behaviour("retries_review", "batch.score_one", (2,), 20, "scoring.score_task", (2,), {}, 20),

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from celerymod.celery_names import (
-    Canvas,
     CallForm,
+    Canvas,
     CeleryModule,
     OriginKind,
     Task,
@@ -142,7 +142,10 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
     callee = origin.task
     if callee is None:
         return _unknown_task_reason(task_expr, module, name)
-    if callee is site.task.definition or callee.qualified_name == site.task.definition.qualified_name:
+    if (
+        callee is site.task.definition
+        or callee.qualified_name == site.task.definition.qualified_name
+    ):
         return None
     if callee.kind != "function":
         return f"`{name}` is a class-based task: its `run` method cannot move into a helper"
@@ -276,7 +279,8 @@ def _site_placement(site: WaitSite, module: CeleryModule) -> tuple[str | None, s
             ]
             if len(uses) == 2:  # The assignment's target and the wait's receiver.
                 return receiver.value, None
-    return None, f"the result of `{describe(origin.call)}` is used other than by this one wait"
+    dispatch = describe(origin.call) if origin.call is not None else "the dispatch"
+    return None, f"the result of `{dispatch}` is used other than by this one wait"
 
 
 def _arguments_of(arguments: object) -> list[cst.Arg]:
@@ -291,10 +295,9 @@ def _arguments_of(arguments: object) -> list[cst.Arg]:
 
 
 def _without_trailing_comma(args: list[cst.Arg]) -> list[cst.Arg]:
-    if args and isinstance(args[-1].comma, cst.Comma):
-        last = args[-1]
-        if "\n" not in cst.Module(body=[]).code_for_node(last.comma):
-            args[-1] = last.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    comma = args[-1].comma if args else None
+    if isinstance(comma, cst.Comma) and "\n" not in cst.Module(body=[]).code_for_node(comma):
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return args
 
 
@@ -318,7 +321,7 @@ def module_names(module: CeleryModule) -> set[str]:
     entry = module.index_entry()
     if entry is not None:
         return entry_names(entry)
-    names = set(module._module_values)  # noqa: SLF001 - same module family
+    names = set(module._module_values)
     names |= {bound for bound, _ in module.module_aliases}
     return names
 
@@ -362,7 +365,10 @@ def wrapped_helper(task: Task, module: cst.Module) -> str | None:
 
 def _caller_import(
     task_expr: cst.BaseExpression, module: CeleryModule, callee: TaskDefinition, helper: str
-) -> tuple[cst.BaseExpression, tuple[cst.CSTNode, cst.CSTNode] | None, tuple[str, str, int] | None] | str:
+) -> (
+    tuple[cst.BaseExpression, tuple[cst.CSTNode, cst.CSTNode] | None, tuple[str, str, int] | None]
+    | str
+):
     """How the caller reaches the helper: `m._h` when it names the task as `m.task` with `m`
     the callee module; else the bare name, added to the `from ... import` that imports the
     task, or imported by a new statement. A reason when the name is taken in the caller."""
@@ -377,7 +383,7 @@ def _caller_import(
         if bound[helper] == target:
             return cst.Name(helper), None, None
         return f"the helper's name `{helper}` is already taken in this module"
-    if helper in module._module_values:  # noqa: SLF001
+    if helper in module._module_values:
         return f"the helper's name `{helper}` is already taken in this module"
     statement = _import_of(task_expr, module)
     if statement is not None:
@@ -394,7 +400,7 @@ def _caller_import(
 def _import_of(task_expr: cst.BaseExpression, module: CeleryModule) -> cst.ImportFrom | None:
     if not isinstance(task_expr, cst.Name):
         return None
-    scope = module._scope(task_expr)  # noqa: SLF001
+    scope = module._scope(task_expr)
     if scope is None:
         return None
     for access in scope.accesses[task_expr]:
@@ -421,8 +427,10 @@ def _with_name(statement: cst.ImportFrom, helper: str) -> cst.ImportFrom:
     last = names[-1]
     new = cst.ImportAlias(name=cst.Name(helper))
     if isinstance(last.comma, cst.Comma):  # A trailing comma: the new name gets one too.
-        between = names[-2].comma if len(names) > 1 else cst.Comma(
-            whitespace_after=cst.SimpleWhitespace(" ")
+        between = (
+            names[-2].comma
+            if len(names) > 1
+            else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         )
         names[-1] = last.with_changes(comma=between)
         new = new.with_changes(comma=last.comma)
@@ -433,7 +441,7 @@ def _with_name(statement: cst.ImportFrom, helper: str) -> cst.ImportFrom:
 
 def _relative_spelling(module: CeleryModule, target: str) -> tuple[int, str] | None:
     """`(level, module)` spelling `target` relative to the caller's package, if inside it."""
-    package = module._package  # noqa: SLF001
+    package = module._package
     if not package:
         return None
     parts = package.split(".")
@@ -455,7 +463,7 @@ def _walk(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
 # --- the callee's extraction ------------------------------------------------------------------
 
 
-def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.CSTNode]:
+def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.FlattenSentinel[cst.CSTNode]]:
     """Replace the task's `def` by the helper (its body, docstring, comments, parameters
     without `self` for a bind task) followed by the task as a one-line wrapper."""
     function = task.function
@@ -497,7 +505,7 @@ def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.CSTNode]:
     )
     blank = [cst.EmptyLine()] * _blank_lines(function.leading_lines)
     wrapper = function.with_changes(body=body, leading_lines=blank)
-    return function, cst.FlattenSentinel([helper_def, wrapper])
+    return function, cst.FlattenSentinel[cst.CSTNode]([helper_def, wrapper])
 
 
 def _blank_lines(lines: Sequence[cst.EmptyLine]) -> int:

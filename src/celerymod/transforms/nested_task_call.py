@@ -119,7 +119,7 @@ class Checker(BaseChecker):
         """`(qualified name, helper)`: extract that task of this file into that helper."""
         qualified, helper = payload
         metadata = wrapper.resolve_many(celery_names.METADATA)
-        celery = CeleryModule.from_context(wrapper.module, metadata, context)  # type: ignore[arg-type]
+        celery = CeleryModule.from_context(wrapper.module, metadata, context)
         task = next((t for t in celery.tasks if t.definition.qualified_name == qualified), None)
         if task is None or nested_calls.wrapped_helper(task, wrapper.module) is not None:
             return None  # Gone, or already extracted (by this file's own fix).
@@ -143,11 +143,11 @@ def _fix(plan: Plan) -> Fix:
     if plan.already_extracted:
         parts = [f"call `{call}` directly (task `{plan.callee.name}` wraps `{plan.helper}`)"]
     elif plan.local is not None:
-        parts = [f"call `{call}` directly; the body of task `{plan.callee.name}` moves into "
-                 f"`{plan.helper}`"]
+        moves = f"the body of task `{plan.callee.name}` moves into `{plan.helper}`"
+        parts = [f"call `{call}` directly; {moves}"]
     else:
-        parts = [f"call `{call}` directly; the body of task `{plan.callee.name}` moves into "
-                 f"`{plan.helper}` in {plan.callee.path}"]
+        moves = f"the body of task `{plan.callee.name}` moves into `{plan.helper}`"
+        parts = [f"call `{call}` directly; {moves} in {plan.callee.path}"]
     if plan.options:
         dropped = ", ".join(f"`{name}`" for name in plan.options)
         parts.append(f"dispatch options dropped: {dropped}")
