@@ -353,10 +353,7 @@ def wrapped_helper(task: Task, module: cst.Module) -> str | None:
     ):
         return None
     name = ret.value.func.value
-    defined = any(
-        isinstance(s, cst.FunctionDef) and s.name.value == name and not s.decorators
-        for s in module.body
-    )
+    defined = any(isinstance(s, cst.FunctionDef) and s.name.value == name for s in module.body)
     return name if defined else None
 
 
@@ -479,8 +476,11 @@ def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.FlattenSentine
     helper_params = params.with_changes(posonly_params=posonly, params=positional)
     if not posonly and helper_params.posonly_ind != cst.MaybeSentinel.DEFAULT:
         helper_params = helper_params.with_changes(posonly_ind=cst.MaybeSentinel.DEFAULT)
+    # Decorators below the task's own wrapped the body: they go with it to the helper.
+    decorators = list(function.decorators)
+    below = next((i + 1 for i, d in enumerate(decorators) if d is task.decorator), len(decorators))
     helper_def = function.with_changes(
-        decorators=[],
+        decorators=decorators[below:],
         name=cst.Name(helper),
         params=helper_params,
         leading_lines=function.leading_lines,
@@ -504,7 +504,7 @@ def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.FlattenSentine
         indent=function.body.indent if isinstance(function.body, cst.IndentedBlock) else None,
     )
     blank = [cst.EmptyLine()] * _blank_lines(function.leading_lines)
-    wrapper = function.with_changes(body=body, leading_lines=blank)
+    wrapper = function.with_changes(body=body, leading_lines=blank, decorators=decorators[:below])
     return function, cst.FlattenSentinel[cst.CSTNode]([helper_def, wrapper])
 
 

@@ -65,12 +65,14 @@ def score_all(ids):
 ```
 The helper is named `_<task name>` without a trailing `_task`, with `_2`, `_3`, ... when that
 name is taken in the task's module. Its parameters, defaults, annotations, docstring and
-comments move with the body; a `bind=True` task that does not use `self` gets a helper
-without the `self` parameter. The call passes the same arguments: `delay(*a, **k)`,
-`apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names, spread with `*`/`**`),
-`.s(...).delay()`. The helper is imported where the caller imports the task (added to that
-`from ... import`, relative imports stay relative), or reached as `module._helper` when the
-caller names the task through its module. One fix edits both files and is one change in the
+comments move with the body, and so do the decorators listed below the task decorator (they
+wrapped the body: `@shared_task` then `@with_session`). A `bind=True` task that does not use
+`self` gets a helper without the `self` parameter. The call passes the same arguments:
+`delay(*a, **k)`, `apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names,
+spread with `*`/`**`), `.s(...).delay()`. The helper is imported where the caller imports
+the task (added to that `from ... import`, relative imports stay relative; a new
+`from <module> import _helper` when the task came through a re-export), or reached as
+`module._helper` when the caller names the task through its module. One fix edits both files and is one change in the
 diff and in `fix --interactive`; several callers of one task extract it once.
 
 ## Fix safety
