@@ -97,6 +97,19 @@ BEHAVIOURS = [
     Behaviour("import_styles", "a.via_module", (2,), 20, "scoring.score_task", (2,), {}, 20),
     Behaviour("import_styles", "b.via_reexport", (3,), 30, "scoring.score_task", (3,), {}, 30),
     Behaviour("import_styles", "c.via_parens", (1,), 11, "scoring.score_task", (1,), {}, 10),
+    Behaviour(
+        "caller_name_collision",
+        "batch.score_one",
+        (2,),
+        ["the batch's own score", 20],
+        "scoring.score_task",
+        (2,),
+        {},
+        20,
+    ),
+    Behaviour(
+        "caller_name_collision", "aliased.score_two", (2,), 20, "scoring.score_task", (3,), {}, 30
+    ),
     Behaviour("name_collision", "batch.score_one", (4,), 40, "scoring.score_task", (4,), {}, 40),
     Behaviour(
         "bind_without_self",

@@ -80,7 +80,7 @@ class Plan:
     call: cst.Call
     site_edits: tuple[tuple[cst.CSTNode, cst.CSTNode], ...]
     import_edit: tuple[cst.CSTNode, cst.CSTNode] | None
-    add_import: tuple[str, str, int] | None  # (module, name, relative level)
+    add_import: tuple[str, str, int, str | None] | None  # (module, name, level, alias)
     options: tuple[str, ...]
     lost: tuple[str, ...]
     already_extracted: bool
@@ -363,12 +363,17 @@ def wrapped_helper(task: Task, module: cst.Module) -> str | None:
 def _caller_import(
     task_expr: cst.BaseExpression, module: CeleryModule, callee: TaskDefinition, helper: str
 ) -> (
-    tuple[cst.BaseExpression, tuple[cst.CSTNode, cst.CSTNode] | None, tuple[str, str, int] | None]
+    tuple[
+        cst.BaseExpression,
+        tuple[cst.CSTNode, cst.CSTNode] | None,
+        tuple[str, str, int, str | None] | None,
+    ]
     | str
 ):
     """How the caller reaches the helper: `m._h` when it names the task as `m.task` with `m`
     the callee module; else the bare name, added to the `from ... import` that imports the
-    task, or imported by a new statement. A reason when the name is taken in the caller."""
+    task, or imported by a new statement; under an alias (`_h as _h_2`) when the caller
+    already binds the name."""
     assert callee.module is not None
     if isinstance(task_expr, cst.Attribute) and callee.module in module.dotted_names(
         task_expr.value
@@ -376,22 +381,24 @@ def _caller_import(
         return cst.Attribute(value=task_expr.value, attr=cst.Name(helper)), None, None
     target = f"{callee.module}.{helper}"
     bound = dict(module.module_aliases)
-    if helper in bound:
-        if bound[helper] == target:
-            return cst.Name(helper), None, None
-        return f"the helper's name `{helper}` is already taken in this module"
-    if helper in module._module_values:
-        return f"the helper's name `{helper}` is already taken in this module"
+    existing = next((name for name, dotted in bound.items() if dotted == target), None)
+    if existing is not None:  # Already imported (by an earlier fix of this file).
+        return cst.Name(existing), None, None
+    taken = set(bound) | set(module._module_values)
+    local, number = helper, 2
+    while local in taken:  # The caller binds that name already: import under an alias.
+        local, number = f"{helper}_{number}", number + 1
+    alias = local if local != helper else None
     statement = _import_of(task_expr, module)
     if statement is not None:
         absolute = module.absolute("." * len(statement.relative) + _dotted(statement.module))
         if absolute == callee.module and not isinstance(statement.names, cst.ImportStar):
-            return cst.Name(helper), (statement, _with_name(statement, helper)), None
+            return cst.Name(local), (statement, _with_name(statement, helper, alias)), None
         if statement.relative:
             relative = _relative_spelling(module, callee.module)
             if relative is not None:
-                return cst.Name(helper), None, (relative[1], helper, relative[0])
-    return cst.Name(helper), None, (callee.module, helper, 0)
+                return cst.Name(local), None, (relative[1], helper, relative[0], alias)
+    return cst.Name(local), None, (callee.module, helper, 0, alias)
 
 
 def _import_of(task_expr: cst.BaseExpression, module: CeleryModule) -> cst.ImportFrom | None:
@@ -417,12 +424,14 @@ def _dotted(node: cst.BaseExpression | None) -> str:
     return f"{_dotted(node.value)}.{node.attr.value}"
 
 
-def _with_name(statement: cst.ImportFrom, helper: str) -> cst.ImportFrom:
+def _with_name(statement: cst.ImportFrom, helper: str, alias: str | None) -> cst.ImportFrom:
     """`from m import a, b` -> `from m import a, b, _h`, keeping a parenthesized layout."""
     assert not isinstance(statement.names, cst.ImportStar)
     names = list(statement.names)
     last = names[-1]
-    new = cst.ImportAlias(name=cst.Name(helper))
+    new = cst.ImportAlias(
+        name=cst.Name(helper), asname=cst.AsName(cst.Name(alias)) if alias is not None else None
+    )
     if isinstance(last.comma, cst.Comma):  # A trailing comma: the new name gets one too.
         between = (
             names[-2].comma

@@ -72,8 +72,10 @@ wrapped the body: `@shared_task` then `@with_session`). A `bind=True` task that 
 spread with `*`/`**`), `.s(...).delay()`. The helper is imported where the caller imports
 the task (added to that `from ... import`, relative imports stay relative; a new
 `from <module> import _helper` when the task came through a re-export), or reached as
-`module._helper` when the caller names the task through its module. One fix edits both files and is one change in the
-diff and in `fix --interactive`; several callers of one task extract it once.
+`module._helper` when the caller names the task through its module; under an alias
+(`_score as _score_2`) when the caller's module binds that name already. One fix edits both
+files and is one change in the diff and in `fix --interactive`; several callers of one task
+extract it once.
 
 ## Fix safety
 Safe when the called task declares no retry, rate-limit or time-limit options: the body runs
@@ -174,8 +176,8 @@ def _fix(plan: Plan) -> Fix:
         replacements.append(plan.import_edit)
     add_imports: tuple[ImportItem, ...] = ()
     if plan.add_import is not None:
-        module, name, level = plan.add_import
-        add_imports = (ImportItem(module, name, relative=level),)
+        module, name, level, alias = plan.add_import
+        add_imports = (ImportItem(module, name, alias=alias, relative=level),)
     return Fix(
         message="; ".join(parts),
         safety=Safety.REVIEW if plan.lost else Safety.SAFE,
