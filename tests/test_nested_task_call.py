@@ -204,3 +204,25 @@ def test_a_task_outside_the_scanned_paths_is_not_extracted(tmp_path: Path) -> No
     (project / "shop" / "scoring.py").unlink()  # Now only imported, never scanned.
     results = _pipeline(project, case, write=False)
     assert not any(f for r in results for f in r.findings)
+
+
+def test_two_file_change_refused_with_n_leaves_both_files(tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.name == "absolute_import")
+    project = tmp_path / "project"
+    shutil.copytree(case.input, project)
+    before = _tree(project)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "celerymod", "fix", "-i", "--select", "CEL002", "."],
+        cwd=str(project),
+        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1"},
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 200),
+    )
+    child.expect(r"Apply this change\? \[y,n,a,d,q,\?\] ")
+    child.sendline("n")
+    assert child.expect([r"Apply this change", pexpect.EOF]) == 1
+    child.close()
+    assert child.exitstatus == 0
+    assert _tree(project) == before

@@ -46,6 +46,7 @@ BEHAVIOURS = [
         {"weight": 2},
         60,
     ),
+    Behaviour("relative_reexport", "sub.caller.go", (3,), 30, "scoring.score_task", (3,), {}, 30),
     Behaviour("alias", "batch.score_one", (2,), 80, "scoring.score_task", (2,), {}, 20),
     Behaviour(
         "loop_and_comprehension",
