@@ -16,6 +16,17 @@ Markers in the first five lines of an input, `# celerymod-test: key=value, flag`
                        another rule that takes precedence over it, CEL002, is added)
 Files are compared byte for byte: no dedent, no newline normalisation.
 
+Worker scenarios (CEL001, tests/test_worker_cel001.py): a `worker` fixture of
+`blocking-subtask-wait` with an `.expected.py` declares at module level, untouched by the
+codemod,
+    CELERYMOD_SCENARIO = {"task": "<orchestrator function>", "args": [...], "kwargs": {...},
+                          "ignore": ["<result key>", ...], "workaround": True}
+`task` is the orchestrator to call (in both versions), `args`/`kwargs` its JSON arguments;
+`ignore` lists keys of a dict result left out of the comparison (timestamps); `workaround`
+marks an input that silences the guard (it must deadlock instead of raising). Subtasks
+should return their name and arguments (`return ["clone", slugs, depth]`) so the comparison
+shows that every chain step received exactly the arguments it received before.
+
 Folder cases (rules whose fixes span files, CEL002) are small projects instead:
 
     tests/fixtures/<rule-name>/<case>/input/<tree>     the project before (packages with

@@ -53,6 +53,9 @@ A task parameter is taken for a result when annotated with a `celery.result` cla
 a number (the timeout), and only Celery's keywords (`timeout`, `propagate`, `interval`, ...).
 So `result.get("key")` on a dict parameter is not a finding.
 
+When CEL002 (nested-task-call) is selected, a single waited call of a project task it can
+extract into a helper is CEL002's finding, not CEL001's (`nested_calls.claims`).
+
 Not findings (lookalikes): `dict.get`, `os.environ.get`, `threading.Thread.join`,
 `threading.Event.wait`, `queue.Queue.get`, `concurrent.futures.Future.result`, `str.join`,
 a Django model polled in a loop with `refresh_from_db()`.
@@ -84,30 +87,84 @@ def populate_registry(collection_slugs):
 ```
 
 ## Use instead
-Let Celery wait: a `chord` runs a callback task once the group is done, a `chain` runs steps
-one after another and hands each result to the next step.
-```python
-from celery import chain, chord, group, shared_task
+Let Celery wait: a `chord` runs a callback task once a group is done, a `chain` runs steps one
+after another. `celerymod fix` rewrites four shapes (DESIGN §2), each in one of two
+strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 
-@shared_task(bind=True)
-def discover_topology(self, device_ids):
-    header = group(discover_device.s(device_id) for device_id in device_ids)
-    return self.replace(chord(header, discover_topology_finish.s()))
+| shape | before | after (`replace`) |
+|---|---|---|
+| fan-out | `rs = group(t.s(i) for i in ids).apply_async().get()` (or through `job = group(...)`, `r = job.apply_async()`, `rs = r.get()` / `.join()` / `.join_native()`), then code using `rs` | `return self.replace(chord(header, <task>_finish.s(...)))` |
+| loop of waits | `for i in ids: out.append(t.delay(i).get())` after `out = []`, or `out = [t.delay(i).get() for i in ids]` | the same, with `header = group(t.s(i) for i in ids)` |
+| sequence | `a.delay().get()`, `b.apply_async(args=[y]).get()` | `return self.replace(chain(a.si(), b.si(y)))` |
+| pipeline | `r = a.delay(x).get()`, `b.delay(r).get()` | `return self.replace(chain(a.si(x), b.s()))` |
 
-@shared_task
-def discover_topology_finish(device_results):
-    return summarize(device_results)
+- Each signature keeps every argument and keyword of the call: `apply_async(args=[...],
+  kwargs={...})` is spelled out as `t.s(...)`, dispatch options become `.set(countdown=5)`.
+- `.si()` (immutable) for every step that does not receive the previous step's result;
+  `.s()` only where the previous wait's value was exactly the next call's *first* positional
+  argument (and used nowhere else). Never `.s()` for an independent step: `chain(a.s(),
+  b.s(y))` calls `b(result_of_a, y)`. The first step is `.si()`: nothing precedes it.
+- **The code after the wait** (the tail) moves, verbatim with its comments, into a new task
+  `<task>_finish` (`_finish_2`, ... if taken) defined right after the orchestrator with the
+  orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`). Its first
+  parameter receives the waited value, named as the original variable (a chord hands it the
+  list of results, a chain the last result), followed by one parameter for every other value
+  the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
+  scope analysis); they are passed explicitly: `<task>_finish.s(a, b)`. A tail that does not
+  read the waited value gets `.si(a, b)`. If the orchestrator is `bind=True`, so is the
+  callback, which then takes `self` first. A tail that is only `return <waited value>` needs
+  no callback: the chord's, group's or chain's own result is that value.
+- **Strategy `metadata`** (the default, seed 000's design): the task dispatches the canvas
+  and returns where to follow it:
+  ```python
+  header = group(discover_device.s(d) for d in device_ids)
+  result = chord(header)(discover_topology_finish.s(start_time))
+  result.parent.save()  # GroupResult.restore(group_id) needs it
+  return {"status": "in_progress", "job_id": self.request.id,
+          "group_id": result.parent.id, "result_id": result.id,
+          "total": len(result.parent.results)}
+  ```
+  A group without callback returns `group_id` (saved) and `total`; a chain returns
+  `chain_id` and `result_id` (both the last link's id: a chain's result is its last task's;
+  follow `.parent` for earlier steps) and `total` (the number of steps); a single dispatched
+  task returns its `result_id`. A tail that is only `return <constant>` is replaced by this
+  return (the message says so).
+- **Strategy `replace`**: `return self.replace(<chord, group or chain>)`. Celery runs the
+  canvas in place of the task: whoever waits on the task's id gets the final value.
+- Both strategies need the task's own request (`self.request.id`, `self.replace`): the fix
+  adds `bind=True` to the decorator and a `self` parameter when they are missing (only for
+  Celery's own decorators, `shared_task` and `<app>.task`).
+- A `with allow_join_result():` holding the waits is removed (its body is rewritten as if it
+  were at the top of the task), and so is its import when nothing else uses it;
+  `disable_sync_subtasks=False` goes with the wait call it was passed to.
 
-@shared_task
-def populate_registry(collection_slugs):
-    # `.si()`: each step ignores the previous step's result. Use `.s()` only where the
-    # previous result really is the next call's first argument.
-    return chain(store_yaml_data.si(), clone_repositories.si(collection_slugs)).apply_async().id
-```
+**Not fixed** (reported; the message says why and what to do by hand):
+waits inside `if`, `try`, `while`, `with` or nested loops; a task waiting in more than one
+shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
+looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
+into a list before waiting, or waited with `.collect()` or `propagate=`; a wait already on a
+chord or chain, on `send_task("name")`, or whose arguments are `*args`/`**kwargs` that cannot
+be spelled out; a group dispatched with options; a wait whose value is used inside a larger
+expression; a loop body that does more than `out.append(<wait>)`; dispatches and waits with
+other statements between them; a tail that reads `self` (its request belongs to the
+orchestrator), reads the dispatched result object itself, reads an intermediate step's result
+(a chain hands on only the last one), returns from inside a loop, yields, or uses a function
+defined inside the task; class-based tasks (no decorator to copy); custom task decorators
+without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level.
+A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
+example into a chain of tasks that return what the next one needs.
 
 ## Fix safety
-The rule reports only, for now: it offers no fix. Rewrites of the fan-out, loop-of-waits,
-sequence and pipeline shapes (DESIGN §2) are planned; each will state its safety here.
+- `metadata`: **review**. The task's return value changes from its result to the metadata
+  dictionary; callers that waited on it must follow `result_id` / `group_id` instead (the
+  message says so, and whether a `return <constant>` was replaced).
+- `replace`: **safe** when the callers' view is unchanged. **Review** when a value passed to
+  the callback is not obviously JSON-serialisable (it is neither a task parameter nor bound
+  only to literals: `start_time = datetime.now()`; the message names it), and when a task
+  that returned nothing would now return the subtasks' result.
+- Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
+  a new task that workers must know (deploy the module to every worker before the
+  orchestrator's callers).
 """
 
 from __future__ import annotations
@@ -130,12 +187,40 @@ class Checker(BaseChecker):
     METADATA_DEPENDENCIES = celery_names.METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
+        from celerymod.canvas_rewrite import rewrite
+
         celery = CeleryModule.from_context(node, self.metadata, self.context)
         for task in celery.tasks:
-            for site in celery.waits(task):
-                self.report(site.node, wait_message(site))
+            waits = tuple(
+                site for site in celery.waits(task) if not _claimed_by_cel002(celery, site, self)
+            )
+            outcome = rewrite(celery, task, waits, self.context.config.strategy)
+            for site in waits:
+                message = wait_message(site)
+                if outcome.site is not None and outcome.site.node is site.node:
+                    self.report(site.node, message, fix=outcome.fix)
+                    continue
+                reason = outcome.reasons.get(id(site.node))
+                if reason:
+                    message = f"{message}; not fixed automatically: {reason}"
+                self.report(site.node, message)
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task))
+
+
+def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecker) -> bool:
+    """True when CEL002 (selected in this run) reports and fixes this wait itself: a single
+    waited call of a project task it can extract takes precedence (DESIGN §2). The
+    predicate is CEL002's own, `nested_calls.claims`, consulted once CEL002 is registered."""
+    from celerymod.registry import BY_CODE
+
+    if "CEL002" not in BY_CODE:
+        return False
+    try:
+        from celerymod.nested_calls import claims
+    except ImportError:  # CEL002 not installed in this tree.
+        return False
+    return claims(site, celery, checker.context.config)
 
 
 def wait_message(site: WaitSite) -> str:
