@@ -624,6 +624,8 @@ class _Rewrite:
                     f"the task needs `bind=True` for its own request, and celerymod cannot "
                     f"tell whether `{describe(new_decorator.decorator)}` accepts it; " + _BY_HAND
                 )
+            if function.params.posonly_params:
+                raise Refused("the task has positional-only parameters; " + _BY_HAND)
             if "self" in taken:
                 raise Refused("the task needs `self` for its request, a name it uses; " + _BY_HAND)
             self_name = "self"
