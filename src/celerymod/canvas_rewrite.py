@@ -639,12 +639,12 @@ class _Rewrite:
         statements = self._dispatch(plan, callback_sig, taken, self_name, literal_return)
         generated = [cst.parse_statement(s) for s in statements]
         # Comments above the replaced statements stay, above the dispatch.
-        comments = [
-            line
-            for statement in self.flat[self.first : self.last + 1]
-            for line in _leading(self._relead(statement))
-            if line.comment is not None
-        ]
+        comments: list[cst.EmptyLine] = []
+        for statement in self.flat[self.first : self.last + 1]:
+            comments += [line for line in _leading(self._relead(statement)) if line.comment]
+            trailing = getattr(statement, "trailing_whitespace", None)
+            if isinstance(trailing, cst.TrailingWhitespace) and trailing.comment is not None:
+                comments.append(cst.EmptyLine(comment=trailing.comment))
         first_lines = list(_leading(self._relead(self.flat[self.first])))
         blank = [first_lines[0]] if first_lines and first_lines[0].comment is None else []
         generated[0] = generated[0].with_changes(leading_lines=[*blank, *comments])
