@@ -203,6 +203,11 @@ class Checker(BaseChecker):
                 reason = outcome.reasons.get(id(site.node))
                 if reason:
                     message = f"{message}; not fixed automatically: {reason}"
+                elif outcome.site is not None:
+                    # Another wait of the same chord or chain: one change rewrites them all.
+                    where = celery._position(outcome.site.node)
+                    line = f" on line {where.start.line}" if where is not None else ""
+                    message = f"{message}; rewritten with the fix of the wait{line}"
                 self.report(site.node, message)
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task))
