@@ -35,9 +35,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _session(project: Path, answers: list[str]) -> tuple[str, int]:
-    """Answer each prompt in turn; return the transcript and the exit status."""
-    child = pexpect.spawn(
+def _spawn(project: Path) -> pexpect.spawn:
+    """`celerymod fix -i .` in a real pseudo-terminal."""
+    return pexpect.spawn(
         sys.executable,
         ["-m", "celerymod", "fix", "-i", "."],
         cwd=str(project),
@@ -46,6 +46,11 @@ def _session(project: Path, answers: list[str]) -> tuple[str, int]:
         timeout=60,
         dimensions=(50, 200),
     )
+
+
+def _session(project: Path, answers: list[str]) -> tuple[str, int]:
+    """Answer each prompt in turn; return the transcript and the exit status."""
+    child = _spawn(project)
     transcript = io.StringIO()
     child.logfile_read = transcript
     for answer in answers:
@@ -103,15 +108,7 @@ def test_question_mark_shows_help_and_asks_again(project: Path) -> None:
 
 
 def test_each_prompt_shows_rule_message_and_only_its_change(project: Path) -> None:
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "celerymod", "fix", "-i", "."],
-        cwd=str(project),
-        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1"},
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(50, 200),
-    )
+    child = _spawn(project)
     child.expect(PROMPT)
     first = child.before
     child.sendline("y")

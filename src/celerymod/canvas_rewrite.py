@@ -24,7 +24,7 @@ whose `job_id` is `self.request.id`, and `replace`, which calls `self.replace`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 
@@ -47,7 +47,7 @@ from celerymod.celery_names import (
     source_text,
 )
 from celerymod.model import Safety, Strategy
-from celerymod.transforms.base import Fix
+from celerymod.transforms.base import Fix, walk
 
 _BY_HAND = "rewrite it by hand into a chord or chain (see `celerymod explain CEL001`)"
 # Keywords of a wait that change what it returns: dropping them would change behaviour.
@@ -134,14 +134,6 @@ def _flattened(celery: CeleryModule, task: Task, waits: Sequence[WaitSite]) -> l
 
 
 # --- Small helpers ---------------------------------------------------------------------------
-
-
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
 
 
 def _fresh(base: str, taken: set[str]) -> str:
@@ -437,7 +429,7 @@ class _Rewrite:
                 if isinstance(value, cst.List) and not value.elements:
                     start = index
                 break
-            if any(isinstance(n, cst.Name) and n.value == name for n in _walk(self.flat[index])):
+            if any(isinstance(n, cst.Name) and n.value == name for n in walk(self.flat[index])):
                 break
         if start is None:
             raise Refused(f"`{name}` is not an empty list filled only by the loop; " + _BY_HAND)
@@ -488,12 +480,12 @@ class _Rewrite:
         """(names the tail reads that the orchestrator binds before it, in order of first
         use; names among them bound in the rewritten range)."""
         scope = self._function_scope()
-        tail_ids = {id(n) for statement in tail for n in _walk(statement)}
+        tail_ids = {id(n) for statement in tail for n in walk(statement)}
         wanted: list[str] = []
         in_range: set[str] = set()
-        range_ids = {id(n) for s in self.flat[self.first : self.last + 1] for n in _walk(s)}
+        range_ids = {id(n) for s in self.flat[self.first : self.last + 1] for n in walk(s)}
         for statement in tail:
-            for node in _walk(statement):
+            for node in walk(statement):
                 if not isinstance(node, cst.Name):
                     continue
                 node_scope = self.celery._meta(ScopeProvider, node, None)
@@ -521,13 +513,13 @@ class _Rewrite:
 
     def _check_tail(self, tail: Sequence[cst.BaseStatement]) -> None:
         for statement in tail:
-            for node in _walk(statement):
+            for node in walk(statement):
                 if isinstance(node, cst.Yield | cst.Await):
                     raise Refused("the code after the wait yields or awaits; " + _BY_HAND)
                 if isinstance(node, cst.Global | cst.Nonlocal):
                     raise Refused("the code after the wait declares `global`; " + _BY_HAND)
                 if isinstance(node, cst.For | cst.While):
-                    for inner in _walk(node.body):
+                    for inner in walk(node.body):
                         if isinstance(inner, cst.Return):
                             raise Refused(
                                 "the code after the wait returns from inside a loop; " + _BY_HAND
@@ -821,12 +813,12 @@ class _Rewrite:
             assigned = _single_assign_name(statement)
             nodes.append(assigned[1] if assigned is not None else statement)
         gone = {name for site in self.shape.waits for name in site.origin.names}
-        taken = {n.value for node in nodes for n in _walk(node) if isinstance(n, cst.Name)}
-        params = {n.value for n in _walk(self.function.params) if isinstance(n, cst.Name)}
+        taken = {n.value for node in nodes for n in walk(node) if isinstance(n, cst.Name)}
+        params = {n.value for n in walk(self.function.params) if isinstance(n, cst.Name)}
         return (taken - gone) | params
 
     def _module_names(self) -> set[str]:
-        names = {n.value for n in _walk(self.celery.module) if isinstance(n, cst.Name)}
+        names = {n.value for n in walk(self.celery.module) if isinstance(n, cst.Name)}
         return names
 
     def _serialisable(self, name: str, params: list[str]) -> bool:
@@ -838,9 +830,9 @@ class _Rewrite:
             assigned = _single_assign_name(statement)
             if assigned is not None and assigned[0] == name:
                 values.append(assigned[1])
-            elif any(isinstance(n, cst.Name) and n.value == name for n in _walk(statement)):
+            elif any(isinstance(n, cst.Name) and n.value == name for n in walk(statement)):
                 # Bound some other way (`x += ...`, loop target, unpacking): cannot tell.
-                for node in _walk(statement):
+                for node in walk(statement):
                     if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.For):
                         return False
         return bool(values) and all(_literalish(v) for v in values)

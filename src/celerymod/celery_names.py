@@ -46,6 +46,7 @@ from libcst.metadata import (
 )
 
 from celerymod.index import IndexEntry, ProjectIndex, TaskDefinition
+from celerymod.transforms.base import walk
 
 if TYPE_CHECKING:
     from celerymod.transforms.base import ModuleContext
@@ -716,7 +717,7 @@ class CeleryModule:
 
     def _imports(self) -> Iterator[tuple[str, str]]:
         """Every import of the module as (bound name, absolute dotted name)."""
-        for node in _walk(self.module):
+        for node in walk(self.module):
             if isinstance(node, cst.Import | cst.ImportFrom):
                 yield from self._import_pairs(node)
 
@@ -1689,7 +1690,7 @@ def _link(before: WaitSite, after: WaitSite, run: Sequence[WaitSite]) -> bool | 
         dispatched = after.origin.call or after.origin.signature
         nodes = [dispatched] if dispatched is not None else []
     uses = [
-        n for node in nodes for n in _walk(node) if isinstance(n, cst.Name) and n.value in earlier
+        n for node in nodes for n in walk(node) if isinstance(n, cst.Name) and n.value in earlier
     ]
     if not uses:
         return False
@@ -1863,7 +1864,7 @@ def _uses_first_parameter(function: cst.FunctionDef) -> bool:
     if not params:
         return False
     name = params[0].name.value
-    return any(isinstance(n, cst.Name) and n.value == name for n in _walk(function.body))
+    return any(isinstance(n, cst.Name) and n.value == name for n in walk(function.body))
 
 
 def _is_loop(node: cst.CSTNode) -> bool:
@@ -1934,15 +1935,6 @@ def _target_names(target: cst.BaseExpression) -> Iterator[str]:
             yield from _target_names(element.value)
     elif isinstance(target, cst.StarredElement):
         yield from _target_names(target.value)
-
-
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every node below `node` (included), depth first, in source order."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
 
 
 def _walk_body(body: cst.BaseSuite) -> Iterator[cst.CSTNode]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -31,7 +31,7 @@ from celerymod.model import (
     Span,
 )
 from celerymod.task_filter import may_define_task
-from celerymod.transforms.base import Checker, Fix, ModuleContext, Report
+from celerymod.transforms.base import Checker, Fix, ModuleContext, Report, walk
 
 # `# celerymod: ignore` or `# celerymod: ignore[CEL001, CEL003]` on the reported line.
 _SUPPRESSION = re.compile(r"#\s*celerymod:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?")
@@ -266,20 +266,12 @@ def _non_overlapping(batch: list[tuple[Fix, object]]) -> list[tuple[Fix, object]
     taken: set[int] = set()
     chosen: list[tuple[Fix, object]] = []
     for fix, key in batch:
-        ids = {id(n) for target, _ in fix.replacements for n in _subtree(target)}
+        ids = {id(n) for target, _ in fix.replacements for n in walk(target)}
         if ids & taken:
             continue
         taken |= ids
         chosen.append((fix, key))
     return chosen
-
-
-def _subtree(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(current.children)
 
 
 class _Replacer(cst.CSTTransformer):

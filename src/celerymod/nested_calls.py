@@ -35,6 +35,7 @@ from celerymod.celery_names import (
 )
 from celerymod.index import IndexEntry, TaskDefinition
 from celerymod.model import RunConfig
+from celerymod.transforms.base import walk
 
 CODE = "CEL002"
 
@@ -274,7 +275,7 @@ def _site_placement(site: WaitSite, module: CeleryModule) -> tuple[str | None, s
         ):
             uses = [
                 n
-                for n in _walk(site.task.function.body)
+                for n in walk(site.task.function.body)
                 if isinstance(n, cst.Name) and n.value == receiver.value
             ]
             if len(uses) == 2:  # The assignment's target and the wait's receiver.
@@ -456,14 +457,6 @@ def _relative_spelling(module: CeleryModule, target: str) -> tuple[int, str] | N
         if target.startswith(base + "."):
             return level, target[len(base) + 1 :]
     return None
-
-
-def _walk(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(current.children)
 
 
 # --- the callee's extraction ------------------------------------------------------------------

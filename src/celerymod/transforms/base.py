@@ -7,6 +7,7 @@ the user chose. That is why `check` and `fix` cannot disagree (the Fixit 2 desig
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -18,7 +19,7 @@ from celerymod.model import ForeignEdit, RunConfig, Safety
 if TYPE_CHECKING:
     from celerymod.index import ProjectIndex
 
-__all__ = ["Checker", "Fix", "ForeignEdit", "ModuleContext", "Replacement", "Report"]
+__all__ = ["Checker", "Fix", "ForeignEdit", "ModuleContext", "Replacement", "Report", "walk"]
 
 Replacement = cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] | cst.RemovalSentinel
 
@@ -77,3 +78,12 @@ class Checker(cst.BatchableCSTVisitor):
     ) -> Fix | None:
         """Turn a `ForeignEdit` payload another file's fix sent here into a fix on this file."""
         return None
+
+
+def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node below `node` (included), depth first, in source order. No metadata needed."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
