@@ -190,6 +190,20 @@ def test_discovery_honours_gitignore_and_skips_virtualenvs(tmp_path: Path) -> No
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["pkg/d.py"]
 
 
+def test_a_named_folder_is_walked_even_if_an_outer_gitignore_ignores_it(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".gitignore").write_text("vendor/\n")
+    (tmp_path / "vendor" / "lib").mkdir(parents=True)
+    (tmp_path / "vendor" / "lib" / ".gitignore").write_text("skip.py\n")
+    copy_case("import_time_attribute", tmp_path / "vendor" / "lib", "kept.py")
+    copy_case("import_time_attribute", tmp_path / "vendor" / "lib", "skip.py")
+    assert celerymod("check", ".", cwd=tmp_path).returncode == 0  # Ignored when walked into.
+    named = celerymod("check", "vendor", cwd=tmp_path)
+    assert named.returncode == 1
+    # Ignore files inside the named folder still apply.
+    assert [line.split(":")[0] for line in named.stdout.splitlines()] == ["vendor/lib/kept.py"]
+
+
 def test_exclude_select_and_ignore(project: Path) -> None:
     excluded = celerymod("check", "--exclude", "poller.py", ".", cwd=project)
     assert [line.split(":")[0] for line in excluded.stdout.splitlines()] == ["backoff.py"]

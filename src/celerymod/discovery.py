@@ -93,6 +93,10 @@ def _is_excluded(spec: pathspec.GitIgnoreSpec, path: Path, base: Path) -> bool:
 def _walk(root: Path, excluded: pathspec.GitIgnoreSpec, respect_gitignore: bool) -> Iterator[Path]:
     real_root = root.resolve()
     ignores = _ancestor_ignores(real_root) if respect_gitignore else []
+    if _ignored(ignores, real_root, True):
+        # The folder was named on the command line: naming it overrides the ignore files
+        # above it (as for a named file), or the run would look at nothing and pass.
+        ignores = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         if respect_gitignore and (here / ".gitignore").is_file():
