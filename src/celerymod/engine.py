@@ -30,7 +30,7 @@ from celerymod.model import (
     RunConfig,
     Span,
 )
-from celerymod.task_filter import may_define_task
+from celerymod.task_filter import may_wait_in_task
 from celerymod.transforms.base import Checker, Fix, ModuleContext, Report, walk
 
 # `# celerymod: ignore` or `# celerymod: ignore[CEL001, CEL003]` on the reported line.
@@ -74,7 +74,7 @@ def process(
         decoded = textio.decode(source)
     except textio.DecodeError as error:
         return FileResult(path=path, errors=(FileError(path, str(error)),), source_hash=digest)
-    if any(rule.in_tasks for rule in rules) and not may_define_task(
+    if any(rule.in_tasks for rule in rules) and not may_wait_in_task(
         decoded.text, config.task_decorators
     ):
         rules = [rule for rule in rules if not rule.in_tasks]

@@ -1,9 +1,11 @@
-"""A second, cheap prefilter for rules that only look inside tasks (`RuleSpec.in_tasks`).
+"""A second, cheap prefilter for rules that only look at waits inside tasks (`in_tasks`).
 
 Python's own `ast` parser is written in C and costs a few milliseconds a file, against
-hundreds for libcst with scope and qualified-name metadata. A file whose tree has no
-function with a task-shaped decorator and no class with a `run` method defines no task, so
-those rules cannot report anything there and libcst never sees the file.
+hundreds for libcst with scope and qualified-name metadata. A file with no task that could
+wait on a result (no function with a task-shaped decorator, no class with a `run` method,
+whose body calls `.get()`, `.wait()`, `.join()`, `.join_native()` or `.collect()`, inverts a
+signature with `~`, or enters `allow_join_result()`) gives those rules nothing to report, so
+libcst never sees it. Test suites define many tasks that wait on nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
+WAIT_METHODS = frozenset({"get", "wait", "join", "join_native", "collect"})
 
-def may_define_task(text: str, task_decorators: Sequence[str] = ()) -> bool:
-    """False only when `text` certainly defines no Celery task (True if unsure)."""
+
+def may_wait_in_task(text: str, task_decorators: Sequence[str] = ()) -> bool:
+    """False only when `text` certainly has no task that waits (True if unsure)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -21,12 +25,13 @@ def may_define_task(text: str, task_decorators: Sequence[str] = ()) -> bool:
     configured = {name.rsplit(".", 1)[-1] for name in task_decorators}
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if any(_task_shaped(decorator, configured) for decorator in node.decorator_list):
+            if any(_task_shaped(d, configured) for d in node.decorator_list) and _waits(node):
                 return True
         elif isinstance(node, ast.ClassDef) and node.bases:
             # Task classes may derive from a base defined elsewhere: any class with `run`.
-            if any(isinstance(item, ast.FunctionDef) and item.name == "run" for item in node.body):
-                return True
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "run" and _waits(item):
+                    return True
     return False
 
 
@@ -35,4 +40,17 @@ def _task_shaped(decorator: ast.expr, configured: set[str]) -> bool:
         name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
         if isinstance(name, str) and ("task" in name.lower() or name in configured):
             return True
+    return False
+
+
+def _waits(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in WAIT_METHODS:
+                return True
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            return True
+        elif isinstance(node, ast.Name | ast.Attribute):
+            if (node.id if isinstance(node, ast.Name) else node.attr) == "allow_join_result":
+                return True
     return False
