@@ -186,6 +186,7 @@ def _proposals(
             name=rule.name,
             message=report.message,
             fix=fix_info,
+            help=report.help,
         )
         proposals.append(_Proposal(finding=finding, fix=report.fix))
     return proposals

@@ -107,6 +107,10 @@ class Finding:
     name: str
     message: str
     fix: FixInfo | None = None
+    # One short line on what to do, shown as `help:` under the finding. The message stays
+    # short (ruff-length); the why lives in `celerymod explain`, the fix's details in its
+    # message (`--show-fixes`, `--diff`).
+    help: str = ""
 
 
 @dataclass(frozen=True)

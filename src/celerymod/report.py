@@ -57,6 +57,8 @@ class Reporter:
             line.append(" [*]", "cyan")
         line.append(f" {finding.message}")
         self.out.print(line)
+        if finding.help and not self.quiet:
+            self.out.print(Text(f"  help: {finding.help}"))
 
     def findings(self, results: Sequence[FileResult]) -> None:
         for result in results:
@@ -205,6 +207,7 @@ def _finding_json(finding: Finding) -> dict[str, object]:
         "code": finding.code,
         "name": finding.name,
         "message": finding.message,
+        "help": finding.help or None,
         "fix": {
             "available": finding.fix is not None,
             "safety": finding.fix.safety.value if finding.fix is not None else None,

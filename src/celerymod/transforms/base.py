@@ -42,6 +42,7 @@ class Report:
     node: cst.CSTNode
     message: str
     fix: Fix | None = None
+    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,10 @@ class Checker(cst.BatchableCSTVisitor):
         self.context = context
         self.reports: list[Report] = []
 
-    def report(self, node: cst.CSTNode, message: str, fix: Fix | None = None) -> None:
-        self.reports.append(Report(node=node, message=message, fix=fix))
+    def report(
+        self, node: cst.CSTNode, message: str, fix: Fix | None = None, help: str = ""
+    ) -> None:
+        self.reports.append(Report(node=node, message=message, fix=fix, help=help))
 
     @classmethod
     def foreign_fix(
