@@ -258,6 +258,7 @@ def test_json_format_shape(project: Path) -> None:
         "code": "CEL003",
         "name": "blocking-sleep-in-async",
         "message": "`sleep` blocks the event loop inside `async def backoff`",
+        "help": None,
         "fix": {"available": True, "safety": "safe"},
     }
 
