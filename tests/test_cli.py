@@ -259,7 +259,29 @@ def test_json_format_shape(project: Path) -> None:
         "name": "blocking-sleep-in-async",
         "message": "`sleep` blocks the event loop inside `async def backoff`",
         "help": None,
-        "fix": {"available": True, "safety": "safe"},
+        "fix": {
+            "available": True,
+            "safety": "safe",
+            "message": "Replace with `await asyncio.sleep(...)`",
+            "edits": [
+                {
+                    "path": "backoff.py",
+                    "start_line": 5,
+                    "start_column": 1,
+                    "end_line": 5,
+                    "end_column": 24,
+                    "text": "    await asyncio.sleep(2 ** attempt)",
+                },
+                {
+                    "path": "backoff.py",
+                    "start_line": 1,
+                    "start_column": 1,
+                    "end_line": 1,
+                    "end_column": 23,
+                    "text": "import asyncio",
+                },
+            ],
+        },
     }
 
 

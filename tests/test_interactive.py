@@ -100,7 +100,7 @@ def test_q_stops_and_keeps_what_was_accepted(project: Path) -> None:
 def test_question_mark_shows_help_and_asks_again(project: Path) -> None:
     transcript, status = _session(project, ["?", "n", "n", "n"])
     assert status == 0
-    assert "a - apply this change and all the rest, in every file" in transcript
+    assert "a - apply this change and all the rest of the safe ones (review fixes are still asked)" in transcript
     assert len(transcript.split("Apply this change?")) == 5  # Asked again after the help.
     assert "Applied 0 of 3 changes." in transcript
     assert (project / "a.py").read_bytes() == A

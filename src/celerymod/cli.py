@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -20,9 +20,9 @@ import typer
 from celerymod import __version__, config, registry, runner
 from celerymod.discovery import SourceFile, discover, module_name
 from celerymod.formats import github, sarif
-from celerymod.formats.fixes import FixEdits, single_fix_edits
+from celerymod.formats.fixes import AllFixEdits, FixEdits, every_fix_edits, single_fix_edits
 from celerymod.index import ProjectIndex
-from celerymod.model import FileError, FileResult, RunConfig, Strategy
+from celerymod.model import FileError, FileResult, RunConfig, Safety, Strategy
 from celerymod.report import Reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -103,6 +103,22 @@ ColorOption = Annotated[
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print findings and diffs only, no summary.")]
 NoCache = Annotated[
     bool, typer.Option("--no-cache", help="Ignore any cache (there is none yet; runs are always cold).")
+]
+UnsafeFixes = Annotated[
+    bool | None,
+    typer.Option(
+        "--unsafe-fixes/--no-unsafe-fixes",
+        help="Let --write apply review fixes too (they change behaviour as their message "
+        "says). Default: `unsafe-fixes` in config, else off.",
+        show_default=False,
+    ),
+]
+ShowFixes = Annotated[
+    bool,
+    typer.Option(
+        "--show-fixes",
+        help="List every fix with its safety and what it changes, without the diffs.",
+    ),
 ]
 StdinFilename = Annotated[
     str | None,
@@ -186,6 +202,7 @@ def _options(
     exclude: list[str] | None,
     strategy: Strategy | None,
     jobs: int | None,
+    unsafe_fixes: bool | None = None,
 ) -> config.Options:
     return config.Options(
         select=select,
@@ -193,7 +210,24 @@ def _options(
         exclude=exclude,
         strategy=strategy.value if strategy else None,
         jobs=jobs,
+        unsafe_fixes=unsafe_fixes,
     )
+
+
+def _count_fixes(results: list[FileResult]) -> tuple[int, int]:
+    """How many findings have a safe fix and how many a review fix."""
+    fixes = [f.fix for result in results for f in result.findings if f.fix is not None]
+    safe = sum(1 for fix in fixes if fix.safety is Safety.SAFE)
+    return safe, len(fixes) - safe
+
+
+def _show(reporter: Reporter, results: list[FileResult], fixes: bool, diffs: bool) -> None:
+    """Per file: its fixes (safety and message) and then its diff."""
+    for result in results:
+        if fixes:
+            reporter.fixes(result)
+        if diffs and result.diff:
+            reporter.diff(result.diff)
 
 
 @app.command()
@@ -222,6 +256,8 @@ def check(
             "stays 1 on findings and 2 on errors.",
         ),
     ] = False,
+    show_fixes: ShowFixes = False,
+    unsafe_fixes: UnsafeFixes = None,
     color: ColorOption = Color.AUTO,
     quiet: Quiet = False,
     no_cache: NoCache = False,
@@ -252,13 +288,15 @@ def check(
             sys.stdout.write(sarif.render([], problem, {}, root or os.getcwd()))
         reporter.errors([FileError("config", str(error))])
 
-    options = _options(select, ignore, exclude, strategy, jobs)
+    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes)
     run_config = _load(paths, options, reporter, stdin_filename, config_failed)
+    # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
+    run_config = replace(run_config, unsafe_fixes=True)
     run = _collect(paths, run_config, stdin_filename, reporter)
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
     if output_format is OutputFormat.JSON:
-        reporter.json_report(results, errors)
+        reporter.json_report(results, errors, _every_fix_edits(run, run_config))
     elif output_format is OutputFormat.SARIF:
         edits = _single_fix_edits(run, run_config)
         sys.stdout.write(sarif.render(results, errors, edits, root or os.getcwd()))
@@ -267,20 +305,18 @@ def check(
         sys.stdout.write(github.render(results, errors, root))
     else:
         reporter.findings(results)
-    if diff:
-        for result in results:
-            if result.diff:
-                reporter.diff(result.diff)
+    if output_format not in _DOCUMENT_FORMATS:
+        _show(reporter, results, fixes=show_fixes or diff, diffs=diff)
     if output_format is OutputFormat.TEXT:
         reporter.errors(errors)
     if output_format is not OutputFormat.JSON:
-        fixable = sum(1 for f in findings if f.fix is not None)
-        reporter.check_summary(len(findings), fixable, len({e.path for e in errors}))
+        safe, review = _count_fixes(results)
+        reporter.check_summary(len(findings), safe, review, len({e.path for e in errors}))
     raise typer.Exit(EXIT_ERROR if errors else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 
-def _single_fix_edits(run: _Run, run_config: RunConfig) -> FixEdits:
-    """Each fix alone as text edits, reading each file again (or the stdin bytes)."""
+def _reader(run: _Run) -> Callable[[str], bytes | None]:
+    """Read a file of the run again (or the stdin bytes); None when it cannot be read."""
     absolute = {file.path: file.absolute for file in run.files}
 
     def read(path: str) -> bytes | None:
@@ -291,8 +327,19 @@ def _single_fix_edits(run: _Run, run_config: RunConfig) -> FixEdits:
         except (KeyError, OSError):
             return None
 
+    return read
+
+
+def _single_fix_edits(run: _Run, run_config: RunConfig) -> FixEdits:
+    """Each fix alone as text edits in its own file (SARIF)."""
     module_names = {file.path: file.module_name for file in run.files}
-    return single_fix_edits(run.results, read, run_config, run.index, module_names)
+    return single_fix_edits(run.results, _reader(run), run_config, run.index, module_names)
+
+
+def _every_fix_edits(run: _Run, run_config: RunConfig) -> AllFixEdits:
+    """Each fix alone as text edits, in every file it edits (JSON)."""
+    module_names = {file.path: file.module_name for file in run.files}
+    return every_fix_edits(run.results, _reader(run), run_config, run.index, module_names)
 
 
 @app.command()
@@ -313,12 +360,18 @@ def fix(
     exclude: Exclude = None,
     strategy: StrategyOption = None,
     jobs: Jobs = None,
+    unsafe_fixes: UnsafeFixes = None,
+    show_fixes: ShowFixes = False,
     color: ColorOption = Color.AUTO,
     quiet: Quiet = False,
     no_cache: NoCache = False,
     stdin_filename: StdinFilename = None,
 ) -> None:
-    """Print a unified diff of every fix (writes nothing), or apply them with --write / -i.
+    """Show every fix and its diff (writes nothing), or apply them with --write / -i.
+
+    Each fix is `safe` (keeps behaviour) or `review` (changes it as its message says).
+    --write applies the safe ones; review fixes need --unsafe-fixes (or `unsafe-fixes = true`
+    in config) or a yes in -i, which offers every fix. The dry run shows both, each marked.
 
     Exit 0 unless a file could not be read, parsed or written (2). With - as the path the
     fixed source is printed to standard output instead of a diff.
@@ -331,14 +384,19 @@ def fix(
     if paths == ["-"] and (write or interactive):
         reporter.errors([FileError("-", "--write and --interactive need files, not stdin")])
         raise typer.Exit(EXIT_ERROR)
-    options = _options(select, ignore, exclude, strategy, jobs)
+    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes)
     run_config = _load(paths, options, reporter, stdin_filename)
+    applying = run_config  # What --write and stdin apply: review fixes only when allowed.
+    if (interactive or not write) and paths != ["-"]:
+        # The dry run and -i show every fix; -i asks before each, so consent is per change.
+        run_config = replace(run_config, unsafe_fixes=True)
     run = _collect(paths, run_config, stdin_filename, reporter)
     files, results, errors = run.files, run.results, run.errors
     findings = [f for result in results for f in result.findings]
     unfixable = sum(1 for f in findings if f.fix is None)
     changed = [r for r in results if r.new_source is not None]
-    fixes = sum(1 for r in changed for f in r.findings if f.fix is not None)
+    fixes = sum(1 for r in changed for f in r.findings if f.fix and applying.applies(f.fix))
+    left = sum(1 for f in findings if f.fix is not None and not applying.applies(f.fix))
 
     if run.stdin is not None:
         # Editor integration: the whole fixed source (or the input, unchanged) on stdout.
@@ -358,12 +416,14 @@ def fix(
         outcome = runner.write_results(changed, files)
         errors += outcome.errors
         reporter.errors(errors)
-        reporter.fix_summary(fixes, len(outcome.written), unfixable, written=True)
+        if show_fixes:
+            _show(reporter, changed, fixes=True, diffs=False)
+        reporter.fix_summary(fixes, len(outcome.written), unfixable, written=True, left=left)
     else:
-        for result in changed:
-            reporter.diff(result.diff)
+        _show(reporter, changed, fixes=True, diffs=not show_fixes)
         reporter.errors(errors)
-        reporter.fix_summary(fixes, len(changed), unfixable, written=False)
+        would = sum(1 for r in changed if any(applying.applies(f.fix) for f in r.findings if f.fix))
+        reporter.fix_summary(fixes, would, unfixable, written=False, left=left)
     raise typer.Exit(EXIT_ERROR if errors else EXIT_CLEAN)
 
 

@@ -41,6 +41,7 @@ KEYS: dict[str, _Key] = {
     "strategy": _Key(str, "how CEL001 rewrites return: metadata or replace"),
     "task-decorators": _Key(list, "extra decorators (dotted names) that define Celery tasks"),
     "respect-gitignore": _Key(bool, "skip files matched by .gitignore (default: true)"),
+    "unsafe-fixes": _Key(bool, "let `fix --write` apply review fixes too (default: false)"),
 }
 
 
@@ -57,6 +58,7 @@ class Options:
     exclude: Sequence[str] | None = None
     strategy: str | None = None
     jobs: int | None = None
+    unsafe_fixes: bool | None = None
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -121,6 +123,11 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
         jobs=options.jobs,
         config_path=str(pyproject) if pyproject else None,
         respect_gitignore=bool(table.get("respect-gitignore", True)),
+        unsafe_fixes=(
+            options.unsafe_fixes
+            if options.unsafe_fixes is not None
+            else bool(table.get("unsafe-fixes", False))
+        ),
     )
 
 

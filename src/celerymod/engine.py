@@ -61,7 +61,10 @@ def process(
     keys: Collection[str] | None = None,
     foreign: Sequence[ForeignEdit] = (),
 ) -> FileResult:
-    """Find everything in one file and apply the fixes named by `keys` (None: all of them).
+    """Find everything in one file and apply the fixes named by `keys`.
+
+    None applies every fix the config allows: the safe ones, and the review ones too when
+    `config.unsafe_fixes` is set.
 
     `foreign` are parts of fixes found in other files that edit this one. Errors (decode,
     syntax, a fix that breaks the code) come back inside the result, never raised.
@@ -87,8 +90,11 @@ def process(
         message = _syntax_error_message(decoded.text, path, error)
         return FileResult(path=path, errors=(FileError(path, message),), source_hash=digest)
     findings = tuple(p.finding for p in proposals)
-    fixable = [p.finding.fix.key for p in proposals if p.finding.fix is not None]
-    wanted = set(fixable) if keys is None else set(keys) & set(fixable)
+    fixable = [p.finding.fix for p in proposals if p.finding.fix is not None]
+    if keys is None:
+        wanted = {fix.key for fix in fixable if config.applies(fix)}
+    else:
+        wanted = set(keys) & {fix.key for fix in fixable}
     if not wanted and not foreign:
         return FileResult(path=path, findings=findings, source_hash=digest, parsed=True)
     try:

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from celerymod import engine, runner, textio
 from celerymod.discovery import SourceFile
 from celerymod.index import ProjectIndex
-from celerymod.model import FileError, FileResult, Finding, ForeignEdit, RunConfig
+from celerymod.model import FileError, FileResult, Finding, ForeignEdit, RunConfig, Safety
 from celerymod.report import Reporter
 
 PROMPT = "Apply this change? [y,n,a,d,q,?] "
 HELP = """\
 y - apply this change
 n - skip this change
-a - apply this change and all the rest, in every file
+a - apply this change and all the rest of the safe ones (review fixes are still asked)
 d - skip the rest of the changes in this file
 q - stop; changes accepted so far are written
 ? - show this help"""
@@ -135,7 +135,9 @@ def review(
         diff = session.diff(candidate)
         if not diff:
             continue  # Already part of an accepted change (the fixes overlapped).
-        if not apply_all:
+        # "a" accepts the rest of the safe fixes; a review fix is still asked about one by one.
+        review = finding.fix is not None and finding.fix.safety is Safety.REVIEW
+        if not apply_all or review:
             reporter.change_header(number, len(changes), finding)
             reporter.diff(diff)
             answer = _ask(ask, reporter)
@@ -146,7 +148,7 @@ def review(
                 continue
             if answer == "n":
                 continue
-            apply_all = answer == "a"
+            apply_all = apply_all or answer == "a"
         session.accept(finding, candidate)
         applied += 1
     written: list[str] = []

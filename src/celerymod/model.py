@@ -152,6 +152,13 @@ class RunConfig:
     jobs: int | None = None
     config_path: str | None = None
     respect_gitignore: bool = True
+    # `review` fixes change behaviour as their message says: `fix --write` applies them only
+    # when asked (`--unsafe-fixes`, `unsafe-fixes = true`), as ruff does with unsafe fixes.
+    unsafe_fixes: bool = False
+
+    def applies(self, fix: FixInfo) -> bool:
+        """True when a run that applies "every fix" applies this one."""
+        return fix.safety is Safety.SAFE or self.unsafe_fixes
 
     def selects(self, code: str) -> bool:
         """True when the rule `code` is enabled for this run."""

@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from celerymod.model import FileError, FileResult, Finding, RuleSpec
+from celerymod.formats.fixes import AllFixEdits
+from celerymod.model import FileError, FileResult, Finding, RuleSpec, Safety
 
 _DIFF_STYLES = (
     ("+++", "bold"),
@@ -72,14 +73,36 @@ class Reporter:
             line.append(f": {error.path}: {error.message}")
             self.err.print(line)
 
-    def check_summary(self, findings: int, fixable: int, errors: int) -> None:
+    def fixes(self, result: FileResult) -> None:
+        """Each fix of one file: where, its safety, and what it changes (its message)."""
+        for finding in result.findings:
+            if finding.fix is None:
+                continue
+            line = Text()
+            line.append(f"{finding.path}:{finding.span.line}:{finding.span.column}:", "bold")
+            line.append(f" {finding.code} ", "bold red")
+            review = finding.fix.safety is Safety.REVIEW
+            line.append(f"fix [{finding.fix.safety.value}]", "yellow" if review else "cyan")
+            line.append(f": {finding.fix.message}")
+            if finding.fix.other_paths:
+                line.append(f" (also edits {', '.join(finding.fix.other_paths)})")
+            self.out.print(line)
+
+    def check_summary(self, findings: int, safe: int, review: int, errors: int) -> None:
         if self.quiet:
             return
         if findings:
             noun = "finding" if findings == 1 else "findings"
             text = f"Found {findings} {noun}"
-            if fixable:
-                text += f" ({fixable} fixable with `celerymod fix --write`)"
+            offered = []
+            if safe:
+                offered.append(f"{safe} fixable with `celerymod fix --write`")
+            if review:
+                offered.append(
+                    f"{review} with a review fix: `celerymod fix -i` or `--unsafe-fixes`"
+                )
+            if offered:
+                text += f" ({'; '.join(offered)})"
             self.err.print(Text(text + "."))
         if errors:
             noun = "file" if errors == 1 else "files"
@@ -87,17 +110,31 @@ class Reporter:
         if not findings and not errors:
             self.err.print(Text("All checks passed!", "green"))
 
-    def fix_summary(self, fixes: int, files: int, unfixable: int, written: bool) -> None:
+    def fix_summary(
+        self, fixes: int, files: int, unfixable: int, written: bool, left: int = 0
+    ) -> None:
+        """`fixes` applied (or that --write would apply); `left` review fixes it leaves."""
         if self.quiet:
             return
         noun = "fix" if fixes == 1 else "fixes"
         where = f"{files} file" + ("" if files == 1 else "s")
         if not fixes:
-            self.err.print(Text("Nothing to fix."))
+            self.err.print(Text("No safe fix to apply." if left else "Nothing to fix."))
         elif written:
             self.err.print(Text(f"Applied {fixes} {noun} in {where}.", "green"))
         else:
             self.err.print(Text(f"Would apply {fixes} {noun} in {where}; run with --write to apply."))
+        if left:
+            noun = "review fix" if left == 1 else "review fixes"
+            where = "left unapplied" if written else "shown above; --write leaves them"
+            self.err.print(
+                Text(
+                    f"{left} {noun} {where} (they change behaviour as their message says): "
+                    "apply them with `celerymod fix --write --unsafe-fixes`, or choose one by "
+                    "one with `celerymod fix -i`.",
+                    "yellow",
+                )
+            )
         if unfixable:
             noun = "finding has" if unfixable == 1 else "findings have"
             self.err.print(Text(f"{unfixable} {noun} no automatic fix (see `celerymod check`)."))
@@ -108,10 +145,12 @@ class Reporter:
         where = "" if not applied else f" in {files} file" + ("" if files == 1 else "s")
         self.err.print(Text(f"Applied {applied} of {offered} changes{where}."))
 
-    def json_report(self, results: Sequence[FileResult], errors: Sequence[FileError]) -> None:
+    def json_report(
+        self, results: Sequence[FileResult], errors: Sequence[FileError], edits: AllFixEdits
+    ) -> None:
         findings = [f for result in results for f in result.findings]
         payload = {
-            "findings": [_finding_json(f) for f in findings],
+            "findings": [_finding_json(f, edits) for f in findings],
             "errors": [asdict(error) for error in errors],
             "summary": {
                 "files": len(results),
@@ -155,8 +194,9 @@ class Reporter:
         head.append(f"{finding.code} {finding.name}", "bold red")
         self.out.print(head)
         self.out.print(Text(finding.message))
-        fix = Text("fix: ", "cyan")
-        fix.append(f"{finding.fix.message} ({finding.fix.safety.value})", "")
+        review = finding.fix.safety is Safety.REVIEW
+        fix = Text(f"fix [{finding.fix.safety.value}]: ", "yellow" if review else "cyan")
+        fix.append(finding.fix.message, "")
         if finding.fix.other_paths:
             fix.append(f"; also edits {', '.join(finding.fix.other_paths)}")
         self.out.print(fix)
@@ -197,7 +237,9 @@ class Reporter:
                 bar.stop()
 
 
-def _finding_json(finding: Finding) -> dict[str, object]:
+def _finding_json(finding: Finding, all_edits: AllFixEdits) -> dict[str, object]:
+    fix = finding.fix
+    edits = all_edits.get((finding.path, fix.key)) if fix is not None else None
     return {
         "path": finding.path,
         "line": finding.span.line,
@@ -209,7 +251,22 @@ def _finding_json(finding: Finding) -> dict[str, object]:
         "message": finding.message,
         "help": finding.help or None,
         "fix": {
-            "available": finding.fix is not None,
-            "safety": finding.fix.safety.value if finding.fix is not None else None,
+            "available": fix is not None,
+            "safety": fix.safety.value if fix is not None else None,
+            "message": fix.message if fix is not None else None,
+            # None when the fix cannot be given as edits on its own (see formats.fixes).
+            "edits": None
+            if edits is None
+            else [
+                {
+                    "path": path,
+                    "start_line": edit.start_line,
+                    "start_column": edit.start_column,
+                    "end_line": edit.end_line,
+                    "end_column": edit.end_column,
+                    "text": edit.text,
+                }
+                for path, edit in edits
+            ],
         },
     }

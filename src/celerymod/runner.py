@@ -150,7 +150,7 @@ def run(
     more with the edits sent to them, so each result holds everything that changes it.
     """
     results = list(_map(_process_one, files, config, index, progress))
-    edits = foreign_edits(results)
+    edits = foreign_edits(results, config)
     if not edits:
         return results
     by_path = {file.path: file for file in files}
@@ -169,12 +169,16 @@ def run(
     return redone
 
 
-def foreign_edits(results: Iterable[FileResult]) -> dict[str, list[ForeignEdit]]:
-    """Every foreign edit the fixes of `results` send, by target path, each once."""
+def foreign_edits(
+    results: Iterable[FileResult], config: RunConfig
+) -> dict[str, list[ForeignEdit]]:
+    """Every foreign edit the applied fixes of `results` send, by target path, each once."""
     edits: dict[str, list[ForeignEdit]] = {}
     for result in results:
         for finding in result.findings:
-            for edit in finding.fix.foreign if finding.fix is not None else ():
+            if finding.fix is None or not config.applies(finding.fix):
+                continue
+            for edit in finding.fix.foreign:
                 bucket = edits.setdefault(edit.path, [])
                 if edit not in bucket:
                     bucket.append(edit)

@@ -1,4 +1,6 @@
-"""What each single fix changes, as text edits, for formats that show fixes one by one (SARIF).
+"""What each single fix changes, as text edits, for outputs that show fixes one by one.
+
+SARIF and JSON carry each fix as edits a client can apply on its own.
 
 A `FileResult` holds the file with *all* its fixes applied. A consumer of SARIF applies one
 fix at a time, so each fix is re-derived alone with `engine.process(..., keys=[key])` (the
@@ -13,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from celerymod import textio
 from celerymod.formats.edits import TextEdit, line_edits
 from celerymod.index import ProjectIndex
-from celerymod.model import FileResult, RunConfig
+from celerymod.model import FileResult, FixInfo, RunConfig
 
 # (path, fix key) -> the edits of that fix in that file.
 FixEdits = Mapping[tuple[str, str], tuple[TextEdit, ...]]
@@ -73,3 +75,73 @@ def _one_fix(
         source, path, config, index=index, module_name=module_names.get(path), keys=[key]
     )
     return None if result.errors else result.new_source
+
+
+# (path, fix key) -> every edit of that fix, in whichever file it falls, as (path, edit).
+AllFixEdits = Mapping[tuple[str, str], tuple[tuple[str, TextEdit], ...]]
+
+
+def every_fix_edits(
+    results: Sequence[FileResult],
+    read: Callable[[str], bytes | None],
+    config: RunConfig,
+    index: ProjectIndex | None,
+    module_names: Mapping[str, str | None],
+) -> dict[tuple[str, str], tuple[tuple[str, TextEdit], ...]]:
+    """Edits of every fix on its own, including the parts a fix makes in other files (JSON).
+
+    A fix is left out when a file it edits changed since the run read it, or when its change
+    cannot be expressed as edits (see `line_edits`).
+    """
+    found: dict[tuple[str, str], tuple[tuple[str, TextEdit], ...]] = {
+        key: tuple((key[0], edit) for edit in edits)
+        for key, edits in single_fix_edits(results, read, config, index, module_names).items()
+    }
+    hashes = {result.path: result.source_hash for result in results}
+    for result in results:
+        for finding in result.findings:
+            fix = finding.fix
+            if fix is None or not fix.other_paths:
+                continue
+            edits = _multi_file_edits(result.path, fix, read, hashes, config, index, module_names)
+            if edits is not None:
+                found[(result.path, fix.key)] = edits
+    return found
+
+
+def _multi_file_edits(
+    path: str,
+    fix: FixInfo,
+    read: Callable[[str], bytes | None],
+    hashes: Mapping[str, str],
+    config: RunConfig,
+    index: ProjectIndex | None,
+    module_names: Mapping[str, str | None],
+) -> tuple[tuple[str, TextEdit], ...] | None:
+    from celerymod import engine  # libcst: only for fixes that edit several files.
+
+    edits: list[tuple[str, TextEdit]] = []
+    for target in (path, *fix.other_paths):
+        source = read(target)
+        if source is None or textio.source_hash(source) != hashes.get(target):
+            return None
+        sent = [edit for edit in fix.foreign if edit.path == target]
+        result = engine.process(
+            source,
+            target,
+            config,
+            index=index,
+            module_name=module_names.get(target),
+            keys=[fix.key] if target == path else [],
+            foreign=sent,
+        )
+        if result.errors or result.new_source is None:
+            return None
+        try:
+            changes = line_edits(textio.decode(source).text, textio.decode(result.new_source).text)
+        except textio.DecodeError:
+            return None
+        if changes is None:
+            return None
+        edits += [(target, edit) for edit in changes]
+    return tuple(edits)
