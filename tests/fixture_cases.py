@@ -95,8 +95,12 @@ class Case:
         markers = self.markers()
         strategy = Strategy(markers.get("strategy", Strategy.METADATA.value))
         decorators = tuple(markers.get("task-decorators", "").split())
+        # An expected file shows every fix, review ones included (as `fix --unsafe-fixes` does).
         return RunConfig(
-            strategy=strategy, task_decorators=decorators, select=self.selected(markers)
+            strategy=strategy,
+            task_decorators=decorators,
+            select=self.selected(markers),
+            unsafe_fixes=True,
         )
 
     def selected(self, markers: dict[str, str]) -> frozenset[str] | None:
@@ -165,7 +169,8 @@ class FolderCase:
         from celerymod.registry import RULES
 
         code = next(rule.code for rule in RULES if rule.name == self.rule)
-        return RunConfig(select=frozenset({code}), jobs=1)
+        # The expected tree shows every fix, review ones included (`fix --unsafe-fixes`).
+        return RunConfig(select=frozenset({code}), jobs=1, unsafe_fixes=True)
 
     def has_worker_marker(self) -> bool:
         for path in sorted(self.input.rglob("*.py")):
