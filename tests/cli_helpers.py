@@ -51,3 +51,8 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
             info = path.stat()
             state[str(path.relative_to(folder))] = (path.read_bytes(), info.st_mode, info.st_mtime_ns)
     return state
+
+
+def cache_env() -> dict[str, str]:
+    """The test session's cache folder (conftest.py), for commands given their own env."""
+    return {"CELERYMOD_CACHE_DIR": os.environ.get("CELERYMOD_CACHE_DIR", "")}

@@ -239,3 +239,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 # ------------------------------------------------- end of folder cases in the worker
+
+
+# ---------------------------------------------------------------------------
+# Results cache: every `celerymod` the tests start shares one cache folder outside the
+# projects they create, so "writes nothing" stays checkable and the cache is exercised by
+# the whole suite (tests/test_cache.py sets its own folders).
+# ---------------------------------------------------------------------------
+os.environ.setdefault("CELERYMOD_CACHE_DIR", tempfile.mkdtemp(prefix="celerymod-test-cache-"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from cli_helpers import cache_env
 
 PROMPT = r"Apply this change\? \[y,n,a,d,q,\?\] "
 
@@ -41,7 +42,7 @@ def _spawn(project: Path) -> pexpect.spawn:
         sys.executable,
         ["-m", "celerymod", "fix", "-i", "."],
         cwd=str(project),
-        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1"},
+        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1", **cache_env()},
         encoding="utf-8",
         timeout=60,
         dimensions=(50, 200),

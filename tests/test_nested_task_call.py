@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from cli_helpers import celerymod
+from cli_helpers import cache_env, celerymod
 from fixture_cases import FolderCase, folder_cases, render_folder_findings
 
 from celerymod import discovery, runner
@@ -110,7 +110,7 @@ def test_two_file_change_is_one_question(tmp_path: Path) -> None:
         sys.executable,
         ["-m", "celerymod", "fix", "-i", "--select", "CEL002", "."],
         cwd=str(project),
-        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1"},
+        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1", **cache_env()},
         encoding="utf-8",
         timeout=60,
         dimensions=(50, 200),
@@ -215,7 +215,7 @@ def test_two_file_change_refused_with_n_leaves_both_files(tmp_path: Path) -> Non
         sys.executable,
         ["-m", "celerymod", "fix", "-i", "--select", "CEL002", "."],
         cwd=str(project),
-        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1"},
+        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1", **cache_env()},
         encoding="utf-8",
         timeout=60,
         dimensions=(50, 200),

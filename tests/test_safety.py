@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from cli_helpers import FIXTURES, celerymod, copy_case, expected, snapshot
+from cli_helpers import FIXTURES, cache_env, celerymod, copy_case, expected, snapshot
 
 # A CEL002 case whose fix is review (the callee's retry options stop applying) ...
 REVIEW_CASE = FIXTURES / "nested-task-call" / "retries_review"
@@ -165,7 +165,7 @@ def test_interactive_a_still_asks_about_review_fixes(tmp_path: Path) -> None:
         sys.executable,
         ["-m", "celerymod", "fix", "-i", "."],
         cwd=str(project),
-        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1"},
+        env={"PATH": "/usr/bin:/bin", "TERM": "dumb", "NO_COLOR": "1", **cache_env()},
         encoding="utf-8",
         timeout=60,
         dimensions=(50, 200),

@@ -102,7 +102,12 @@ ColorOption = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print findings and diffs only, no summary.")]
 NoCache = Annotated[
-    bool, typer.Option("--no-cache", help="Ignore any cache (there is none yet; runs are always cold).")
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Neither read nor write the results cache (.celerymod_cache next to the "
+        "pyproject.toml; moved by `cache-dir` in config or $CELERYMOD_CACHE_DIR).",
+    ),
 ]
 UnsafeFixes = Annotated[
     bool | None,
@@ -203,6 +208,7 @@ def _options(
     strategy: Strategy | None,
     jobs: int | None,
     unsafe_fixes: bool | None = None,
+    no_cache: bool = False,
 ) -> config.Options:
     return config.Options(
         select=select,
@@ -211,6 +217,7 @@ def _options(
         strategy=strategy.value if strategy else None,
         jobs=jobs,
         unsafe_fixes=unsafe_fixes,
+        no_cache=no_cache,
     )
 
 
@@ -288,7 +295,7 @@ def check(
             sys.stdout.write(sarif.render([], problem, {}, root or os.getcwd()))
         reporter.errors([FileError("config", str(error))])
 
-    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes)
+    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache)
     run_config = _load(paths, options, reporter, stdin_filename, config_failed)
     # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
     run_config = replace(run_config, unsafe_fixes=True)
@@ -384,7 +391,7 @@ def fix(
     if paths == ["-"] and (write or interactive):
         reporter.errors([FileError("-", "--write and --interactive need files, not stdin")])
         raise typer.Exit(EXIT_ERROR)
-    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes)
+    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache)
     run_config = _load(paths, options, reporter, stdin_filename)
     applying = run_config  # What --write and stdin apply: review fixes only when allowed.
     if (interactive or not write) and paths != ["-"]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from celerymod import registry
+from celerymod import cache, registry
 from celerymod.model import RunConfig, Strategy
 
 
@@ -42,6 +42,7 @@ KEYS: dict[str, _Key] = {
     "task-decorators": _Key(list, "extra decorators (dotted names) that define Celery tasks"),
     "respect-gitignore": _Key(bool, "skip files matched by .gitignore (default: true)"),
     "unsafe-fixes": _Key(bool, "let `fix --write` apply review fixes too (default: false)"),
+    "cache-dir": _Key(str, "where results are cached between runs (default: .celerymod_cache)"),
 }
 
 
@@ -59,6 +60,7 @@ class Options:
     strategy: str | None = None
     jobs: int | None = None
     unsafe_fixes: bool | None = None
+    no_cache: bool = False
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -127,6 +129,11 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
             options.unsafe_fixes
             if options.unsafe_fixes is not None
             else bool(table.get("unsafe-fixes", False))
+        ),
+        cache_dir=(
+            None
+            if options.no_cache
+            else cache.resolve_dir(table.get("cache-dir"), str(pyproject) if pyproject else None)
         ),
     )
 

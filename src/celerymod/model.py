@@ -155,6 +155,8 @@ class RunConfig:
     # `review` fixes change behaviour as their message says: `fix --write` applies them only
     # when asked (`--unsafe-fixes`, `unsafe-fixes = true`), as ruff does with unsafe fixes.
     unsafe_fixes: bool = False
+    # Where per-file results persist between runs (`celerymod.cache`); None: no cache.
+    cache_dir: str | None = None
 
     def applies(self, fix: FixInfo) -> bool:
         """True when a run that applies "every fix" applies this one."""

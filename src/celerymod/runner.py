@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from celerymod import registry, textio
+from celerymod import cache, registry, textio
 from celerymod.discovery import SourceFile
 from celerymod.index import INDEX_PATTERNS, IndexEntry, ProjectIndex
 from celerymod.model import FileError, FileResult, ForeignEdit, RunConfig
@@ -30,11 +30,22 @@ _POOL_THRESHOLD = 8
 # Set in each worker by `_init_worker`, so the config and index are sent once, not per file.
 _config: RunConfig = RunConfig()
 _index: ProjectIndex | None = None
+# The cache key part of each index this process has seen (by identity: hashing is costly).
+_index_fingerprints: dict[int, tuple[ProjectIndex, str]] = {}
 
 
 def _init_worker(config: RunConfig, index: ProjectIndex | None) -> None:
     global _config, _index
     _config, _index = config, index
+
+
+def _index_fingerprint(index: ProjectIndex | None) -> str:
+    if index is None:
+        return "-"
+    known = _index_fingerprints.get(id(index))
+    if known is None or known[0] is not index:
+        known = _index_fingerprints[id(index)] = (index, cache.index_fingerprint(index))
+    return known[1]
 
 
 @dataclass(frozen=True)
@@ -55,12 +66,21 @@ def _index_one(file: SourceFile) -> IndexEntry | None:
         return None  # The processing pass reports unreadable files.
     if not any(pattern in source for pattern in INDEX_PATTERNS):
         return None
+    store = cache.Cache(_config.cache_dir) if _config.cache_dir else None
+    key = cache.index_key(file.path, file.module_name, source)
+    if store:
+        found, entry = store.get(key)
+        if found and (entry is None or isinstance(entry, IndexEntry)):
+            return entry
     from celerymod import index
 
     try:
-        return index.index_file(source, file.path, file.module_name)
+        entry = index.index_file(source, file.path, file.module_name)
     except Exception:  # noqa: BLE001 - a file the index cannot read is reported later.
         return None
+    if store:
+        store.put(key, entry)
+    return entry
 
 
 def _process_one(file: SourceFile) -> FileResult:
@@ -78,9 +98,35 @@ def process_source(
     index: ProjectIndex | None,
     foreign: Sequence[ForeignEdit] = (),
 ) -> FileResult:
-    """Process one file's bytes; libcst is imported only if some rule's patterns match."""
+    """Process one file's bytes; libcst is imported only if some rule's patterns match.
+
+    With a cache (`config.cache_dir`), a result computed before from the same bytes, settings,
+    index and foreign edits is read back instead.
+    """
     if not foreign and not registry.matching_rules(source, config):
         return FileResult(path=file.path, source_hash=textio.source_hash(source))
+    if not config.cache_dir:
+        return _process(source, file, config, index, foreign)
+    store = cache.Cache(config.cache_dir)
+    key = cache.result_key(
+        config, file.path, file.module_name, source, _index_fingerprint(index), foreign
+    )
+    found, result = store.get(key) if key else (False, None)
+    if found and isinstance(result, FileResult):
+        return result
+    result = _process(source, file, config, index, foreign)
+    if key:
+        store.put(key, result)
+    return result
+
+
+def _process(
+    source: bytes,
+    file: SourceFile,
+    config: RunConfig,
+    index: ProjectIndex | None,
+    foreign: Sequence[ForeignEdit],
+) -> FileResult:
     from celerymod import engine
 
     try:
