@@ -157,6 +157,18 @@ def test_write_keeps_file_mode(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["script.py"]  # No temp file left over.
 
 
+def test_write_refuses_a_read_only_file(tmp_path: Path) -> None:
+    # Tests run as root, which can open a 0444 file for writing: the refusal must come from the mode.
+    target = copy_case("import_time_attribute", tmp_path, "locked.py")
+    original = target.read_bytes()
+    target.chmod(0o444)
+    result = celerymod("fix", "--write", ".", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "not written: read-only" in result.stdout + result.stderr
+    assert target.read_bytes() == original
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+
+
 def test_write_refuses_a_file_changed_since_it_was_read(tmp_path: Path) -> None:
     target = tmp_path / "x.py"
     target.write_bytes(b"old = 1\n")

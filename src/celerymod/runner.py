@@ -9,6 +9,7 @@ for it.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -254,6 +255,10 @@ def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
         mode = os.stat(path).st_mode
     except OSError as error:
         return f"not written: {_reason(error)}"
+    # Refuse by mode bits, not by a failed open: root can open a 0444 file for writing,
+    # and a user who marked a file read-only did not ask for it to be rewritten.
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        return "not written: read-only"
     if textio.source_hash(current) != expected_hash:
         return "not written: the file changed since it was read; run celerymod again"
     folder = os.path.dirname(os.path.abspath(path))
