@@ -39,7 +39,9 @@ class RuleSpec:
     The prefilter: at least one of `patterns` must occur in a file's bytes, and, if
     `requires` is not empty, at least one of `requires` too; a file matching no selected
     rule is never parsed. `in_tasks` rules only report inside task bodies, so the file must
-    also mention a task (`TASK_PATTERNS` or a configured task decorator's name).
+    also mention a task (`TASK_PATTERNS` or a configured task decorator's name) and hold a
+    task that waits (`task_filter`). `needs_task` rules look at task bodies for something
+    other than waits: the file must mention a task, the wait filter does not apply.
     `module` is the dotted path of the transform module that holds the rule's checker
     (class `Checker`) and, as its docstring, the rule's documentation.
     """
@@ -53,6 +55,7 @@ class RuleSpec:
     requires: tuple[bytes, ...] = ()
     in_tasks: bool = False
     needs_index: bool = False
+    needs_task: bool = False
 
 
 @dataclass(frozen=True)

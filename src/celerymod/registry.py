@@ -53,6 +53,17 @@ RULES: tuple[RuleSpec, ...] = (
         requires=(b"async def",),
         module="celerymod.transforms.blocking_sleep_in_async",
     ),
+    RuleSpec(
+        code="CEL008",
+        name="swallowed-task-failure",
+        summary="a task's `except Exception:` returns instead of raising: Celery records SUCCESS",
+        fix=FixAvailability.NEVER,
+        # Every finding is an `except` handler (bare `except:` included) in a task body.
+        patterns=(b"except",),
+        module="celerymod.transforms.swallowed_task_failure",
+        needs_task=True,
+        needs_index=True,
+    ),
 )
 
 BY_CODE: dict[str, RuleSpec] = {rule.code: rule for rule in RULES}
@@ -68,7 +79,7 @@ def _may_match(rule: RuleSpec, source: bytes, config: RunConfig) -> bool:
         return False
     if rule.requires and not any(pattern in source for pattern in rule.requires):
         return False
-    if rule.in_tasks:
+    if rule.in_tasks or rule.needs_task:
         decorators = tuple(name.rsplit(".", 1)[-1].encode() for name in config.task_decorators)
         return any(pattern in source for pattern in TASK_PATTERNS + decorators)
     return True
