@@ -95,8 +95,13 @@ class Case:
         markers = self.markers()
         strategy = Strategy(markers.get("strategy", Strategy.METADATA.value))
         decorators = tuple(markers.get("task-decorators", "").split())
+        # An `.expected.py` shows what the fix does, whatever its safety: review fixes too
+        # (as `--unsafe-fixes` applies them); tests of the gating itself are in test_safety.
         return RunConfig(
-            strategy=strategy, task_decorators=decorators, select=self.selected(markers)
+            strategy=strategy,
+            task_decorators=decorators,
+            select=self.selected(markers),
+            unsafe_fixes=True,
         )
 
     def selected(self, markers: dict[str, str]) -> frozenset[str] | None:
