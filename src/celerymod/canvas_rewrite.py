@@ -206,6 +206,7 @@ class _Rewrite:
         self.function = task.function
         self.imports: set[str] = set()
         self.drop: set[int] = set()  # prefix statements the rewrite removes (`out = []`)
+        self.extra_notes: list[str] = []  # notes found while building the callback
 
     # -- entry --
 
@@ -654,6 +655,7 @@ class _Rewrite:
             replacement = cst.FlattenSentinel(
                 [new_function, self._callback(new_function_name, callback_params, tail)]
             )
+        notes += self.extra_notes
         message = self._message(plan, callback_sig, literal_return, notes)
         remove: tuple[ImportItem, ...] = ()
         if self.removed_workaround:
@@ -753,7 +755,7 @@ class _Rewrite:
     ) -> cst.FunctionDef:
         decorator = self.task.decorator
         assert decorator is not None
-        decorator = _renamed(decorator, name[len(self.function.name.value) :])
+        decorator = self._callback_decorator(decorator, name)
         stub = cst.parse_statement(f"def {name}({', '.join(params)}):\n    pass\n")
         assert isinstance(stub, cst.FunctionDef)
         body = self.function.body
@@ -804,6 +806,86 @@ class _Rewrite:
         return text
 
     # -- names --
+
+    def _callback_decorator(self, decorator: cst.Decorator, name: str) -> cst.Decorator:
+        """The orchestrator's decorator for the callback `name`, which must register under
+        a name of its own: were both registered under one name, the chord would call the
+        orchestrator again as its callback, forever.
+
+        A literal `name="x"` becomes `name="x_finish"`. Any other `name=` is not copied, so
+        the callback gets Celery's default `<module>.<name>`, which ends with `name`: the
+        fix is offered only when the orchestrator's name provably does not."""
+        target = decorator.decorator
+        if not isinstance(target, cst.Call):
+            return decorator
+        if any(arg.star == "**" for arg in target.args):
+            raise Refused(
+                f"the task decorator passes `**` options, which may hold the `name=` the "
+                f"callback `{name}` would share with the task; " + _BY_HAND
+            )
+        given = next(
+            (a.value for a in target.args if a.keyword and a.keyword.value == "name"), None
+        )
+        if given is None or isinstance(given, cst.SimpleString):
+            return _renamed(decorator, name[len(self.function.name.value) :])
+        ending = self._string_ending(given, depth=0)
+        if ending is None or ending.endswith(name) or name.endswith(ending):
+            raise Refused(
+                f"the task is registered as `name={describe(given)}`, which celerymod cannot "
+                f"tell apart from the default name of the callback `{name}` (the chord would "
+                "call the task again, forever); " + _BY_HAND
+            )
+        self.extra_notes.append(
+            f"the callback `{name}` is registered under Celery's default name, not under a "
+            f"copy of `name={describe(given)}`"
+        )
+        args = [a for a in target.args if not (a.keyword and a.keyword.value == "name")]
+        if not args:
+            return decorator.with_changes(decorator=target.func)
+        if target.args[-1].comma == cst.MaybeSentinel.DEFAULT:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return decorator.with_changes(decorator=target.with_changes(args=args))
+
+    def _string_ending(self, node: cst.BaseExpression, depth: int) -> str | None:
+        """The text a string expression's value provably ends with ("" when it may end with
+        anything), or None when it is not a string celerymod can follow."""
+        if depth > 5:
+            return None
+        if isinstance(node, cst.SimpleString):
+            value = node.evaluated_value
+            return value if isinstance(value, str) else None
+        if isinstance(node, cst.ConcatenatedString):
+            return self._string_ending(node.right, depth + 1)
+        if isinstance(node, cst.FormattedString):
+            last = node.parts[-1] if node.parts else None
+            if isinstance(last, cst.FormattedStringText):
+                return last.value.replace("{{", "{").replace("}}", "}")
+            return ""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            return self._string_ending(node.right, depth + 1)
+        if isinstance(node, cst.Name):
+            bound = self._module_constant(node.value)
+            return None if bound is None else self._string_ending(bound, depth + 1)
+        return None
+
+    def _module_constant(self, name: str) -> cst.BaseExpression | None:
+        """The value of `name = <value>`, the module's only binding of `name`."""
+        scope = self.celery._meta(ScopeProvider, self.function, None)
+        if scope is None or name not in scope.assignments:
+            return None
+        (binding, *others) = scope.assignments[name]
+        if others or not isinstance(binding, Assignment):
+            return None
+        target = self.celery.parent(binding.node)
+        statement = self.celery.parent(target) if target is not None else None
+        if (
+            isinstance(target, cst.AssignTarget)
+            and isinstance(statement, cst.Assign)
+            and len(statement.targets) == 1
+            and target.target is binding.node
+        ):
+            return statement.value
+        return None
 
     def _taken_names(self) -> set[str]:
         """Names the new orchestrator may not reuse: its parameters, the prefix, and what

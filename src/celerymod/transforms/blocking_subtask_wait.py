@@ -106,7 +106,9 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   b.s(y))` calls `b(result_of_a, y)`. The first step is `.si()`: nothing precedes it.
 - **The code after the wait** (the tail) moves, verbatim with its comments, into a new task
   `<task>_finish` (`_finish_2`, ... if taken) defined right after the orchestrator with the
-  orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`). Its first
+  orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`; any other
+  `name=`, a constant or an f-string, is not copied and the callback keeps Celery's default
+  name, the fix being offered only when the task's name provably differs from it). Its first
   parameter receives the waited value, named as the original variable (a chord hands it the
   list of results, a chain the last result), followed by one parameter for every other value
   the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
@@ -149,7 +151,9 @@ expression; a loop body that does more than `out.append(<wait>)`; dispatches and
 other statements between them; a tail that reads `self` (its request belongs to the
 orchestrator), reads the dispatched result object itself, reads an intermediate step's result
 (a chain hands on only the last one), returns from inside a loop, yields, or uses a function
-defined inside the task; class-based tasks (no decorator to copy); custom task decorators
+defined inside the task; a task whose `name=` celerymod cannot follow (an attribute, an
+imported constant, `**options`) or that could equal the callback's default name (the chord
+would call the task again, forever); class-based tasks (no decorator to copy); custom task decorators
 without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level.
 A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
 example into a chain of tasks that return what the next one needs.

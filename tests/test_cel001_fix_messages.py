@@ -1,0 +1,33 @@
+"""CEL001 fix messages and safety for the cases whose fixture cannot show them (flat fixture
+findings print `[*]`, not the fix's message or safety)."""
+
+from __future__ import annotations
+
+from celerymod import engine
+from celerymod.model import Finding, FixInfo, Safety
+from fixture_cases import Case, cases
+
+
+def _case(name: str) -> Case:
+    return next(c for c in cases() if c.rule == "blocking-subtask-wait" and c.name == name)
+
+
+def _fix(name: str) -> FixInfo:
+    case = _case(name)
+    result = engine.process(case.input.read_bytes(), case.input.name, case.config())
+    fixes = [f.fix for f in result.findings if f.fix is not None]
+    assert len(fixes) == 1, result.findings
+    return fixes[0]
+
+
+def _findings(name: str) -> tuple[Finding, ...]:
+    case = _case(name)
+    return engine.process(case.input.read_bytes(), case.input.name, case.config()).findings
+
+
+def test_non_literal_task_name_is_not_copied_and_the_message_says_so() -> None:
+    for name in ("task_name_fstring_replace", "task_name_constant_metadata"):
+        message = _fix(name).message
+        assert "registered under Celery's default name" in message, message
+    assert 'name=f"{__name__}.reports.total"' in _fix("task_name_fstring_replace").message
+    assert _fix("task_name_fstring_replace").safety is Safety.SAFE
