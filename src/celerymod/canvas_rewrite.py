@@ -204,7 +204,8 @@ class _Rewrite:
         self.shape = shape
         self.strategy = strategy
         self.function = task.function
-        self.imports: set[str] = set()
+        self.imports: set[str] = set()  # canvas names the rewrite uses (`chain`, ...)
+        self.spelled: dict[str, tuple[str, ImportItem | None]] = {}  # name -> (text, import)
         self.drop: set[int] = set()  # prefix statements the rewrite removes (`out = []`)
         self.extra_notes: list[str] = []  # notes found while building the callback
 
@@ -401,7 +402,8 @@ class _Rewrite:
                 raise Refused("the comprehension does more than wait; " + _BY_HAND)
             name, returns = self._wait_value(site, wait_index, loop)
             self._set_range([wait_index])
-            return _Chord(f"group({signature}{_comp_for(loop.for_in)})", name, returns)
+            group = self._spell("group")
+            return _Chord(f"{group}({signature}{_comp_for(loop.for_in)})", name, returns)
         if not isinstance(loop, cst.For) or self.flat[wait_index] is not loop:
             raise Refused(
                 "the waits are repeated by a comprehension other than a list; " + _BY_HAND
@@ -436,7 +438,8 @@ class _Rewrite:
             raise Refused(f"`{name}` is not an empty list filled only by the loop; " + _BY_HAND)
         self.drop.add(start)
         self._set_range([wait_index])
-        header = f"group({signature} for {source_text(loop.target)} in {source_text(loop.iter)})"
+        target, values = source_text(loop.target), source_text(loop.iter)
+        header = f"{self._spell('group')}({signature} for {target} in {values})"
         return _Chord(header, name, False)
 
     def _chain(self) -> _Chain:
@@ -664,7 +667,7 @@ class _Rewrite:
             message=message,
             safety=safety,
             replacements=((function, replacement),),
-            add_imports=tuple(ImportItem("celery", name) for name in sorted(self.imports)),
+            add_imports=self._import_items(),
             remove_imports=remove,
         )
 
@@ -691,16 +694,17 @@ class _Rewrite:
             if len(links) == 1:
                 out.append(f"return {self_name}.replace({links[0]})")
             elif isinstance(plan, _Chain):
-                line = f"return {self_name}.replace(chain({', '.join(links)}))"
+                line = f"return {self_name}.replace({self._spell('chain')}({', '.join(links)}))"
                 if len(one) + len(line) <= 88:
                     out.append(line)
                 else:
                     workflow = _fresh("workflow", taken)
-                    out.append(_call(f"{workflow} = chain(", links, ")", one))
+                    out.append(_call(f"{workflow} = {self._spell('chain')}(", links, ")", one))
                     out.append(f"return {self_name}.replace({workflow})")
             elif callback_sig:
                 self.imports.add("chord")
-                out.append(f"return {self_name}.replace(chord({header}, {callback_sig}))")
+                chord = self._spell("chord")
+                out.append(f"return {self_name}.replace({chord}({header}, {callback_sig}))")
             else:
                 out.append(f"return {self_name}.replace({header})")
             return [line + "\n" for line in out]
@@ -714,7 +718,8 @@ class _Rewrite:
                 '"total": 1',
             ]
         elif isinstance(plan, _Chain):
-            out.append(_call(f"{result} = chain(", links, ").apply_async()", one))
+            chain = self._spell("chain")
+            out.append(_call(f"{result} = {chain}(", links, ").apply_async()", one))
             fields = [
                 '"status": "in_progress"',
                 f'"job_id": {self_name}.request.id',
@@ -724,7 +729,7 @@ class _Rewrite:
             ]
         elif callback_sig:
             self.imports.add("chord")
-            out.append(f"{result} = chord({header})({callback_sig})")
+            out.append(f"{result} = {self._spell('chord')}({header})({callback_sig})")
             out.append(f"{result}.parent.save()")
             fields = [
                 '"status": "in_progress"',
@@ -806,6 +811,49 @@ class _Rewrite:
         return text
 
     # -- names --
+
+    def _spell(self, name: str) -> str:
+        """How the rewritten orchestrator spells Celery's canvas `name` (`chain`, `chord`,
+        `group`) without clashing with a binding of `name` in the module or the task.
+
+        A name the module imports from Celery, not rebound in the task, is used as it is;
+        a name nothing binds gets `from celery import <name>`; otherwise `celery.<name>`
+        when the module has `import celery`, else `from celery import <name> as
+        celery_<name>` (an `itertools.chain` or a parameter named `group` stays intact)."""
+        if name not in self.spelled:
+            self.spelled[name] = self._spelling(name)
+        return self.spelled[name][0]
+
+    def _spelling(self, name: str) -> tuple[str, ImportItem | None]:
+        module_scope = self.celery._meta(ScopeProvider, self.function, None)
+        local = self._function_scope()
+        if module_scope is None or local is None:
+            raise Refused("celerymod has no scope information for the module; " + _BY_HAND)
+        canvas = {f"celery.{name}", f"celery.canvas.{name}"}
+        local_names = local.assignments
+        star = any(isinstance(node, cst.ImportStar) for node in walk(self.celery.module))
+
+        def only_celery(binding: str, qualified: set[str]) -> bool:
+            found = list(module_scope.assignments[binding])
+            return bool(found) and all(
+                {q.name for q in a.get_qualified_names_for(a.name)} <= qualified for a in found
+            )
+
+        if name not in local_names:
+            if only_celery(name, canvas):
+                return name, None
+            if name not in module_scope.assignments and not star:
+                return name, ImportItem("celery", name)
+        if "celery" not in local_names and only_celery("celery", {"celery"}):
+            return f"celery.{name}", None
+        alias = _fresh(f"celery_{name}", self._module_names())
+        return alias, ImportItem("celery", name, alias=alias)
+
+    def _import_items(self) -> tuple[ImportItem, ...]:
+        items = (
+            self.spelled.get(name, (name, ImportItem("celery", name)))[1] for name in self.imports
+        )
+        return tuple(sorted({item for item in items if item is not None}, key=str))
 
     def _callback_decorator(self, decorator: cst.Decorator, name: str) -> cst.Decorator:
         """The orchestrator's decorator for the callback `name`, which must register under

@@ -136,6 +136,11 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 - Both strategies need the task's own request (`self.request.id`, `self.replace`): the fix
   adds `bind=True` to the decorator and a `self` parameter when they are missing (only for
   Celery's own decorators, `shared_task` and `<app>.task`).
+- The canvas names the rewrite needs (`chain`, `chord`, `group`) never shadow a name in use:
+  `from celery import chain` is added only when nothing in the module or the task binds
+  `chain` (a module importing Celery's own reuses it); otherwise the rewrite says
+  `celery.chain` when the module has `import celery`, or adds `from celery import chain as
+  celery_chain`, so `from itertools import chain` or a parameter named `group` keep working.
 - A `with allow_join_result():` holding the waits is removed (its body is rewritten as if it
   were at the top of the task), and so is its import when nothing else uses it;
   `disable_sync_subtasks=False` goes with the wait call it was passed to.
