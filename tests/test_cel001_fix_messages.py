@@ -31,3 +31,15 @@ def test_non_literal_task_name_is_not_copied_and_the_message_says_so() -> None:
         assert "registered under Celery's default name" in message, message
     assert 'name=f"{__name__}.reports.total"' in _fix("task_name_fstring_replace").message
     assert _fix("task_name_fstring_replace").safety is Safety.SAFE
+
+
+def test_a_dropped_timeout_makes_the_fix_review_and_is_named() -> None:
+    fix = _fix("wait_timeout_dropped_replace")
+    assert fix.safety is Safety.REVIEW
+    assert "drops the waits' `timeout=30`: nothing fails the task" in fix.message, fix.message
+
+
+def test_a_wait_without_timeout_stays_safe() -> None:
+    fix = _fix("imported_name_taken_by_itertools_chain_replace")
+    assert fix.safety is Safety.SAFE
+    assert "timeout" not in fix.message, fix.message

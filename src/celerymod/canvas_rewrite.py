@@ -208,6 +208,8 @@ class _Rewrite:
         self.spelled: dict[str, tuple[str, ImportItem | None]] = {}  # name -> (text, import)
         self.drop: set[int] = set()  # prefix statements the rewrite removes (`out = []`)
         self.extra_notes: list[str] = []  # notes found while building the callback
+        self.review_notes: list[str] = []  # notes of changes that make the fix `review`
+        self.timeouts: list[str] = []  # the waits' timeouts, which a chord or chain drops
 
     # -- entry --
 
@@ -322,12 +324,23 @@ class _Rewrite:
             raise Refused("`collect()` yields intermediate results too; " + _BY_HAND)
         node = site.node
         if isinstance(node, cst.Call):
-            for arg in node.args:
+            for position, arg in enumerate(node.args):
                 if arg.keyword is not None and arg.keyword.value in _VALUE_KEYWORDS:
                     raise Refused(
                         f"the wait passes `{arg.keyword.value}=`, which changes its value; "
                         + _BY_HAND
                     )
+                if arg.star == "**":
+                    continue  # `**{"disable_sync_subtasks": False}`: see the workarounds.
+                if arg.keyword is None and (position > 0 or arg.star):
+                    raise Refused(
+                        "the wait passes positional arguments after its timeout; " + _BY_HAND
+                    )
+                keyword = arg.keyword.value if arg.keyword is not None else None
+                if keyword == "timeout" or (keyword is None and position == 0):
+                    text = f"`timeout={source_text(arg.value)}`"
+                    if text not in self.timeouts:
+                        self.timeouts.append(text)
 
     # -- shapes --
 
@@ -658,7 +671,16 @@ class _Rewrite:
             replacement = cst.FlattenSentinel(
                 [new_function, self._callback(new_function_name, callback_params, tail)]
             )
-        notes += self.extra_notes
+        if self.timeouts:
+            # A chord or chain has no deadline of its own; `time_limit` is per subtask.
+            self.review_notes.append(
+                f"drops the {'wait' if len(self.shape.waits) == 1 else 'waits'}' "
+                f"{', '.join(self.timeouts)}: nothing fails the task any more when the "
+                "subtasks take longer (give them a `time_limit` if that mattered)"
+            )
+        notes += self.extra_notes + self.review_notes
+        if self.review_notes:
+            safety = Safety.REVIEW
         message = self._message(plan, callback_sig, literal_return, notes)
         remove: tuple[ImportItem, ...] = ()
         if self.removed_workaround:

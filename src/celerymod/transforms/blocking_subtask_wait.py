@@ -149,7 +149,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 waits inside `if`, `try`, `while`, `with` or nested loops; a task waiting in more than one
 shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
 looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
-into a list before waiting, or waited with `.collect()` or `propagate=`; a wait already on a
+into a list before waiting, or waited with `.collect()` or `propagate=` (or with positional arguments after the
+timeout); a wait already on a
 chord or chain, on `send_task("name")`, or whose arguments are `*args`/`**kwargs` that cannot
 be spelled out; a group dispatched with options; a wait whose value is used inside a larger
 expression; a loop body that does more than `out.append(<wait>)`; dispatches and waits with
@@ -169,8 +170,10 @@ example into a chain of tasks that return what the next one needs.
   message says so, and whether a `return <constant>` was replaced).
 - `replace`: **safe** when the callers' view is unchanged. **Review** when a value passed to
   the callback is not obviously JSON-serialisable (it is neither a task parameter nor bound
-  only to literals: `start_time = datetime.now()`; the message names it), and when a task
-  that returned nothing would now return the subtasks' result.
+  only to literals: `start_time = datetime.now()`; the message names it), when a task
+  that returned nothing would now return the subtasks' result, and when a wait had a
+  timeout (`get(timeout=30)`): a chord or chain has no deadline, so the message says the
+  timeout is dropped.
 - Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
   a new task that workers must know (deploy the module to every worker before the
   orchestrator's callers).
