@@ -43,3 +43,9 @@ def test_a_wait_without_timeout_stays_safe() -> None:
     fix = _fix("imported_name_taken_by_itertools_chain_replace")
     assert fix.safety is Safety.SAFE
     assert "timeout" not in fix.message, fix.message
+
+
+def test_a_decorator_below_the_task_decorator_is_copied_and_the_fix_is_review() -> None:
+    fix = _fix("decorator_below_task_decorator_copied_replace")
+    assert fix.safety is Safety.REVIEW
+    assert "copies `@tagged` onto `total_of_squares_finish` too: check it suits" in fix.message

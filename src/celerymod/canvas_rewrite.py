@@ -783,6 +783,7 @@ class _Rewrite:
         decorator = self.task.decorator
         assert decorator is not None
         decorator = self._callback_decorator(decorator, name)
+        decorators = [decorator, *self._stacked_decorators(name)]
         stub = cst.parse_statement(f"def {name}({', '.join(params)}):\n    pass\n")
         assert isinstance(stub, cst.FunctionDef)
         body = self.function.body
@@ -793,10 +794,33 @@ class _Rewrite:
             lines.pop(0)
         moved[0] = moved[0].with_changes(leading_lines=lines)
         return stub.with_changes(
-            decorators=[decorator],
+            decorators=decorators,
             body=body.with_changes(body=moved, footer=body.footer),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
+
+    def _stacked_decorators(self, name: str) -> list[cst.Decorator]:
+        """The decorators below the task decorator, which wrapped the code that moves into
+        the callback `name`: copied onto it, in the same order. Whether they suit a
+        function with other parameters, run after the subtasks, celerymod cannot tell (nor
+        what the ones above the task decorator, not copied, did to the task): review."""
+        decorators = list(self.function.decorators)
+        index = next(i for i, d in enumerate(decorators) if d is self.task.decorator)
+        above, below = decorators[:index], decorators[index + 1 :]
+        if below:
+            names = ", ".join(f"`@{describe(d.decorator)}`" for d in below)
+            suits = "it suits" if len(below) == 1 else "they suit"
+            self.review_notes.append(
+                f"copies {names} onto `{name}` too: check {suits} the callback, which takes "
+                "other parameters and runs after the subtasks"
+            )
+        if above:
+            names = ", ".join(f"`@{describe(d.decorator)}`" for d in above)
+            self.review_notes.append(
+                f"does not copy {names}, above the task decorator, onto `{name}`: check the "
+                "callback does not need it"
+            )
+        return [d.with_changes(leading_lines=()) for d in below]
 
     def _message(
         self,

@@ -108,7 +108,9 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   `<task>_finish` (`_finish_2`, ... if taken) defined right after the orchestrator with the
   orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`; any other
   `name=`, a constant or an f-string, is not copied and the callback keeps Celery's default
-  name, the fix being offered only when the task's name provably differs from it). Its first
+  name, the fix being offered only when the task's name provably differs from it), and the
+  decorators stacked below it, which wrapped the moved code (the fix is then review: they
+  may not suit the callback; decorators above the task decorator are not copied). Its first
   parameter receives the waited value, named as the original variable (a chord hands it the
   list of results, a chain the last result), followed by one parameter for every other value
   the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
@@ -173,7 +175,8 @@ example into a chain of tasks that return what the next one needs.
   only to literals: `start_time = datetime.now()`; the message names it), when a task
   that returned nothing would now return the subtasks' result, and when a wait had a
   timeout (`get(timeout=30)`): a chord or chain has no deadline, so the message says the
-  timeout is dropped.
+  timeout is dropped; and when the task has other decorators than its task decorator
+  (copied onto the callback when below it, not when above).
 - Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
   a new task that workers must know (deploy the module to every worker before the
   orchestrator's callers).
