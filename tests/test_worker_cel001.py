@@ -84,7 +84,20 @@ def _follow(env: Any, value: Any, task_id: str) -> Any:
         children = env.get(restored, timeout=TIMEOUT)
         if "result_id" not in value:
             return children
-    return env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
+    final = env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
+    if "chain_id" in value:
+        assert _links(env, value["chain_id"], task_id) == value["total"]
+    return final
+
+
+def _links(env: Any, last_id: str, job_id: str) -> int:
+    """How many tasks the chain ending with `last_id` ran: each link's `parent_id` is the
+    link before it, the first one's is the orchestrator (extended results store it)."""
+    count, current = 0, last_id
+    while current != job_id and count <= 50:
+        count += 1
+        current = env.app.backend.get_task_meta(current)["parent_id"]
+    return count
 
 
 @pytest.mark.parametrize("case", _worker_cases(), ids=lambda case: case.name)

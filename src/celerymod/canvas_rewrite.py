@@ -747,7 +747,7 @@ class _Rewrite:
                 f'"job_id": {self_name}.request.id',
                 f'"chain_id": {result}.id',
                 f'"result_id": {result}.id',
-                f'"total": {len(plan.steps)}',
+                f'"total": {len(links)}',  # the links of the chain, callback included
             ]
         elif callback_sig:
             self.imports.add("chord")
