@@ -130,8 +130,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   ```
   A group without callback returns `group_id` (saved) and `total`; a chain returns
   `chain_id` and `result_id` (both the last link's id: a chain's result is its last task's;
-  follow `.parent` for earlier steps) and `total` (the links of the chain, `_finish` included); a single dispatched
-  task returns its `result_id`. A tail that is only `return <constant>` is replaced by this
+  follow `.parent` for earlier steps) and `total` (the links of the chain, `_finish`
+  included); a single dispatched task returns its `result_id`. A tail that is only `return <constant>` is replaced by this
   return (the message says so).
 - **Strategy `replace`**: `return self.replace(<chord, group or chain>)`. Celery runs the
   canvas in place of the task: whoever waits on the task's id gets the final value.
