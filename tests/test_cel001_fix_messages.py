@@ -3,8 +3,11 @@ findings print `[*]`, not the fix's message or safety)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from celerymod import engine
 from celerymod.model import Finding, FixInfo, Safety
+from cli_helpers import celerymod
 from fixture_cases import Case, cases
 
 
@@ -49,3 +52,17 @@ def test_a_decorator_below_the_task_decorator_is_copied_and_the_fix_is_review() 
     fix = _fix("decorator_below_task_decorator_copied_replace")
     assert fix.safety is Safety.REVIEW
     assert "copies `@tagged` onto `total_of_squares_finish` too: check it suits" in fix.message
+
+
+def test_fix_write_does_not_count_waits_rewritten_with_another_as_unfixable(
+    tmp_path: Path,
+) -> None:
+    # Two waits of one chain (one fix), and a wait that no fix can rewrite.
+    source = _case("sequence_of_waits").input.read_bytes()
+    (tmp_path / "tasks.py").write_bytes(source)
+    (tmp_path / "other.py").write_bytes(_case("wait_inside_try").input.read_bytes())
+    result = celerymod("fix", "--write", "--unsafe-fixes", "--select", "CEL001", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Applied 1 fix in 1 file." in result.stderr, result.stderr
+    assert "1 finding has no automatic fix" in result.stderr, result.stderr
+    assert (tmp_path / "tasks.py").read_bytes() == _case("sequence_of_waits").expected.read_bytes()

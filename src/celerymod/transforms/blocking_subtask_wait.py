@@ -219,13 +219,30 @@ class Checker(BaseChecker):
                 if reason:
                     message = f"{message}; not fixed automatically: {reason}"
                 elif outcome.site is not None:
-                    # Another wait of the same chord or chain: one change rewrites them all.
+                    # Another wait of the same chord or chain: one change rewrites them all,
+                    # unless that wait's finding (and so its fix) is suppressed.
                     where = celery._position(outcome.site.node)
                     line = f" on line {where.start.line}" if where is not None else ""
-                    message = f"{message}; rewritten with the fix of the wait{line}"
+                    if where is not None and _suppressed(celery, where.start.line):
+                        message = (
+                            f"{message}; not fixed automatically: the wait{line}, whose fix "
+                            "would rewrite this one too, is suppressed (`# celerymod: ignore`)"
+                        )
+                    else:
+                        message = f"{message}; rewritten with the fix of the wait{line}"
+                        self.report(site.node, message, part_of_fix=True)
+                        continue
                 self.report(site.node, message)
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task))
+
+
+def _suppressed(celery: CeleryModule, line: int) -> bool:
+    """Whether CEL001's finding on `line` is suppressed (the engine drops it, and its fix)."""
+    from celerymod.engine import suppressed
+
+    lines = celery.module.code.splitlines()
+    return line <= len(lines) and suppressed(lines[line - 1], "CEL001")
 
 
 def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecker) -> bool:
