@@ -19,6 +19,7 @@ its `CELERYMOD_SCENARIO` (see fixture_cases.py) names the orchestrator and its a
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -46,7 +47,8 @@ def _scenario(env: Any, case: Case, kind: str) -> tuple[Any, dict[str, Any]]:
     name = re.sub(r"[^0-9A-Za-z_]", "_", f"fx_{case.rule}_{case.name}_{kind}")
     module = env.module(name)
     scenario = module.CELERYMOD_SCENARIO
-    return env.task(f"{module.__name__}.{scenario['task']}"), scenario
+    # The task object itself: a task registered under `name=...` is not `<module>.<function>`.
+    return getattr(module, scenario["task"]), scenario
 
 
 def _oracle(env: Any, task: Any, scenario: dict[str, Any], task_id: str) -> Any:
@@ -82,7 +84,20 @@ def _follow(env: Any, value: Any, task_id: str) -> Any:
         children = env.get(restored, timeout=TIMEOUT)
         if "result_id" not in value:
             return children
-    return env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
+    final = env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
+    if "chain_id" in value:
+        assert _links(env, value["chain_id"], task_id) == value["total"]
+    return final
+
+
+def _links(env: Any, last_id: str, job_id: str) -> int:
+    """How many tasks the chain ending with `last_id` ran: each link's `parent_id` is the
+    link before it, the first one's is the orchestrator (extended results store it)."""
+    count, current = 0, last_id
+    while current != job_id and count <= 50:
+        count += 1
+        current = env.app.backend.get_task_meta(current)["parent_id"]
+    return count
 
 
 @pytest.mark.parametrize("case", _worker_cases(), ids=lambda case: case.name)
@@ -128,3 +143,27 @@ def test_every_rewrite_shape_and_strategy_runs_on_the_worker() -> None:
                 shape,
                 strategy,
             )
+
+
+@pytest.mark.parametrize("name", ["task_name_fstring_replace", "task_name_constant_metadata"])
+def test_non_literal_task_name_runs_the_orchestrator_once(
+    celery_worker_env: Any, name: str
+) -> None:
+    """A task registered under a non-literal `name=`: the callback has a name of its own, so
+    the chord does not call the orchestrator again (before the fix: forever)."""
+    env = celery_worker_env
+    case = next(case for case in _worker_cases() if case.name == name)
+    after, scenario = _scenario(env, case, "expected")
+    module = re.sub(r"[^0-9A-Za-z_]", "_", f"fx_{case.rule}_{case.name}_expected")
+    assert after.name != f"{module}.{scenario['task']}", "the case must not use the default name"
+    callback = env.task(f"{module}.{scenario['task']}_finish")
+    assert callback.name != after.name
+    client = env.app.backend.client
+    key = f"runs:{module}"
+    client.delete(key)
+    task_id = f"cel001-{uuid.uuid4()}"
+    value = env.get(_dispatch(after, scenario, task_id), timeout=TIMEOUT)
+    final = value if case.config().strategy == "replace" else _follow(env, value, task_id)
+    assert final == {"total": 1 + 4 + 9 + 10, "seen": [1, 2, 3]}
+    time.sleep(1)  # A looping chord would have started the orchestrator again by now.
+    assert int(client.get(key) or 0) == 1

@@ -204,8 +204,12 @@ class _Rewrite:
         self.shape = shape
         self.strategy = strategy
         self.function = task.function
-        self.imports: set[str] = set()
+        self.imports: set[str] = set()  # canvas names the rewrite uses (`chain`, ...)
+        self.spelled: dict[str, tuple[str, ImportItem | None]] = {}  # name -> (text, import)
         self.drop: set[int] = set()  # prefix statements the rewrite removes (`out = []`)
+        self.extra_notes: list[str] = []  # notes found while building the callback
+        self.review_notes: list[str] = []  # notes of changes that make the fix `review`
+        self.timeouts: list[str] = []  # the waits' timeouts, which a chord or chain drops
 
     # -- entry --
 
@@ -320,12 +324,23 @@ class _Rewrite:
             raise Refused("`collect()` yields intermediate results too; " + _BY_HAND)
         node = site.node
         if isinstance(node, cst.Call):
-            for arg in node.args:
+            for position, arg in enumerate(node.args):
                 if arg.keyword is not None and arg.keyword.value in _VALUE_KEYWORDS:
                     raise Refused(
                         f"the wait passes `{arg.keyword.value}=`, which changes its value; "
                         + _BY_HAND
                     )
+                if arg.star == "**":
+                    continue  # `**{"disable_sync_subtasks": False}`: see the workarounds.
+                if arg.keyword is None and (position > 0 or arg.star):
+                    raise Refused(
+                        "the wait passes positional arguments after its timeout; " + _BY_HAND
+                    )
+                keyword = arg.keyword.value if arg.keyword is not None else None
+                if keyword == "timeout" or (keyword is None and position == 0):
+                    text = f"`timeout={source_text(arg.value)}`"
+                    if text not in self.timeouts:
+                        self.timeouts.append(text)
 
     # -- shapes --
 
@@ -400,7 +415,8 @@ class _Rewrite:
                 raise Refused("the comprehension does more than wait; " + _BY_HAND)
             name, returns = self._wait_value(site, wait_index, loop)
             self._set_range([wait_index])
-            return _Chord(f"group({signature}{_comp_for(loop.for_in)})", name, returns)
+            group = self._spell("group")
+            return _Chord(f"{group}({signature}{_comp_for(loop.for_in)})", name, returns)
         if not isinstance(loop, cst.For) or self.flat[wait_index] is not loop:
             raise Refused(
                 "the waits are repeated by a comprehension other than a list; " + _BY_HAND
@@ -435,7 +451,8 @@ class _Rewrite:
             raise Refused(f"`{name}` is not an empty list filled only by the loop; " + _BY_HAND)
         self.drop.add(start)
         self._set_range([wait_index])
-        header = f"group({signature} for {source_text(loop.target)} in {source_text(loop.iter)})"
+        target, values = source_text(loop.target), source_text(loop.iter)
+        header = f"{self._spell('group')}({signature} for {target} in {values})"
         return _Chord(header, name, False)
 
     def _chain(self) -> _Chain:
@@ -654,6 +671,16 @@ class _Rewrite:
             replacement = cst.FlattenSentinel(
                 [new_function, self._callback(new_function_name, callback_params, tail)]
             )
+        if self.timeouts:
+            # A chord or chain has no deadline of its own; `time_limit` is per subtask.
+            self.review_notes.append(
+                f"drops the {'wait' if len(self.shape.waits) == 1 else 'waits'}' "
+                f"{', '.join(self.timeouts)}: nothing fails the task any more when the "
+                "subtasks take longer (give them a `time_limit` if that mattered)"
+            )
+        notes += self.extra_notes + self.review_notes
+        if self.review_notes:
+            safety = Safety.REVIEW
         message = self._message(plan, callback_sig, literal_return, notes)
         remove: tuple[ImportItem, ...] = ()
         if self.removed_workaround:
@@ -662,7 +689,7 @@ class _Rewrite:
             message=message,
             safety=safety,
             replacements=((function, replacement),),
-            add_imports=tuple(ImportItem("celery", name) for name in sorted(self.imports)),
+            add_imports=self._import_items(),
             remove_imports=remove,
         )
 
@@ -689,16 +716,17 @@ class _Rewrite:
             if len(links) == 1:
                 out.append(f"return {self_name}.replace({links[0]})")
             elif isinstance(plan, _Chain):
-                line = f"return {self_name}.replace(chain({', '.join(links)}))"
+                line = f"return {self_name}.replace({self._spell('chain')}({', '.join(links)}))"
                 if len(one) + len(line) <= 88:
                     out.append(line)
                 else:
                     workflow = _fresh("workflow", taken)
-                    out.append(_call(f"{workflow} = chain(", links, ")", one))
+                    out.append(_call(f"{workflow} = {self._spell('chain')}(", links, ")", one))
                     out.append(f"return {self_name}.replace({workflow})")
             elif callback_sig:
                 self.imports.add("chord")
-                out.append(f"return {self_name}.replace(chord({header}, {callback_sig}))")
+                chord = self._spell("chord")
+                out.append(f"return {self_name}.replace({chord}({header}, {callback_sig}))")
             else:
                 out.append(f"return {self_name}.replace({header})")
             return [line + "\n" for line in out]
@@ -712,17 +740,18 @@ class _Rewrite:
                 '"total": 1',
             ]
         elif isinstance(plan, _Chain):
-            out.append(_call(f"{result} = chain(", links, ").apply_async()", one))
+            chain = self._spell("chain")
+            out.append(_call(f"{result} = {chain}(", links, ").apply_async()", one))
             fields = [
                 '"status": "in_progress"',
                 f'"job_id": {self_name}.request.id',
                 f'"chain_id": {result}.id',
                 f'"result_id": {result}.id',
-                f'"total": {len(plan.steps)}',
+                f'"total": {len(links)}',  # the links of the chain, callback included
             ]
         elif callback_sig:
             self.imports.add("chord")
-            out.append(f"{result} = chord({header})({callback_sig})")
+            out.append(f"{result} = {self._spell('chord')}({header})({callback_sig})")
             out.append(f"{result}.parent.save()")
             fields = [
                 '"status": "in_progress"',
@@ -753,7 +782,8 @@ class _Rewrite:
     ) -> cst.FunctionDef:
         decorator = self.task.decorator
         assert decorator is not None
-        decorator = _renamed(decorator, name[len(self.function.name.value) :])
+        decorator = self._callback_decorator(decorator, name)
+        decorators = [decorator, *self._stacked_decorators(name)]
         stub = cst.parse_statement(f"def {name}({', '.join(params)}):\n    pass\n")
         assert isinstance(stub, cst.FunctionDef)
         body = self.function.body
@@ -764,10 +794,33 @@ class _Rewrite:
             lines.pop(0)
         moved[0] = moved[0].with_changes(leading_lines=lines)
         return stub.with_changes(
-            decorators=[decorator],
+            decorators=decorators,
             body=body.with_changes(body=moved, footer=body.footer),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
+
+    def _stacked_decorators(self, name: str) -> list[cst.Decorator]:
+        """The decorators below the task decorator, which wrapped the code that moves into
+        the callback `name`: copied onto it, in the same order. Whether they suit a
+        function with other parameters, run after the subtasks, celerymod cannot tell (nor
+        what the ones above the task decorator, not copied, did to the task): review."""
+        decorators = list(self.function.decorators)
+        index = next(i for i, d in enumerate(decorators) if d is self.task.decorator)
+        above, below = decorators[:index], decorators[index + 1 :]
+        if below:
+            names = ", ".join(f"`@{describe(d.decorator)}`" for d in below)
+            suits = "it suits" if len(below) == 1 else "they suit"
+            self.review_notes.append(
+                f"copies {names} onto `{name}` too: check {suits} the callback, which takes "
+                "other parameters and runs after the subtasks"
+            )
+        if above:
+            names = ", ".join(f"`@{describe(d.decorator)}`" for d in above)
+            self.review_notes.append(
+                f"does not copy {names}, above the task decorator, onto `{name}`: check the "
+                "callback does not need it"
+            )
+        return [d.with_changes(leading_lines=()) for d in below]
 
     def _message(
         self,
@@ -804,6 +857,129 @@ class _Rewrite:
         return text
 
     # -- names --
+
+    def _spell(self, name: str) -> str:
+        """How the rewritten orchestrator spells Celery's canvas `name` (`chain`, `chord`,
+        `group`) without clashing with a binding of `name` in the module or the task.
+
+        A name the module imports from Celery, not rebound in the task, is used as it is;
+        a name nothing binds gets `from celery import <name>`; otherwise `celery.<name>`
+        when the module has `import celery`, else `from celery import <name> as
+        celery_<name>` (an `itertools.chain` or a parameter named `group` stays intact)."""
+        if name not in self.spelled:
+            self.spelled[name] = self._spelling(name)
+        return self.spelled[name][0]
+
+    def _spelling(self, name: str) -> tuple[str, ImportItem | None]:
+        module_scope = self.celery._meta(ScopeProvider, self.function, None)
+        local = self._function_scope()
+        if module_scope is None or local is None:
+            raise Refused("celerymod has no scope information for the module; " + _BY_HAND)
+        canvas = {f"celery.{name}", f"celery.canvas.{name}"}
+        local_names = local.assignments
+        star = any(isinstance(node, cst.ImportStar) for node in walk(self.celery.module))
+
+        def only_celery(binding: str, qualified: set[str]) -> bool:
+            found = list(module_scope.assignments[binding])
+            return bool(found) and all(
+                {q.name for q in a.get_qualified_names_for(a.name)} <= qualified for a in found
+            )
+
+        if name not in local_names:
+            if only_celery(name, canvas):
+                return name, None
+            if name not in module_scope.assignments and not star:
+                return name, ImportItem("celery", name)
+        if "celery" not in local_names and only_celery("celery", {"celery"}):
+            return f"celery.{name}", None
+        alias = _fresh(f"celery_{name}", self._module_names())
+        return alias, ImportItem("celery", name, alias=alias)
+
+    def _import_items(self) -> tuple[ImportItem, ...]:
+        items = (
+            self.spelled.get(name, (name, ImportItem("celery", name)))[1] for name in self.imports
+        )
+        return tuple(sorted({item for item in items if item is not None}, key=str))
+
+    def _callback_decorator(self, decorator: cst.Decorator, name: str) -> cst.Decorator:
+        """The orchestrator's decorator for the callback `name`, which must register under
+        a name of its own: were both registered under one name, the chord would call the
+        orchestrator again as its callback, forever.
+
+        A literal `name="x"` becomes `name="x_finish"`. Any other `name=` is not copied, so
+        the callback gets Celery's default `<module>.<name>`, which ends with `name`: the
+        fix is offered only when the orchestrator's name provably does not."""
+        target = decorator.decorator
+        if not isinstance(target, cst.Call):
+            return decorator
+        if any(arg.star == "**" for arg in target.args):
+            raise Refused(
+                f"the task decorator passes `**` options, which may hold the `name=` the "
+                f"callback `{name}` would share with the task; " + _BY_HAND
+            )
+        given = next(
+            (a.value for a in target.args if a.keyword and a.keyword.value == "name"), None
+        )
+        if given is None or isinstance(given, cst.SimpleString):
+            return _renamed(decorator, name[len(self.function.name.value) :])
+        ending = self._string_ending(given, depth=0)
+        if ending is None or ending.endswith(name) or name.endswith(ending):
+            raise Refused(
+                f"the task is registered as `name={describe(given)}`, which celerymod cannot "
+                f"tell apart from the default name of the callback `{name}` (the chord would "
+                "call the task again, forever); " + _BY_HAND
+            )
+        self.extra_notes.append(
+            f"the callback `{name}` is registered under Celery's default name, not under a "
+            f"copy of `name={describe(given)}`"
+        )
+        args = [a for a in target.args if not (a.keyword and a.keyword.value == "name")]
+        if not args:
+            return decorator.with_changes(decorator=target.func)
+        if target.args[-1].comma == cst.MaybeSentinel.DEFAULT:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return decorator.with_changes(decorator=target.with_changes(args=args))
+
+    def _string_ending(self, node: cst.BaseExpression, depth: int) -> str | None:
+        """The text a string expression's value provably ends with ("" when it may end with
+        anything), or None when it is not a string celerymod can follow."""
+        if depth > 5:
+            return None
+        if isinstance(node, cst.SimpleString):
+            value = node.evaluated_value
+            return value if isinstance(value, str) else None
+        if isinstance(node, cst.ConcatenatedString):
+            return self._string_ending(node.right, depth + 1)
+        if isinstance(node, cst.FormattedString):
+            last = node.parts[-1] if node.parts else None
+            if isinstance(last, cst.FormattedStringText):
+                return last.value.replace("{{", "{").replace("}}", "}")
+            return ""
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            return self._string_ending(node.right, depth + 1)
+        if isinstance(node, cst.Name):
+            bound = self._module_constant(node.value)
+            return None if bound is None else self._string_ending(bound, depth + 1)
+        return None
+
+    def _module_constant(self, name: str) -> cst.BaseExpression | None:
+        """The value of `name = <value>`, the module's only binding of `name`."""
+        scope = self.celery._meta(ScopeProvider, self.function, None)
+        if scope is None or name not in scope.assignments:
+            return None
+        (binding, *others) = scope.assignments[name]
+        if others or not isinstance(binding, Assignment):
+            return None
+        target = self.celery.parent(binding.node)
+        statement = self.celery.parent(target) if target is not None else None
+        if (
+            isinstance(target, cst.AssignTarget)
+            and isinstance(statement, cst.Assign)
+            and len(statement.targets) == 1
+            and target.target is binding.node
+        ):
+            return statement.value
+        return None
 
     def _taken_names(self) -> set[str]:
         """Names the new orchestrator may not reuse: its parameters, the prefix, and what

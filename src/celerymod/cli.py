@@ -400,7 +400,7 @@ def fix(
     run = _collect(paths, run_config, stdin_filename, reporter)
     files, results, errors = run.files, run.results, run.errors
     findings = [f for result in results for f in result.findings]
-    unfixable = sum(1 for f in findings if f.fix is None)
+    unfixable = sum(1 for f in findings if f.fix is None and not f.part_of_fix)
     changed = [r for r in results if r.new_source is not None]
     fixes = sum(1 for r in changed for f in r.findings if f.fix and applying.applies(f.fix))
     left = sum(1 for f in findings if f.fix is not None and not applying.applies(f.fix))

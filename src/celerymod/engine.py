@@ -193,6 +193,7 @@ def _proposals(
             message=report.message,
             fix=fix_info,
             help=report.help,
+            part_of_fix=report.part_of_fix,
         )
         proposals.append(_Proposal(finding=finding, fix=report.fix))
     return proposals
@@ -220,7 +221,12 @@ def _start(where: object) -> tuple[int, int]:
 def _suppressed(lines: list[str], line: int, code: str) -> bool:
     if line > len(lines):
         return False
-    match = _SUPPRESSION.search(lines[line - 1])
+    return suppressed(lines[line - 1], code)
+
+
+def suppressed(line: str, code: str) -> bool:
+    """True when the source `line` carries a `# celerymod: ignore` that covers `code`."""
+    match = _SUPPRESSION.search(line)
     if match is None:
         return False
     codes = match.group("codes")

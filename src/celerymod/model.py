@@ -114,6 +114,9 @@ class Finding:
     # short (ruff-length); the why lives in `celerymod explain`, the fix's details in its
     # message (`--show-fixes`, `--diff`).
     help: str = ""
+    # No fix of its own, but rewritten by another finding's fix (a later wait of the chain
+    # CEL001 rewrites from its first wait): not counted as "no automatic fix".
+    part_of_fix: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class Report:
     message: str
     fix: Fix | None = None
     help: str = ""
+    part_of_fix: bool = False  # rewritten by another report's fix (Finding.part_of_fix)
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,16 @@ class Checker(cst.BatchableCSTVisitor):
         self.reports: list[Report] = []
 
     def report(
-        self, node: cst.CSTNode, message: str, fix: Fix | None = None, help: str = ""
+        self,
+        node: cst.CSTNode,
+        message: str,
+        fix: Fix | None = None,
+        help: str = "",
+        part_of_fix: bool = False,
     ) -> None:
-        self.reports.append(Report(node=node, message=message, fix=fix, help=help))
+        self.reports.append(
+            Report(node=node, message=message, fix=fix, help=help, part_of_fix=part_of_fix)
+        )
 
     @classmethod
     def foreign_fix(

@@ -106,7 +106,11 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   b.s(y))` calls `b(result_of_a, y)`. The first step is `.si()`: nothing precedes it.
 - **The code after the wait** (the tail) moves, verbatim with its comments, into a new task
   `<task>_finish` (`_finish_2`, ... if taken) defined right after the orchestrator with the
-  orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`). Its first
+  orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`; any other
+  `name=`, a constant or an f-string, is not copied and the callback keeps Celery's default
+  name, the fix being offered only when the task's name provably differs from it), and the
+  decorators stacked below it, which wrapped the moved code (the fix is then review: they
+  may not suit the callback; decorators above the task decorator are not copied). Its first
   parameter receives the waited value, named as the original variable (a chord hands it the
   list of results, a chain the last result), followed by one parameter for every other value
   the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
@@ -126,14 +130,19 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   ```
   A group without callback returns `group_id` (saved) and `total`; a chain returns
   `chain_id` and `result_id` (both the last link's id: a chain's result is its last task's;
-  follow `.parent` for earlier steps) and `total` (the number of steps); a single dispatched
-  task returns its `result_id`. A tail that is only `return <constant>` is replaced by this
+  follow `.parent` for earlier steps) and `total` (the links of the chain, `_finish`
+  included); a single dispatched task returns its `result_id`. A tail that is only `return <constant>` is replaced by this
   return (the message says so).
 - **Strategy `replace`**: `return self.replace(<chord, group or chain>)`. Celery runs the
   canvas in place of the task: whoever waits on the task's id gets the final value.
 - Both strategies need the task's own request (`self.request.id`, `self.replace`): the fix
   adds `bind=True` to the decorator and a `self` parameter when they are missing (only for
   Celery's own decorators, `shared_task` and `<app>.task`).
+- The canvas names the rewrite needs (`chain`, `chord`, `group`) never shadow a name in use:
+  `from celery import chain` is added only when nothing in the module or the task binds
+  `chain` (a module importing Celery's own reuses it); otherwise the rewrite says
+  `celery.chain` when the module has `import celery`, or adds `from celery import chain as
+  celery_chain`, so `from itertools import chain` or a parameter named `group` keep working.
 - A `with allow_join_result():` holding the waits is removed (its body is rewritten as if it
   were at the top of the task), and so is its import when nothing else uses it;
   `disable_sync_subtasks=False` goes with the wait call it was passed to.
@@ -142,14 +151,17 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 waits inside `if`, `try`, `while`, `with` or nested loops; a task waiting in more than one
 shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
 looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
-into a list before waiting, or waited with `.collect()` or `propagate=`; a wait already on a
+into a list before waiting, or waited with `.collect()` or `propagate=` (or with positional arguments after the
+timeout); a wait already on a
 chord or chain, on `send_task("name")`, or whose arguments are `*args`/`**kwargs` that cannot
 be spelled out; a group dispatched with options; a wait whose value is used inside a larger
 expression; a loop body that does more than `out.append(<wait>)`; dispatches and waits with
 other statements between them; a tail that reads `self` (its request belongs to the
 orchestrator), reads the dispatched result object itself, reads an intermediate step's result
 (a chain hands on only the last one), returns from inside a loop, yields, or uses a function
-defined inside the task; class-based tasks (no decorator to copy); custom task decorators
+defined inside the task; a task whose `name=` celerymod cannot follow (an attribute, an
+imported constant, `**options`) or that could equal the callback's default name (the chord
+would call the task again, forever); class-based tasks (no decorator to copy); custom task decorators
 without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level.
 A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
 example into a chain of tasks that return what the next one needs.
@@ -160,8 +172,11 @@ example into a chain of tasks that return what the next one needs.
   message says so, and whether a `return <constant>` was replaced).
 - `replace`: **safe** when the callers' view is unchanged. **Review** when a value passed to
   the callback is not obviously JSON-serialisable (it is neither a task parameter nor bound
-  only to literals: `start_time = datetime.now()`; the message names it), and when a task
-  that returned nothing would now return the subtasks' result.
+  only to literals: `start_time = datetime.now()`; the message names it), when a task
+  that returned nothing would now return the subtasks' result, and when a wait had a
+  timeout (`get(timeout=30)`): a chord or chain has no deadline, so the message says the
+  timeout is dropped; and when the task has other decorators than its task decorator
+  (copied onto the callback when below it, not when above).
 - Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
   a new task that workers must know (deploy the module to every worker before the
   orchestrator's callers).
@@ -204,13 +219,30 @@ class Checker(BaseChecker):
                 if reason:
                     message = f"{message}; not fixed automatically: {reason}"
                 elif outcome.site is not None:
-                    # Another wait of the same chord or chain: one change rewrites them all.
+                    # Another wait of the same chord or chain: one change rewrites them all,
+                    # unless that wait's finding (and so its fix) is suppressed.
                     where = celery._position(outcome.site.node)
                     line = f" on line {where.start.line}" if where is not None else ""
-                    message = f"{message}; rewritten with the fix of the wait{line}"
+                    if where is not None and _suppressed(celery, where.start.line):
+                        message = (
+                            f"{message}; not fixed automatically: the wait{line}, whose fix "
+                            "would rewrite this one too, is suppressed (`# celerymod: ignore`)"
+                        )
+                    else:
+                        message = f"{message}; rewritten with the fix of the wait{line}"
+                        self.report(site.node, message, part_of_fix=True)
+                        continue
                 self.report(site.node, message)
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task))
+
+
+def _suppressed(celery: CeleryModule, line: int) -> bool:
+    """Whether CEL001's finding on `line` is suppressed (the engine drops it, and its fix)."""
+    from celerymod.engine import suppressed
+
+    lines = celery.module.code.splitlines()
+    return line <= len(lines) and suppressed(lines[line - 1], "CEL001")
 
 
 def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecker) -> bool:
