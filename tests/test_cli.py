@@ -179,6 +179,56 @@ def test_write_refuses_a_file_changed_since_it_was_read(tmp_path: Path) -> None:
     assert target.read_bytes() == b"new = 2\n"
 
 
+def test_write_refuses_a_file_with_hard_links(tmp_path: Path) -> None:
+    target = copy_case("import_time_attribute", tmp_path, "linked.py")
+    original = target.read_bytes()
+    os.link(target, tmp_path / "other-name.txt")
+    result = celerymod("fix", "--write", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "linked.py: not written: the file has 2 hard links" in result.stderr
+    assert target.read_bytes() == original
+    assert (tmp_path / "other-name.txt").stat().st_ino == target.stat().st_ino
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_write_keeps_the_owner_and_group(tmp_path: Path) -> None:
+    target = copy_case("import_time_attribute", tmp_path, "owned.py")
+    os.chown(target, 65534, 65534)
+    target.chmod(0o640)
+    result = celerymod("fix", "--write", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == expected("import_time_attribute")
+    info = target.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 65534, 0o640)
+
+
+def test_an_edit_landing_during_the_write_is_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "x.py"
+    target.write_bytes(b"old = 1\n")
+    read_hash = textio.source_hash(b"old = 1\n")
+    real_fdopen = os.fdopen
+
+    def edit_while_writing(*args: object, **kwargs: object) -> object:
+        target.write_bytes(b"edited by the user = 2\n")  # Lands after the first check.
+        return real_fdopen(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner.os, "fdopen", edit_while_writing)
+    error = runner.write_atomic(str(target), b"fixed = 3\n", read_hash)
+    assert error is not None and "changed since it was read" in error
+    assert target.read_bytes() == b"edited by the user = 2\n"
+    assert not list(tmp_path.glob(".celerymod-*.tmp"))
+
+
+def test_a_huge_jobs_value_is_capped(tmp_path: Path) -> None:
+    for number in range(10):
+        copy_case("import_time_attribute", tmp_path, f"m{number}.py")
+    result = celerymod("check", "--no-cache", "--jobs", "100000", ".", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.count("CEL003") == 10
+
+
 def test_diff_is_plain_text_when_piped(project: Path) -> None:
     result = celerymod("fix", "--color", "auto", ".", cwd=project, env={"NO_COLOR": ""})
     assert "\x1b[" not in result.stdout

@@ -27,6 +27,8 @@ R = TypeVar("R")
 
 # Below this many files a pool costs more than it saves.
 _POOL_THRESHOLD = 8
+# However many `--jobs` are asked for: more processes than this only cost memory.
+_MAX_JOBS = 32
 
 # Set in each worker by `_init_worker`, so the config and index are sent once, not per file.
 _config: RunConfig = RunConfig()
@@ -155,7 +157,8 @@ def _map(
     index: ProjectIndex | None,
     progress: Callable[[], None] | None,
 ) -> Iterator[R]:
-    jobs = config.jobs or os.cpu_count() or 1
+    # Never more processes than files, nor than a sane maximum (`--jobs 100000`).
+    jobs = min(config.jobs or os.cpu_count() or 1, len(items) or 1, _MAX_JOBS)
     if jobs == 1 or len(items) < _POOL_THRESHOLD:
         _init_worker(config, index)
         for item in items:
@@ -249,18 +252,28 @@ def write_results(results: Iterable[FileResult], files: Sequence[SourceFile]) ->
 
 
 def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
-    """Replace `path` with `data` (temp file + rename, same mode); an error message or None."""
+    """Replace `path` with `data` (temp file + rename); an error message or None.
+
+    Mode, owner and group are kept (owner and group where the process may set them). A file
+    with several hard links is refused: a rename would split it from its other names. The
+    file is checked again right before the rename (bytes, size, mtime, inode), so an edit
+    that lands while the temp file is written is not overwritten; what remains is the
+    instant between that check and the rename, which no portable call closes.
+    """
     try:
         current = read_source(path)
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except OSError as error:
         return f"not written: {_reason(error)}"
+    mode = info.st_mode
     # Refuse by mode bits, not by a failed open: root can open a 0444 file for writing,
     # and a user who marked a file read-only did not ask for it to be rewritten.
     if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         return "not written: read-only"
+    if info.st_nlink > 1:
+        return f"not written: the file has {info.st_nlink} hard links (a rewrite would split them)"
     if textio.source_hash(current) != expected_hash:
-        return "not written: the file changed since it was read; run celerymod again"
+        return _CHANGED
     folder = os.path.dirname(os.path.abspath(path))
     try:
         handle, temp = tempfile.mkstemp(dir=folder, prefix=".celerymod-", suffix=".tmp")
@@ -270,6 +283,10 @@ def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(temp, mode & 0o7777)
+            _keep_owner(temp, info)
+            if _changed_since(path, info, expected_hash):
+                Path(temp).unlink(missing_ok=True)
+                return _CHANGED
             os.replace(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
@@ -277,3 +294,31 @@ def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
     except OSError as error:
         return f"not written: {error.strerror or error}"
     return None
+
+
+_CHANGED = "not written: the file changed since it was read; run celerymod again"
+
+
+def _keep_owner(temp: str, info: os.stat_result) -> None:
+    current = os.stat(temp)
+    if (current.st_uid, current.st_gid) == (info.st_uid, info.st_gid):
+        return
+    try:
+        os.chown(temp, info.st_uid, info.st_gid)
+    except PermissionError:
+        try:  # A user may still give the file its group if they belong to it.
+            os.chown(temp, -1, info.st_gid)
+        except PermissionError:
+            pass  # Only root can give a file to another user; the new file is ours.
+
+
+def _changed_since(path: str, info: os.stat_result, expected_hash: str) -> bool:
+    """True when `path` is no longer the file that was read (edited, replaced, removed)."""
+    try:
+        now = os.stat(path)
+        before = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if (now.st_ino, now.st_size, now.st_mtime_ns) != before:
+            return True
+        return textio.source_hash(read_source(path)) != expected_hash
+    except OSError:
+        return True
