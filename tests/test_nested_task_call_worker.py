@@ -124,6 +124,7 @@ BEHAVIOURS = [
     ),
     Behaviour("options_dropped", "batch.score_one", (2,), 40, "scoring.score_task", (2,), {}, 20),
     Behaviour("retries_review", "batch.score_one", (2,), 20, "scoring.score_task", (2,), {}, 20),
+    Behaviour("options_review", "batch.weigh_one", (2,), 4, "scoring.weigh_task", (2,), {}, 4),
     Behaviour(
         "seed_001_ai_enhancement",
         "tasks.ai_enhancement_tasks.enhance_multiple_codebundles_task",
@@ -185,3 +186,32 @@ def test_the_seed_orchestrator_still_reports_nothing_pending(celery_worker_env) 
     value = env.get(after, timeout=TIMEOUT)
     assert value["status"] == "completed"
     assert [r["codebundle_id"] for r in value["results"]] == [1, 2]
+
+
+def test_a_custom_base_class_no_longer_wraps_the_body(celery_worker_env) -> None:
+    """Why a `base=` task's fix is review: its base's `__call__` (here: a tenant context, as
+    Flask's ContextTask opens an app context) runs when the worker runs the task, not when the
+    fixed caller calls the helper."""
+    env = celery_worker_env
+    case = "options_review"
+    alone = _task(env, case, "expected", "scoring.score_task").delay(2)
+    assert env.get(alone, timeout=TIMEOUT) == "shop:20"
+    before = _task(env, case, "input", "batch.score_one").delay(2)
+    env.wait_ready(before, timeout=TIMEOUT)
+    assert before.failed() and GUARD in str(before.result)
+    after = _task(env, case, "expected", "batch.score_one").delay(2)
+    assert env.get(after, timeout=TIMEOUT) == "none:20"
+
+
+def test_a_routed_task_body_runs_on_the_callers_worker(celery_worker_env) -> None:
+    """Why a `queue=` task's fix is review: no worker of the caller's queue takes the task
+    (it waits for a `pricing` worker), but the fixed caller runs its body right there."""
+    import time
+
+    env = celery_worker_env
+    case = "options_review"
+    alone = _task(env, case, "expected", "scoring.price_task").delay(2)
+    time.sleep(2)
+    assert alone.state == "PENDING"
+    after = _task(env, case, "expected", "batch.price_one").delay(2)
+    assert env.get(after, timeout=TIMEOUT) == 6

@@ -32,6 +32,7 @@ from celerymod.celery_names import (
     call_arguments,
     classify,
     describe,
+    source_text,
 )
 from celerymod.index import IndexEntry, TaskDefinition
 from celerymod.model import RunConfig
@@ -39,20 +40,14 @@ from celerymod.transforms.base import walk
 
 CODE = "CEL002"
 
-# Decorator options whose behaviour a direct helper call no longer gets.
-RETRY_OPTIONS = (
-    "autoretry_for",
-    "dont_autoretry_for",
-    "max_retries",
-    "retry_backoff",
-    "retry_backoff_max",
-    "retry_jitter",
-    "retry_kwargs",
-    "default_retry_delay",
-    "rate_limit",
-    "time_limit",
-    "soft_time_limit",
-)
+# Decorator options that mean the same for a direct call of the body: the registered name
+# (the wrapper keeps it) and `bind` (a helper is only made when the body does not use `self`).
+# Every other option (`queue`, `routing_key`, `priority`, `base`, `acks_late`, time and rate
+# limits, retries, `ignore_result`, `serializer`, ...) acted on the dispatched task: a plain
+# call no longer gets it, so the fix is review and its message names the option.
+KEPT_OPTIONS = ("name", "bind")
+# Options (of the decorator or the dispatch) that choose which workers run the body.
+ROUTING_OPTIONS = ("queue", "routing_key", "exchange", "priority")
 
 _EQUAL = cst.AssignEqual(
     whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
@@ -70,7 +65,8 @@ class Plan:
     `helper_expr` is how the caller spells it; `import_edit` is a replacement of the caller's
     `from ... import` statement that adds the helper (None: nothing to import, or
     `add_import` says what to add as a new statement). `options` are the dispatch options
-    dropped, `lost` the callee's retry/limit options that stop applying.
+    dropped, `lost` the callee's decorator options that stop applying (outside
+    `KEPT_OPTIONS`), `wait_options` the wait's own arguments (`timeout=30`), dropped too.
     """
 
     site: WaitSite
@@ -85,6 +81,13 @@ class Plan:
     options: tuple[str, ...]
     lost: tuple[str, ...]
     already_extracted: bool
+    wait_options: tuple[str, ...] = ()
+
+    @property
+    def routed(self) -> tuple[str, ...]:
+        """The routing options, of the dispatch or of the task, that the call loses."""
+        names = (*self.options, *(lost.partition("=")[0] for lost in self.lost))
+        return tuple(dict.fromkeys(n for n in names if n in ROUTING_OPTIONS))
 
 
 def claims(site: WaitSite, module: CeleryModule, config: RunConfig) -> bool:
@@ -206,7 +209,7 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         site_edits = ((site.node, helper_call),)
     else:
         site_edits = ((call, helper_call), (site.node, cst.Name(placement)))
-    lost = tuple(key for key, _ in callee.options if key in RETRY_OPTIONS)
+    lost = tuple(_lost_option(key, text) for key, text in callee.options if key not in KEPT_OPTIONS)
     return Plan(
         site=site,
         callee=callee,
@@ -220,7 +223,15 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         options=tuple(key for key, _ in options),
         lost=lost,
         already_extracted=already,
+        wait_options=tuple(" ".join(source_text(a).split()).rstrip(", ") for a in site.node.args)
+        if isinstance(site.node, cst.Call)
+        else (),
     )
+
+
+def _lost_option(key: str, text: str) -> str:
+    """How the message names a task option: `base` with its class, whose hooks it loses."""
+    return f"base={text}" if key == "base" else key
 
 
 def _single_wait(site: WaitSite, module: CeleryModule) -> bool:

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 # CEL002 nested-task-call across modules. The `queue=` dispatch option has no meaning for a
-# plain call; the fix drops it and says so in its message.
+# plain call: the fix drops it and is review (the body would run on this task's worker).
 @shared_task
 def enhance_pending_codebundles_task():
     pending = CodeBundle.objects.filter(description="")

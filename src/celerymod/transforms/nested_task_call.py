@@ -78,15 +78,27 @@ files and is one change in the diff and in `fix --interactive`; several callers 
 extract it once.
 
 ## Fix safety
-Safe when the called task declares no retry, rate-limit or time-limit options: the body runs
-in the calling worker process instead of another one, with the same arguments, and returns
-the same value (exceptions propagate as they did through `.get()`). Dispatch options of the
-call (`countdown`, `queue`, `priority`, ...) are dropped and the fix's message names them;
-the `.get()`'s own `timeout` no longer applies.
+Safe only when nothing but the broker round trip is lost: the call has no dispatch options,
+the wait no arguments, and the called task no decorator options besides `name=` and
+`bind=True` (the wrapper keeps its name; a `bind` task whose body uses `self` is not
+extracted). The body then runs in the calling worker process instead of another one, with the
+same arguments, and returns the same value (exceptions propagate as they did through
+`.get()`).
 
-Review when the called task declares `autoretry_for`, `max_retries`, `retry_backoff`,
-`rate_limit`, `time_limit`, `soft_time_limit` (and the other retry options): they applied to
-the dispatched task and do not apply to a plain call; the fix's message names them.
+Review, with each lost option named in the fix's message, when:
+- the call has dispatch options (`countdown`, `queue`, `routing_key`, `priority`, `expires`,
+  ...): they are dropped;
+- the called task declares options that act on the dispatched task and not on a plain call:
+  routing (`queue`, `routing_key`, `exchange`, `priority`), a custom `base=` Task class (its
+  `__call__`, `before_start`, `after_return`, `on_failure` hooks do not run: a base that
+  opens an app context or a database session leaves the body without it), `acks_late`,
+  `time_limit`, `soft_time_limit`, `rate_limit`, `autoretry_for`, `max_retries` and the other
+  retry options, `ignore_result`, `serializer`, ...
+
+A task routed to its own queue usually needs its own workers: a GPU box, a host with the
+credentials, a pool sized for slow I/O, a concurrency of one for work that must not overlap.
+After the fix its body runs wherever the caller runs. When that is wrong, keep the dispatch
+and make the caller not wait: chain the next step (CEL001's fix) instead of taking this one.
 """
 
 from __future__ import annotations
@@ -142,6 +154,13 @@ def _message(plan: Plan) -> str:
     )
 
 
+def _safety(plan: Plan) -> Safety:
+    """Safe only when nothing of the dispatch, the wait or the task's options is lost."""
+    if plan.options or plan.lost:
+        return Safety.REVIEW
+    return Safety.SAFE
+
+
 def _fix(plan: Plan) -> Fix:
     call = describe(plan.call)
     if plan.already_extracted:
@@ -157,7 +176,10 @@ def _fix(plan: Plan) -> Fix:
         parts.append(f"dispatch options dropped: {dropped}")
     if plan.lost:
         lost = ", ".join(f"`{name}`" for name in plan.lost)
-        parts.append(f"the task's {lost} no longer apply to this call")
+        parts.append(f"the task's options no longer apply to this call: {lost}")
+    if plan.routed:
+        routed = ", ".join(f"`{name}`" for name in plan.routed)
+        parts.append(f"the body runs in the caller's worker, outside the routing of {routed}")
     replacements: list[tuple[cst.CSTNode, cst.CSTNode | cst.FlattenSentinel[cst.CSTNode]]] = list(
         plan.site_edits
     )
@@ -180,7 +202,7 @@ def _fix(plan: Plan) -> Fix:
         add_imports = (ImportItem(module, name, alias=alias, relative=level),)
     return Fix(
         message="; ".join(parts),
-        safety=Safety.REVIEW if plan.lost else Safety.SAFE,
+        safety=_safety(plan),
         replacements=tuple(replacements),
         add_imports=add_imports,
         foreign=foreign,
