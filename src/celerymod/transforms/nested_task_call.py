@@ -93,7 +93,9 @@ Review, with each lost option named in the fix's message, when:
   `__call__`, `before_start`, `after_return`, `on_failure` hooks do not run: a base that
   opens an app context or a database session leaves the body without it), `acks_late`,
   `time_limit`, `soft_time_limit`, `rate_limit`, `autoretry_for`, `max_retries` and the other
-  retry options, `ignore_result`, `serializer`, ...
+  retry options, `ignore_result`, `serializer`, ...;
+- the wait has arguments (`.get(timeout=30)`, `propagate=False`): a timeout no longer bounds
+  the call, and the other arguments no longer apply.
 
 A task routed to its own queue usually needs its own workers: a GPU box, a host with the
 credentials, a pool sized for slow I/O, a concurrency of one for work that must not overlap.
@@ -156,7 +158,7 @@ def _message(plan: Plan) -> str:
 
 def _safety(plan: Plan) -> Safety:
     """Safe only when nothing of the dispatch, the wait or the task's options is lost."""
-    if plan.options or plan.lost:
+    if plan.options or plan.lost or plan.wait_options:
         return Safety.REVIEW
     return Safety.SAFE
 
@@ -180,6 +182,9 @@ def _fix(plan: Plan) -> Fix:
     if plan.routed:
         routed = ", ".join(f"`{name}`" for name in plan.routed)
         parts.append(f"the body runs in the caller's worker, outside the routing of {routed}")
+    if plan.wait_options:
+        waited = ", ".join(f"`{text}`" for text in plan.wait_options)
+        parts.append(f"the wait's {waited} no longer applies: nothing bounds the call")
     replacements: list[tuple[cst.CSTNode, cst.CSTNode | cst.FlattenSentinel[cst.CSTNode]]] = list(
         plan.site_edits
     )
