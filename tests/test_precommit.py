@@ -83,10 +83,12 @@ def test_hooks_file_declares_both_hooks() -> None:
         hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     }
     assert set(hooks) == {"celerymod", "celerymod-fix"}
-    assert hooks["celerymod"]["entry"] == "celerymod check"
-    assert hooks["celerymod-fix"]["entry"] == "celerymod fix --write"
+    assert hooks["celerymod"]["entry"] == "celerymod check --force-exclude"
+    assert hooks["celerymod-fix"]["entry"] == "celerymod fix --write --force-exclude"
     for hook in hooks.values():
         assert (hook["language"], hook["types"]) == ("python", ["python"])
+        # A CEL002 fix edits two files: two parallel batches must not both rewrite one.
+        assert hook["require_serial"] is True
 
 
 def test_check_hook_fails_on_a_finding_and_passes_once_fixed(
@@ -120,3 +122,23 @@ def test_fix_hook_rewrites_the_file(
     result = _try(hook_repo, "celerymod-fix", tmp_path, pre_commit_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert tasks.read_bytes() == SLEEPY_FIXED
+
+
+def test_fix_hook_leaves_an_excluded_staged_file_alone(
+    hook_repo: Path, pre_commit_env: dict[str, str], tmp_path: Path
+) -> None:
+    """pre-commit names app/migrations/0001_initial.py itself; `exclude` must still apply."""
+    tasks = _project(tmp_path, SLEEPY)
+    migration = tmp_path / "app" / "migrations" / "0001_initial.py"
+    migration.parent.mkdir(parents=True)
+    migration.write_bytes(SLEEPY)
+    (tmp_path / "pyproject.toml").write_text('[tool.celerymod]\nexclude = ["migrations/"]\n')
+    _git("add", ".", cwd=tmp_path)
+    result = _try(hook_repo, "celerymod-fix", tmp_path, pre_commit_env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert tasks.read_bytes() == SLEEPY_FIXED
+    assert migration.read_bytes() == SLEEPY  # Excluded: never rewritten.
+
+    result = _try(hook_repo, "celerymod", tmp_path, pre_commit_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "migrations" not in result.stdout

@@ -82,7 +82,22 @@ Ignore = Annotated[
 ]
 Exclude = Annotated[
     list[str] | None,
-    typer.Option("--exclude", help="Skip paths matching this gitignore-style pattern.", metavar="GLOB"),
+    typer.Option(
+        "--exclude",
+        help="Skip paths matching this gitignore-style pattern, relative to the project root "
+        "(the pyproject.toml's folder): `migrations/`, `app/views.py`, `*_pb2.py`. Adds to "
+        "`exclude` in config.",
+        metavar="GLOB",
+    ),
+]
+ForceExclude = Annotated[
+    bool | None,
+    typer.Option(
+        "--force-exclude/--no-force-exclude",
+        help="Apply the exclude patterns to files named on the command line too, as "
+        "pre-commit hooks need. Default: `force-exclude` in config, else off.",
+        show_default=False,
+    ),
 ]
 StrategyOption = Annotated[
     Strategy | None,
@@ -193,7 +208,14 @@ def _collect(
     if "-" in paths:
         reporter.errors([FileError("-", "standard input cannot be mixed with other paths")])
         raise typer.Exit(EXIT_ERROR)
-    files, errors = discover(paths, run_config.exclude, run_config.respect_gitignore)
+    base = os.path.dirname(run_config.config_path) if run_config.config_path else None
+    files, errors = discover(
+        paths,
+        run_config.exclude,
+        run_config.respect_gitignore,
+        base=base,
+        force_exclude=run_config.force_exclude,
+    )
     index = runner.build_index(files, run_config)
     with reporter.progress(len(files)) as advance:
         results = runner.run(files, run_config, index, progress=advance)
@@ -209,6 +231,7 @@ def _options(
     jobs: int | None,
     unsafe_fixes: bool | None = None,
     no_cache: bool = False,
+    force_exclude: bool | None = None,
 ) -> config.Options:
     return config.Options(
         select=select,
@@ -218,6 +241,7 @@ def _options(
         jobs=jobs,
         unsafe_fixes=unsafe_fixes,
         no_cache=no_cache,
+        force_exclude=force_exclude,
     )
 
 
@@ -243,6 +267,7 @@ def check(
     select: Select = None,
     ignore: Ignore = None,
     exclude: Exclude = None,
+    force_exclude: ForceExclude = None,
     strategy: StrategyOption = None,
     jobs: Jobs = None,
     output_format: Annotated[
@@ -295,7 +320,9 @@ def check(
             sys.stdout.write(sarif.render([], problem, {}, root or os.getcwd()))
         reporter.errors([FileError("config", str(error))])
 
-    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache)
+    options = _options(
+        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude
+    )
     run_config = _load(paths, options, reporter, stdin_filename, config_failed)
     # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
     run_config = replace(run_config, unsafe_fixes=True)
@@ -365,6 +392,7 @@ def fix(
     select: Select = None,
     ignore: Ignore = None,
     exclude: Exclude = None,
+    force_exclude: ForceExclude = None,
     strategy: StrategyOption = None,
     jobs: Jobs = None,
     unsafe_fixes: UnsafeFixes = None,
@@ -391,7 +419,9 @@ def fix(
     if paths == ["-"] and (write or interactive):
         reporter.errors([FileError("-", "--write and --interactive need files, not stdin")])
         raise typer.Exit(EXIT_ERROR)
-    options = _options(select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache)
+    options = _options(
+        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude
+    )
     run_config = _load(paths, options, reporter, stdin_filename)
     applying = run_config  # What --write and stdin apply: review fixes only when allowed.
     if (interactive or not write) and paths != ["-"]:

@@ -41,6 +41,9 @@ KEYS: dict[str, _Key] = {
     "strategy": _Key(str, "how CEL001 rewrites return: metadata or replace"),
     "task-decorators": _Key(list, "extra decorators (dotted names) that define Celery tasks"),
     "respect-gitignore": _Key(bool, "skip files matched by .gitignore (default: true)"),
+    "force-exclude": _Key(
+        bool, "apply exclude to files named on the command line too (default: false)"
+    ),
     "unsafe-fixes": _Key(bool, "let `fix --write` apply review fixes too (default: false)"),
     "cache-dir": _Key(str, "where results are cached between runs (default: .celerymod_cache)"),
 }
@@ -61,6 +64,7 @@ class Options:
     jobs: int | None = None
     unsafe_fixes: bool | None = None
     no_cache: bool = False
+    force_exclude: bool | None = None
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -125,6 +129,11 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
         jobs=options.jobs,
         config_path=str(pyproject) if pyproject else None,
         respect_gitignore=bool(table.get("respect-gitignore", True)),
+        force_exclude=(
+            options.force_exclude
+            if options.force_exclude is not None
+            else bool(table.get("force-exclude", False))
+        ),
         unsafe_fixes=(
             options.unsafe_fixes
             if options.unsafe_fixes is not None

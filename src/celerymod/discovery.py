@@ -1,8 +1,13 @@
 """Which files a run looks at: the paths given, `.gitignore`, excludes, no virtualenvs.
 
-Explicitly named files are always taken (unless excluded), like ruff and black do; files
-found by walking a folder also honour `.gitignore` and skip tool and build output. Symlinks
-are never followed out of the folder being walked.
+Explicitly named files are always taken, like ruff and black do, unless `force_exclude` is
+set (`--force-exclude`, what pre-commit hooks need: they name every staged file). Files found
+by walking a folder honour the exclude patterns and `.gitignore` and skip tool and build
+output. Symlinks are never followed out of the folder being walked.
+
+Exclude patterns are gitignore-style and, like ruff's, relative to the project root (the
+folder of the pyproject.toml, else the current folder): `migrations/` skips every folder of
+that name, `app/views.py` that one file, `*_pb2.py` any file so named.
 """
 
 from __future__ import annotations
@@ -51,10 +56,18 @@ class SourceFile:
 
 
 def discover(
-    paths: Sequence[str], exclude: Sequence[str], respect_gitignore: bool = True
+    paths: Sequence[str],
+    exclude: Sequence[str],
+    respect_gitignore: bool = True,
+    *,
+    base: str | None = None,
+    force_exclude: bool = False,
 ) -> tuple[list[SourceFile], list[FileError]]:
-    """Expand `paths` into the Python files to process, plus errors for missing paths."""
-    excluded = pathspec.GitIgnoreSpec.from_lines(exclude)
+    """Expand `paths` into the Python files to process, plus errors for missing paths.
+
+    `base` is the folder exclude patterns are relative to (default: the current folder).
+    """
+    excluded = _Excluder(pathspec.GitIgnoreSpec.from_lines(exclude), Path(base or os.getcwd()))
     files: dict[str, SourceFile] = {}
     errors: list[FileError] = []
     for given in paths:
@@ -66,13 +79,20 @@ def discover(
             errors.append(FileError(given, "cannot read: broken symbolic link"))
             continue
         if root.is_file():
-            if not _is_excluded(excluded, root, root.parent):
+            if not (force_exclude and excluded(root, root.parent, False)):
                 _add(files, os.path.normpath(given), root)
             continue
         if not root.is_dir():
             errors.append(FileError(given, "not a regular file or folder"))
             continue
-        for found in _walk(root, excluded, respect_gitignore):
+        walk_excluded = excluded
+        if excluded(root, root.parent, True):
+            if force_exclude:
+                continue
+            # Named on purpose: the patterns apply below it, relative to it, as they would
+            # to a folder walked outside the project.
+            walk_excluded = _Excluder(excluded.spec, root)
+        for found in _walk(root, walk_excluded, respect_gitignore):
             display = os.path.normpath(os.path.join(given, found.relative_to(root)))
             _add(files, display, found)
     return sorted(files.values(), key=lambda f: f.path), errors
@@ -83,14 +103,33 @@ def _add(files: dict[str, SourceFile], display: str, path: Path) -> None:
     files.setdefault(absolute, SourceFile(display, absolute, module_name(path)))
 
 
-def _is_excluded(spec: pathspec.GitIgnoreSpec, path: Path, base: Path) -> bool:
-    if not spec.patterns:
-        return False
-    relative = path.relative_to(base).as_posix()
-    return spec.match_file(relative) or spec.match_file(path.name)
+@dataclass(frozen=True)
+class _Excluder:
+    """Whether a path matches an exclude pattern, as ruff and gitignore match them."""
+
+    spec: pathspec.GitIgnoreSpec
+    base: Path
+
+    def __call__(self, path: Path, walked_from: Path, is_dir: bool) -> bool:
+        if not self.spec.patterns:
+            return False
+        suffix = "/" if is_dir else ""
+        absolute = Path(os.path.abspath(path))
+        base = Path(os.path.abspath(self.base))
+        if _inside(absolute, base) and absolute != base:
+            # Relative to the project root: `app/views.py` names that file wherever the run
+            # started, and `migrations/` matches at any depth.
+            return self.spec.match_file(absolute.relative_to(base).as_posix() + suffix)
+        # Outside the project root: relative to the folder walked, or the file's own name.
+        relative = absolute.relative_to(Path(os.path.abspath(walked_from)))
+        if relative == Path("."):
+            return False
+        return self.spec.match_file(relative.as_posix() + suffix) or self.spec.match_file(
+            path.name + suffix
+        )
 
 
-def _walk(root: Path, excluded: pathspec.GitIgnoreSpec, respect_gitignore: bool) -> Iterator[Path]:
+def _walk(root: Path, excluded: _Excluder, respect_gitignore: bool) -> Iterator[Path]:
     real_root = root.resolve()
     ignores = _ancestor_ignores(real_root) if respect_gitignore else []
     if _ignored(ignores, real_root, True):
@@ -108,7 +147,7 @@ def _walk(root: Path, excluded: pathspec.GitIgnoreSpec, respect_gitignore: bool)
                 continue
             if (folder / "pyvenv.cfg").exists():  # A virtualenv, whatever its name.
                 continue
-            if _ignored(ignores, folder.resolve(), True) or _is_excluded(excluded, folder, root):
+            if _ignored(ignores, folder.resolve(), True) or excluded(folder, root, True):
                 continue
             keep.append(name)
         dirnames[:] = keep
@@ -118,7 +157,7 @@ def _walk(root: Path, excluded: pathspec.GitIgnoreSpec, respect_gitignore: bool)
             path = here / name
             if path.is_symlink() and not _inside(path.resolve(), real_root):
                 continue
-            if _ignored(ignores, path.resolve(), False) or _is_excluded(excluded, path, root):
+            if _ignored(ignores, path.resolve(), False) or excluded(path, root, False):
                 continue
             yield path
 

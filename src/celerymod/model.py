@@ -158,6 +158,8 @@ class RunConfig:
     jobs: int | None = None
     config_path: str | None = None
     respect_gitignore: bool = True
+    # Exclude patterns also apply to files named on the command line (pre-commit names them).
+    force_exclude: bool = False
     # `review` fixes change behaviour as their message says: `fix --write` applies them only
     # when asked (`--unsafe-fixes`, `unsafe-fixes = true`), as ruff does with unsafe fixes.
     unsafe_fixes: bool = False
