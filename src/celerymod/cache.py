@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from celerymod import __version__
+from celerymod import __version__, textio
 from celerymod.index import IndexEntry, ProjectIndex, TaskDefinition
 from celerymod.model import (
     FileError,
@@ -215,7 +215,7 @@ def result_key(
     foreign: Sequence[ForeignEdit] = (),
 ) -> str:
     """The key of one rule pass's result; "" when the foreign edits cannot be keyed."""
-    digest = hashlib.sha256(source).hexdigest()
+    digest = textio.source_hash(source)
     try:
         edits = json.dumps(_encode(tuple(foreign)), sort_keys=True) if foreign else ""
     except TypeError:
@@ -224,4 +224,4 @@ def result_key(
 
 
 def index_key(path: str, module_name: str | None, source: bytes) -> str:
-    return key("index", path, module_name, hashlib.sha256(source).hexdigest())
+    return key("index", path, module_name, textio.source_hash(source))
