@@ -690,6 +690,7 @@ class _Rewrite:
             safety=safety,
             replacements=((function, replacement),),
             add_imports=self._import_items(),
+            ordered_imports=True,
             remove_imports=remove,
         )
 

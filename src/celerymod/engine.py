@@ -18,7 +18,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from celerymod import registry, textio
+from celerymod import import_order, registry, textio
 from celerymod.index import ProjectIndex
 from celerymod.model import (
     FileError,
@@ -302,14 +302,18 @@ def _apply_batch(module: cst.Module, fixes: Sequence[Fix]) -> cst.Module:
     }
     new_module = module.visit(_Replacer(table))
     context = CodemodContext()
+    ordered = [item for fix in fixes if fix.ordered_imports for item in fix.add_imports]
+    placed = import_order.add_imports(new_module, ordered) if ordered else None
+    if placed is not None:
+        new_module = placed
     for fix in fixes:
-        for item in fix.add_imports:
+        for item in () if placed is not None and fix.ordered_imports else fix.add_imports:
             AddImportsVisitor.add_needed_import(context, item.module, item.obj_name, item.alias)
         for item in fix.remove_imports:
             RemoveImportsVisitor.remove_unused_import(
                 context, item.module, item.obj_name, item.alias
             )
-    if any(fix.add_imports for fix in fixes):
+    if any(fix.add_imports for fix in fixes if placed is None or not fix.ordered_imports):
         new_module = AddImportsVisitor(context).transform_module(new_module)
     if any(fix.remove_imports for fix in fixes):
         new_module = RemoveImportsVisitor(context).transform_module(new_module)

@@ -34,6 +34,9 @@ class Fix:
     add_imports: tuple[ImportItem, ...] = ()
     # Dropped only if nothing uses them any more (RemoveImportsVisitor checks).
     remove_imports: tuple[ImportItem, ...] = ()
+    # Place `add_imports` where isort puts them (`import_order`), not where libcst's
+    # AddImportsVisitor does (after the last import, names merged out of order).
+    ordered_imports: bool = False
     foreign: tuple[ForeignEdit, ...] = ()
 
 

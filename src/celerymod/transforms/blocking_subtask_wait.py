@@ -143,6 +143,9 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   `chain` (a module importing Celery's own reuses it); otherwise the rewrite says
   `celery.chain` when the module has `import celery`, or adds `from celery import chain as
   celery_chain`, so `from itertools import chain` or a parameter named `group` keep working.
+- New imports go where isort puts them (`ruff --select I001` stays clean): a name joins the
+  existing `from celery import ...` in member order, an aliased name or a new statement is
+  sorted into its section.
 - A `with allow_join_result():` holding the waits is removed (its body is rewritten as if it
   were at the top of the task), and so is its import when nothing else uses it;
   `disable_sync_subtasks=False` goes with the wait call it was passed to.
