@@ -14,11 +14,11 @@ PROMPT = r"Apply this change\? \[y,n,a,d,q,\?\] "
 
 A = b"import time\n\n\nasync def first():\n    time.sleep(1)\n\n\nasync def second():\n    time.sleep(2)\n"
 A_FIRST_ONLY = (
-    b"import time\nimport asyncio\n\n\nasync def first():\n    await asyncio.sleep(1)\n\n\n"
+    b"import asyncio\nimport time\n\n\nasync def first():\n    await asyncio.sleep(1)\n\n\n"
     b"async def second():\n    time.sleep(2)\n"
 )
 A_SECOND_ONLY = (
-    b"import time\nimport asyncio\n\n\nasync def first():\n    time.sleep(1)\n\n\n"
+    b"import asyncio\nimport time\n\n\nasync def first():\n    time.sleep(1)\n\n\n"
     b"async def second():\n    await asyncio.sleep(2)\n"
 )
 A_BOTH = (

@@ -690,7 +690,6 @@ class _Rewrite:
             safety=safety,
             replacements=((function, replacement),),
             add_imports=self._import_items(),
-            ordered_imports=True,
             remove_imports=remove,
         )
 

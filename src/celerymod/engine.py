@@ -269,7 +269,7 @@ def apply_fixes(
             break  # What is left no longer matches anything: nothing more to do.
         chosen = _non_overlapping(batch)
         pending -= {tag for _, tag in chosen}
-        text = _apply_batch(wrapper.module, [fix for fix, _ in chosen]).code
+        text = _apply_batch(wrapper.module, [fix for fix, _ in chosen], context).code
     _validate(original, text, context.path)
     return text
 
@@ -296,29 +296,39 @@ class _Replacer(cst.CSTTransformer):
         return self.table.get(id(original_node), updated_node)
 
 
-def _apply_batch(module: cst.Module, fixes: Sequence[Fix]) -> cst.Module:
+def _apply_batch(module: cst.Module, fixes: Sequence[Fix], where: ModuleContext) -> cst.Module:
     table: dict[int, object] = {
         id(target): replacement for fix in fixes for target, replacement in fix.replacements
     }
     new_module = module.visit(_Replacer(table))
-    context = CodemodContext()
-    ordered = [item for fix in fixes if fix.ordered_imports for item in fix.add_imports]
-    placed = import_order.add_imports(new_module, ordered) if ordered else None
+    context = _codemod_context(where)
+    wanted = [item for fix in fixes for item in fix.add_imports]
+    placed = import_order.add_imports(new_module, wanted) if wanted else None
     if placed is not None:
         new_module = placed
     for fix in fixes:
-        for item in () if placed is not None and fix.ordered_imports else fix.add_imports:
+        for item in () if placed is not None else fix.add_imports:
             AddImportsVisitor.add_needed_import(context, item.module, item.obj_name, item.alias)
         for item in fix.remove_imports:
             RemoveImportsVisitor.remove_unused_import(
                 context, item.module, item.obj_name, item.alias
             )
-    if any(fix.add_imports for fix in fixes if placed is None or not fix.ordered_imports):
+    if wanted and placed is None:
         new_module = AddImportsVisitor(context).transform_module(new_module)
     if any(fix.remove_imports for fix in fixes):
-        new_module = RemoveImportsVisitor(context).transform_module(new_module)
-        new_module = _keep_top_tight(module, new_module)
+        kept = RemoveImportsVisitor(context).transform_module(new_module)
+        new_module = _keep_top_tight(module, import_order.tidy_removals(new_module, kept))
     return new_module
+
+
+def _codemod_context(where: ModuleContext) -> CodemodContext:
+    """The module's dotted name and package, which RemoveImportsVisitor needs to match a
+    relative import (`from .scoring import score_task`) against an absolute module name."""
+    name = where.module_name
+    if name is None:
+        return CodemodContext()
+    package = name if where.path.endswith("__init__.py") else name.rpartition(".")[0]
+    return CodemodContext(full_module_name=name, full_package_name=package)
 
 
 def _keep_top_tight(before: cst.Module, after: cst.Module) -> cst.Module:

@@ -41,11 +41,13 @@ def add_imports(module: cst.Module, items: Sequence[ImportItem]) -> cst.Module |
 
 
 def _add(module: cst.Module, item: ImportItem) -> cst.Module | None:
-    if item.relative or item.obj_name is None:
+    if item.relative:
         return None
     block = _import_block(module)
     if not block:
         return None
+    if item.obj_name is None:
+        return _add_module(module, block, item)
     alias = item.alias if item.alias != item.obj_name else None
     for line in block:
         node = line.node
@@ -73,6 +75,19 @@ def _add(module: cst.Module, item: ImportItem) -> cst.Module | None:
     return _insert(module, block, item, alias)
 
 
+def _add_module(module: cst.Module, block: list[_Line], item: ImportItem) -> cst.Module | None:
+    """`import x` (CEL003's `import asyncio`): nothing when the module already has it, else a
+    statement of its own in its section."""
+    alias = item.alias if item.alias != item.module else None
+    for line in block:
+        if isinstance(line.node, cst.Import) and any(
+            _name_text(a.name) == item.module and a.evaluated_alias == alias
+            for a in line.node.names
+        ):
+            return module
+    return _insert(module, block, item, alias)
+
+
 def _merged(
     statement: cst.SimpleStatementLine, node: cst.ImportFrom, name: str
 ) -> cst.SimpleStatementLine | None:
@@ -80,7 +95,7 @@ def _merged(
         node.names, cst.ImportStar
     ):
         return None
-    names = sorted({a.evaluated_name for a in node.names} | {name}, key=_member_key)
+    names = sorted({a.evaluated_name for a in node.names} | {name}, key=member_key)
     module = _dotted(node)
     multi_line = node.lpar is not None and node.names[-1].comma != cst.MaybeSentinel.DEFAULT
     text = f"from {module} import {', '.join(names)}"
@@ -97,12 +112,21 @@ def _insert(
     module: cst.Module, block: list[_Line], item: ImportItem, alias: str | None
 ) -> cst.Module | None:
     as_text = f" as {alias}" if alias else ""
-    new = cst.parse_statement(f"from {item.module} import {item.obj_name}{as_text}\n")
+    if item.obj_name is None:
+        text = f"import {item.module}{as_text}"
+    else:
+        text = f"from {item.module} import {item.obj_name}{as_text}"
+    new = cst.parse_statement(text + "\n")
     assert isinstance(new, cst.SimpleStatementLine)
     key = _statement_key(new.body[0])  # type: ignore[arg-type]
     groups = _groups(block)
     section = _section_of(item.module, groups)
-    same = [g for g in groups if _group_section(g) == section]
+    # The group that imports the same package first: third-party and first-party groups
+    # classify alike (both `_THIRD_PARTY`), only the package tells them apart.
+    same = [
+        g for g in groups if any(_top(_line_module(ln.node) or "") == _top(item.module) for ln in g)
+    ]
+    same = same or [g for g in groups if _group_section(g) == section]
     if same:
         group = same[0]
         after = [line for line in group if _statement_key(line.node) > key]
@@ -218,10 +242,10 @@ def _statement_key(node: cst.Import | cst.ImportFrom) -> tuple[object, ...]:
     if isinstance(node.names, cst.ImportStar):
         return (1, module.lower(), module, (), 0)
     first = node.names[0]
-    return (1, module.lower(), module, _member_key(first.evaluated_name), int(bool(first.asname)))
+    return (1, module.lower(), module, member_key(first.evaluated_name), int(bool(first.asname)))
 
 
-def _member_key(name: str) -> tuple[int, str, str]:
+def member_key(name: str) -> tuple[int, str, str]:
     """ruff's `order-by-type`: CONSTANTS, then Classes, then the rest."""
     if name.isupper() and len(name) > 1:
         kind = 0
@@ -252,3 +276,69 @@ def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
         found.append(current)
         stack.extend(current.children)
     return found
+
+
+def tidy_removals(before: cst.Module, after: cst.Module) -> cst.Module:
+    """Mend the layout `RemoveImportsVisitor` leaves behind (`before` is the module it was
+    given, `after` what it returned).
+
+    A removed statement takes its leading blank lines with it: when it opened an isort
+    section, the next statement gets them, so the sections stay apart. A name removed last
+    from a parenthesized multi-line `from x import (...)` takes the trailing comma (and the
+    line break before `)`) with it: the new last name gets that comma back.
+    """
+    body: list[cst.BaseStatement] = list(after.body)
+    carry: Sequence[cst.EmptyLine] = ()
+    j = 0
+    for statement in before.body:
+        # The visitor rebuilds every node, so "kept" is structural equality, not identity.
+        unchanged = j < len(body) and body[j].deep_equals(statement)
+        if unchanged or (j < len(body) and _same_import(statement, body[j])):
+            if not unchanged:
+                body[j] = _trailing_comma_back(statement, body[j])
+            current = body[j]
+            if (
+                carry
+                and isinstance(current, cst.SimpleStatementLine)
+                and not any(line.comment is None for line in current.leading_lines)
+            ):
+                body[j] = current.with_changes(leading_lines=[*carry, *current.leading_lines])
+            carry = ()
+            j += 1
+        elif isinstance(statement, cst.SimpleStatementLine) and _import_node(statement):
+            blank = [line for line in statement.leading_lines if line.comment is None]
+            carry = carry or blank[:1]
+    return after.with_changes(body=body)
+
+
+def _import_node(statement: cst.BaseStatement) -> cst.Import | cst.ImportFrom | None:
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.Import | cst.ImportFrom):
+            return small
+    return None
+
+
+def _same_import(old: cst.BaseStatement, new: cst.BaseStatement) -> bool:
+    """`new` is `old` with some names removed: the same kind of import of the same module."""
+    a, b = _import_node(old), _import_node(new)
+    if isinstance(a, cst.ImportFrom) and isinstance(b, cst.ImportFrom):
+        return _dotted(a) == _dotted(b) and len(a.relative) == len(b.relative)
+    if isinstance(a, cst.Import) and isinstance(b, cst.Import):
+        return {_name_text(n.name) for n in b.names} <= {_name_text(n.name) for n in a.names}
+    return False
+
+
+def _trailing_comma_back(old: cst.BaseStatement, new: cst.BaseStatement) -> cst.BaseStatement:
+    a, b = _import_node(old), _import_node(new)
+    if not (isinstance(a, cst.ImportFrom) and isinstance(b, cst.ImportFrom)):
+        return new
+    if isinstance(a.names, cst.ImportStar) or isinstance(b.names, cst.ImportStar):
+        return new
+    if a.lpar is None or b.lpar is None or not isinstance(a.names[-1].comma, cst.Comma):
+        return new
+    if isinstance(b.names[-1].comma, cst.Comma):
+        return new
+    names = [*b.names[:-1], b.names[-1].with_changes(comma=a.names[-1].comma)]
+    assert isinstance(new, cst.SimpleStatementLine)
+    return new.with_changes(body=[b.with_changes(names=names)])

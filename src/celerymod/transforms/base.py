@@ -31,12 +31,10 @@ class Fix:
     message: str
     safety: Safety
     replacements: tuple[tuple[cst.CSTNode, Replacement], ...]
+    # Placed where isort puts them (`import_order`); AddImportsVisitor only as the fallback.
     add_imports: tuple[ImportItem, ...] = ()
     # Dropped only if nothing uses them any more (RemoveImportsVisitor checks).
     remove_imports: tuple[ImportItem, ...] = ()
-    # Place `add_imports` where isort puts them (`import_order`), not where libcst's
-    # AddImportsVisitor does (after the last import, names merged out of order).
-    ordered_imports: bool = False
     foreign: tuple[ForeignEdit, ...] = ()
 
 
