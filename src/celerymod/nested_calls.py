@@ -17,11 +17,13 @@ module, and the callee's own file agree on it without talking to each other.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
 
+from celerymod import import_order
 from celerymod.celery_names import (
     CallForm,
     Canvas,
@@ -78,6 +80,7 @@ class Plan:
     site_edits: tuple[tuple[cst.CSTNode, cst.CSTNode], ...]
     import_edit: tuple[cst.CSTNode, cst.CSTNode] | None
     add_import: tuple[str, str, int, str | None] | None  # (module, name, level, alias)
+    unused_import: tuple[str, str, str | None] | None  # the task's import, see `task_import`
     options: tuple[str, ...]
     lost: tuple[str, ...]
     already_extracted: bool
@@ -220,6 +223,7 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         site_edits=site_edits,
         import_edit=import_edit,
         add_import=add_import,
+        unused_import=None if local is not None else task_import(task_expr, module),
         options=tuple(key for key, _ in options),
         lost=lost,
         already_extracted=already,
@@ -317,8 +321,11 @@ def _without_trailing_comma(args: list[cst.Arg]) -> list[cst.Arg]:
 
 
 def helper_name(task_name: str, taken: Iterable[str]) -> str:
-    """`_<task name>` without a trailing `_task`, with `_2`, `_3`, ... when taken."""
-    base = "_" + (task_name.removesuffix("_task") or task_name)
+    """The task's name without a trailing `_task` (`<name>_impl` when it has none), with
+    `_2`, `_3`, ... when taken. Public, no leading underscore: another module may import it,
+    and a private name imported across modules is what linters flag."""
+    stripped = task_name.removesuffix("_task")
+    base = stripped if stripped and stripped != task_name else f"{task_name}_impl"
     used = set(taken)
     if base not in used:
         return base
@@ -437,24 +444,49 @@ def _dotted(node: cst.BaseExpression | None) -> str:
 
 
 def _with_name(statement: cst.ImportFrom, helper: str, alias: str | None) -> cst.ImportFrom:
-    """`from m import a, b` -> `from m import a, b, _h`, keeping a parenthesized layout."""
+    """`from m import a, c` -> `from m import a, _h, c`: the helper in isort's member order
+    when the names are sorted (else last), keeping the statement's layout."""
     assert not isinstance(statement.names, cst.ImportStar)
     names = list(statement.names)
-    last = names[-1]
     new = cst.ImportAlias(
         name=cst.Name(helper), asname=cst.AsName(cst.Name(alias)) if alias is not None else None
     )
-    if isinstance(last.comma, cst.Comma):  # A trailing comma: the new name gets one too.
-        between = (
-            names[-2].comma
-            if len(names) > 1
-            else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    keys = [import_order.member_key(a.evaluated_name) for a in names]
+    key = import_order.member_key(helper)
+    position = bisect.bisect(keys, key) if keys == sorted(keys) else len(names)
+    separator = next(
+        (a.comma for a in names[:-1] if isinstance(a.comma, cst.Comma)),
+        cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+    )
+    if position < len(names):
+        return statement.with_changes(
+            names=[*names[:position], new.with_changes(comma=separator), *names[position:]]
         )
-        names[-1] = last.with_changes(comma=between)
+    last = names[-1]
+    if isinstance(last.comma, cst.Comma):  # A trailing comma: the new name gets one too.
+        names[-1] = last.with_changes(comma=separator)
         new = new.with_changes(comma=last.comma)
     else:
-        names[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        names[-1] = last.with_changes(comma=separator)
     return statement.with_changes(names=[*names, new])
+
+
+def task_import(
+    task_expr: cst.BaseExpression, module: CeleryModule
+) -> tuple[str, str, str | None] | None:
+    """`(absolute module, name, alias)` of the `from ... import` that binds the task the
+    caller names, which the fix may leave unused (RemoveImportsVisitor drops it only then)."""
+    statement = _import_of(task_expr, module)
+    if statement is None or isinstance(statement.names, cst.ImportStar):
+        return None
+    assert isinstance(task_expr, cst.Name)
+    absolute = module.absolute("." * len(statement.relative) + _dotted(statement.module))
+    if absolute is None:
+        return None
+    for bound in statement.names:
+        if (bound.evaluated_alias or bound.evaluated_name) == task_expr.value:
+            return absolute, bound.evaluated_name, bound.evaluated_alias
+    return None
 
 
 def _relative_spelling(module: CeleryModule, target: str) -> tuple[int, str] | None:

@@ -15,7 +15,7 @@ tasks), waits on a group or chord, and waits on results looked up by id stay CEL
 Left to CEL001, whose message says why: a `bind=True` task whose body uses `self` (its
 request, retries or state have no meaning in a plain function), a class-based task, a task
 defined outside the scanned paths, a task built by a factory or assigned dynamically
-(`score = app.task(_score)`), a result used for more than the one wait, and `**options` in an
+(`score_task = app.task(score)`), a result used for more than the one wait, and `**options` in an
 `apply_async` call (arguments and dispatch options cannot be told apart).
 
 ## Why is this bad?
@@ -47,33 +47,36 @@ Move the task's body into a plain function beside it; the task stays, as a one-l
 unaffected); the caller calls the function.
 ```python
 # shop/scoring.py
-def _score(item_id, weight=1):
+def score(item_id, weight=1):
     # Score one item.
     return compute(item_id) * weight
 
 
 @shared_task
 def score_task(item_id, weight=1):
-    return _score(item_id, weight)
+    return score(item_id, weight)
 
 # shop/batch.py
-from shop.scoring import score_task, _score
+from shop.scoring import score
 
 @shared_task
 def score_all(ids):
-    return [_score(i, weight=2) for i in ids]
+    return [score(i, weight=2) for i in ids]
 ```
-The helper is named `_<task name>` without a trailing `_task`, with `_2`, `_3`, ... when that
-name is taken in the task's module. Its parameters, defaults, annotations, docstring and
+The helper is named after the task without a trailing `_task` (`<task name>_impl` when it has
+none), with `_2`, `_3`, ... when that name is taken in the task's module; it is public (no
+leading underscore) because other modules import it. The caller's import of the task goes
+when nothing else in the module uses it, and the helper's name joins the imports in isort's
+order. Its parameters, defaults, annotations, docstring and
 comments move with the body, and so do the decorators listed below the task decorator (they
 wrapped the body: `@shared_task` then `@with_session`). A `bind=True` task that does not use
 `self` gets a helper without the `self` parameter. The call passes the same arguments:
 `delay(*a, **k)`, `apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names,
 spread with `*`/`**`), `.s(...).delay()`. The helper is imported where the caller imports
 the task (added to that `from ... import`, relative imports stay relative; a new
-`from <module> import _helper` when the task came through a re-export), or reached as
-`module._helper` when the caller names the task through its module; under an alias
-(`_score as _score_2`) when the caller's module binds that name already. One fix edits both
+`from <module> import helper` when the task came through a re-export), or reached as
+`module.helper` when the caller names the task through its module; under an alias
+(`score as score_2`) when the caller's module binds that name already. One fix edits both
 files and is one change in the diff and in `fix --interactive`; several callers of one task
 extract it once.
 
@@ -109,7 +112,7 @@ import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
 from celerymod import celery_names, nested_calls
-from celerymod.celery_names import CeleryModule, describe
+from celerymod.celery_names import CallForm, CeleryModule, describe
 from celerymod.model import ForeignEdit, Safety
 from celerymod.nested_calls import Plan
 from celerymod.transforms.base import Checker as BaseChecker
@@ -150,8 +153,11 @@ class Checker(BaseChecker):
 
 def _message(plan: Plan) -> str:
     wait = describe(plan.site.node)
+    # `.apply()` runs the task in this process (an EagerResult), not through the broker;
+    # its `.get()` is refused all the same.
+    how = "in this process" if plan.site.origin.form is CallForm.APPLY else "through the broker"
     return (
-        f"`{wait}` runs project task `{plan.callee.name}` through the broker and waits for it "
+        f"`{wait}` runs project task `{plan.callee.name}` {how} and waits for it "
         f"inside task `{plan.site.task.name}`; {_GUARD}"
     )
 
@@ -205,10 +211,15 @@ def _fix(plan: Plan) -> Fix:
     if plan.add_import is not None:
         module, name, level, alias = plan.add_import
         add_imports = (ImportItem(module, name, alias=alias, relative=level),)
+    remove_imports: tuple[ImportItem, ...] = ()
+    if plan.unused_import is not None:
+        module, name, alias = plan.unused_import
+        remove_imports = (ImportItem(module, name, alias=alias),)
     return Fix(
         message="; ".join(parts),
         safety=_safety(plan),
         replacements=tuple(replacements),
         add_imports=add_imports,
+        remove_imports=remove_imports,
         foreign=foreign,
     )
