@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixture_cases import FIXTURES, cases, folder_cases
+from fixture_cases import FIXTURES, FolderCase, cases, folder_cases
 
 SELECT = "F401,F811,F821,I001"
 # The rules with single-file fixes (CEL008 only reports; CEL002 has folder cases).
@@ -49,11 +49,8 @@ def _project(tmp_path: Path, case_input: Path, overlay: Path | None) -> Path:
     return root
 
 
-@pytest.mark.parametrize("case", [c for c in folder_cases() if c.expected.exists()], ids=str)
-def test_folder_fixes_keep_a_ruff_clean_project_clean(case: object, tmp_path: Path) -> None:
-    from fixture_cases import FolderCase
-
-    assert isinstance(case, FolderCase)
+@pytest.mark.parametrize("case", [c for c in folder_cases() if c.expected.exists()], ids=lambda c: c.id)
+def test_folder_fixes_keep_a_ruff_clean_project_clean(case: FolderCase, tmp_path: Path) -> None:
     before = _project(tmp_path, case.input, None)
     if _dirty(before, ["."]):
         pytest.skip("the input is not clean under these selectors")  # nothing to keep

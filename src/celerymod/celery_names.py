@@ -46,7 +46,7 @@ from libcst.metadata import (
 )
 
 from celerymod.index import IndexEntry, ProjectIndex, TaskDefinition
-from celerymod.transforms.base import walk
+from celerymod.transforms.base import package_of, walk
 
 if TYPE_CHECKING:
     from celerymod.transforms.base import ModuleContext
@@ -635,11 +635,7 @@ class CeleryModule:
 
     @cached_property
     def _package(self) -> str | None:
-        if self.module_name is None:
-            return None
-        if self.path.endswith("__init__.py"):
-            return self.module_name
-        return self.module_name.rpartition(".")[0]
+        return package_of(self.module_name, self.path)
 
     def absolute(self, name: str) -> str | None:
         """An import's dotted name with relative dots resolved against this module."""

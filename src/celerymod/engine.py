@@ -317,35 +317,16 @@ def _apply_batch(module: cst.Module, fixes: Sequence[Fix], where: ModuleContext)
         new_module = AddImportsVisitor(context).transform_module(new_module)
     if any(fix.remove_imports for fix in fixes):
         kept = RemoveImportsVisitor(context).transform_module(new_module)
-        new_module = _keep_top_tight(module, import_order.tidy_removals(new_module, kept))
+        new_module = import_order.tidy_removals(new_module, kept)
     return new_module
 
 
 def _codemod_context(where: ModuleContext) -> CodemodContext:
     """The module's dotted name and package, which RemoveImportsVisitor needs to match a
     relative import (`from .scoring import score_task`) against an absolute module name."""
-    name = where.module_name
-    if name is None:
+    if where.module_name is None:
         return CodemodContext()
-    package = name if where.path.endswith("__init__.py") else name.rpartition(".")[0]
-    return CodemodContext(full_module_name=name, full_package_name=package)
-
-
-def _keep_top_tight(before: cst.Module, after: cst.Module) -> cst.Module:
-    """Removing a module's first import must not leave the file starting with blank lines.
-
-    The blank lines that separated it from the next statement belong to that statement, so
-    they would move to the top of the file.
-    """
-    if not after.body or not before.body or before.body[0] is after.body[0]:
-        return after
-    if any(line.comment is None for line in before.body[0].leading_lines):
-        return after  # The file already opened with a blank line: keep it as it was.
-    first = after.body[0]
-    kept = list(first.leading_lines)
-    while kept and kept[0].comment is None:
-        kept.pop(0)
-    return after.with_changes(body=[first.with_changes(leading_lines=kept), *after.body[1:]])
+    return CodemodContext(full_module_name=where.module_name, full_package_name=where.package)
 
 
 def _validate(original: str, new: str, path: str) -> None:

@@ -283,12 +283,15 @@ def tidy_removals(before: cst.Module, after: cst.Module) -> cst.Module:
     given, `after` what it returned).
 
     A removed statement takes its leading blank lines with it: when it opened an isort
-    section, the next statement gets them, so the sections stay apart. A name removed last
-    from a parenthesized multi-line `from x import (...)` takes the trailing comma (and the
-    line break before `)`) with it: the new last name gets that comma back.
+    section, the next statement gets them, so the sections stay apart. The other way round,
+    removing the file's first statement must not leave the file starting with the blank
+    lines that separated it from the next one. A name removed last from a parenthesized
+    multi-line `from x import (...)` takes the trailing comma (and the line break before
+    `)`) with it: the new last name gets that comma back.
     """
-    body: list[cst.BaseStatement] = list(after.body)
+    body: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = list(after.body)
     carry: Sequence[cst.EmptyLine] = ()
+    strip_top = False  # The file's first statement went, and the file did not open blank.
     j = 0
     for statement in before.body:
         # The visitor rebuilds every node, so "kept" is structural equality, not identity.
@@ -297,16 +300,18 @@ def tidy_removals(before: cst.Module, after: cst.Module) -> cst.Module:
             if not unchanged:
                 body[j] = _trailing_comma_back(statement, body[j])
             current = body[j]
-            if (
-                carry
-                and isinstance(current, cst.SimpleStatementLine)
-                and not any(line.comment is None for line in current.leading_lines)
-            ):
-                body[j] = current.with_changes(leading_lines=[*carry, *current.leading_lines])
-            carry = ()
+            lines = list(current.leading_lines)
+            if carry and not any(line.comment is None for line in lines):
+                lines = [*carry, *lines]
+            while strip_top and lines and lines[0].comment is None:
+                lines.pop(0)
+            if lines != list(current.leading_lines):
+                body[j] = current.with_changes(leading_lines=lines)
+            carry, strip_top = (), False
             j += 1
         elif isinstance(statement, cst.SimpleStatementLine) and _import_node(statement):
             blank = [line for line in statement.leading_lines if line.comment is None]
+            strip_top = strip_top or (j == 0 and not blank)
             carry = carry or blank[:1]
     return after.with_changes(body=body)
 
@@ -329,7 +334,9 @@ def _same_import(old: cst.BaseStatement, new: cst.BaseStatement) -> bool:
     return False
 
 
-def _trailing_comma_back(old: cst.BaseStatement, new: cst.BaseStatement) -> cst.BaseStatement:
+def _trailing_comma_back(
+    old: cst.BaseStatement, new: cst.SimpleStatementLine | cst.BaseCompoundStatement
+) -> cst.SimpleStatementLine | cst.BaseCompoundStatement:
     a, b = _import_node(old), _import_node(new)
     if not (isinstance(a, cst.ImportFrom) and isinstance(b, cst.ImportFrom)):
         return new

@@ -56,6 +56,20 @@ class ModuleContext:
     config: RunConfig
     index: ProjectIndex | None = None
 
+    @property
+    def package(self) -> str | None:
+        return package_of(self.module_name, self.path)
+
+
+def package_of(module_name: str | None, path: str) -> str | None:
+    """The package a module's relative imports start from: itself for an `__init__.py`,
+    else its parent ("" for a top-level module); None without a module name."""
+    if module_name is None:
+        return None
+    if path.endswith("__init__.py"):
+        return module_name
+    return module_name.rpartition(".")[0]
+
 
 class Checker(cst.BatchableCSTVisitor):
     """Base of every rule's checker. Subclasses set `CODE` and visit nodes.
