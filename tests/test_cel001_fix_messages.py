@@ -3,6 +3,7 @@ findings print `[*]`, not the fix's message or safety)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from celerymod import engine
@@ -33,7 +34,45 @@ def test_non_literal_task_name_is_not_copied_and_the_message_says_so() -> None:
         message = _fix(name).message
         assert "registered under Celery's default name" in message, message
     assert 'name=f"{__name__}.reports.total"' in _fix("task_name_fstring_replace").message
-    assert _fix("task_name_fstring_replace").safety is Safety.SAFE
+
+
+
+def test_replace_with_a_chord_is_review_and_names_chord_error() -> None:
+    """Defect 3: a failing header task reaches the caller as `ChordError` (the worker tests
+    check it against the docs), so a chord or group `replace` is not safe."""
+    for name in (
+        "task_name_fstring_replace",
+        "fan_out_group_get_replace",
+        "loop_of_waits_comprehension_apply_async_replace",
+    ):
+        fix = _fix(name)
+        assert fix.safety is Safety.REVIEW, name
+        assert "a failing subtask now reaches whoever waits on the result as `ChordError`" in (
+            fix.message
+        ), fix.message
+
+
+def test_replace_with_a_chain_keeps_failures_and_stays_safe() -> None:
+    fix = _fix("imported_name_taken_by_itertools_chain_replace")
+    assert fix.safety is Safety.SAFE
+    assert "ChordError" not in fix.message
+
+
+def test_autoretry_for_makes_replace_review_and_says_why() -> None:
+    fix = _fix("autoretry_for_on_task_replace")
+    assert fix.safety is Safety.REVIEW
+    assert "`autoretry_for` no longer retries the task when a subtask fails" in fix.message
+
+
+def test_a_workaround_under_replace_is_review_for_eager_delay() -> None:
+    fix = _fix("workaround_allow_join_result_sequence_replace")
+    assert fix.safety is Safety.REVIEW
+    assert "under `task_always_eager`, `.delay()` of the task now raises" in fix.message
+
+
+def test_a_metadata_group_says_it_needs_a_backend_that_stores_groups() -> None:
+    message = _fix("loop_of_waits_comprehension_apply_async_metadata").message
+    assert "`GroupResult.save()` needs a result backend that stores groups" in message
 
 
 def test_a_dropped_timeout_makes_the_fix_review_and_is_named() -> None:
@@ -66,3 +105,78 @@ def test_fix_write_does_not_count_waits_rewritten_with_another_as_unfixable(
     assert "Applied 1 fix in 1 file." in result.stderr, result.stderr
     assert "1 finding has no automatic fix" in result.stderr, result.stderr
     assert (tmp_path / "tasks.py").read_bytes() == _case("sequence_of_waits").expected.read_bytes()
+
+
+def test_values_that_may_not_survive_json_are_named_and_make_the_fix_review() -> None:
+    """Defect 6: a value from a call and a tuple (JSON gives back a list) are named; the
+    task parameter `currency`, which came through the serializer already, is not."""
+    fix = _fix("callback_values_unknown_or_tuple_named_replace")
+    assert fix.safety is Safety.REVIEW
+    assert "`started`, `bounds` now travel to the callback through the serializer" in (
+        fix.message
+    ), fix.message
+    assert "`currency`" not in fix.message
+
+
+def test_values_that_cannot_go_through_json_get_no_fix() -> None:
+    for name, what in (
+        ("callback_value_is_a_set_not_fixed", "`wanted` is a set"),
+        ("callback_value_is_a_model_instance_not_fixed", "`order` is a model instance"),
+    ):
+        (finding,) = _findings(name)
+        assert finding.fix is None
+        assert what in finding.message and "pass what the callback needs" in finding.message
+
+
+_QUOTE_TASKS = """\
+from celery import group, shared_task
+
+
+@shared_task
+def price(sku):
+    return [sku, 10]
+
+
+@shared_task
+def quote(skus):
+    prices = group(price.s(s) for s in skus).apply_async().get()
+    return sum(p[1] for p in prices)
+"""
+
+_QUOTE_VIEWS = """\
+from shop import tasks
+from shop.tasks import quote
+
+
+def view(request):
+    total = quote.delay(request.skus).get(timeout=5)
+    quote.delay(["fire and forget"])
+    return total, tasks.quote.apply_async(args=[["y"]])
+
+
+def pipeline(app):
+    app.send_task("shop.tasks.quote", args=[["z"]]).get()
+    return quote.s(["a"]) | price.s()
+"""
+
+
+def test_metadata_lists_the_places_that_read_the_task_return_value(tmp_path: Path) -> None:
+    """Defect 7: the task now returns the metadata dict; the message names every place in
+    the scanned project that reads what it returned, and not a dispatch that drops it."""
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "tasks.py").write_text(_QUOTE_TASKS)
+    (tmp_path / "shop" / "views.py").write_text(_QUOTE_VIEWS)
+    result = celerymod("check", "--format", "json", ".", cwd=tmp_path)
+    (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["fix"]]
+    readers = (
+        "these read its return value and get that dict now: shop/views.py:6 (its result), "
+        "shop/views.py:8 (its result), shop/views.py:12 (its result), "
+        "shop/views.py:13 (a signature)"
+    )
+    assert readers in finding["fix"]["message"], finding["fix"]["message"]
+
+    (tmp_path / "shop" / "views.py").write_text("def view():\n    return None\n")
+    result = celerymod("check", "--format", "json", ".", cwd=tmp_path)
+    (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["fix"]]
+    assert "no scanned file reads its return value" in finding["fix"]["message"]

@@ -21,11 +21,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from celery.result import AsyncResult, GroupResult
 from fixture_cases import Case, cases
+
+from celerymod import engine
+from celerymod.transforms import blocking_subtask_wait
 
 pytestmark = pytest.mark.worker
 
@@ -51,18 +56,36 @@ def _scenario(env: Any, case: Case, kind: str) -> tuple[Any, dict[str, Any]]:
     return getattr(module, scenario["task"]), scenario
 
 
+@contextmanager
+def _eager(env: Any, store: bool = False) -> Iterator[None]:
+    """`task_always_eager=True`, as many Django test settings have it. With `store`, eager
+    results are stored too (`task_store_eager_result`), so that metadata can be followed as
+    on the worker; the oracle does not store, or its value would answer for the rewrite's
+    run under the same task id."""
+    conf = env.app.conf
+    keys = ("task_always_eager", "task_eager_propagates", "task_store_eager_result")
+    saved = [conf[key] for key in keys]
+    conf.update(dict(zip(keys, (True, True, store))))
+    # Tasks copy `store_eager_result` from the config when they are bound, not when run.
+    tasks = list(env.app.tasks.values())
+    stored = [task.store_eager_result for task in tasks]
+    for task in tasks:
+        task.store_eager_result = store
+    try:
+        yield
+    finally:
+        conf.update(zip(keys, saved))
+        for task, value in zip(tasks, stored):
+            task.store_eager_result = value
+
+
 def _oracle(env: Any, task: Any, scenario: dict[str, Any], task_id: str) -> Any:
     """The input's orchestrator run eagerly here, where Celery's guard is off."""
-    conf = env.app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager, conf.task_eager_propagates = True, True
-    try:
+    with _eager(env):
         result = task.apply(
             args=scenario.get("args", []), kwargs=scenario.get("kwargs", {}), task_id=task_id
         )
         return result.get(timeout=TIMEOUT)
-    finally:
-        conf.task_always_eager, conf.task_eager_propagates = saved
 
 
 def _dispatch(task: Any, scenario: dict[str, Any], task_id: str | None = None) -> Any:
@@ -71,12 +94,16 @@ def _dispatch(task: Any, scenario: dict[str, Any], task_id: str | None = None) -
     )
 
 
-def _follow(env: Any, value: Any, task_id: str) -> Any:
-    """The final value the metadata points to."""
+def _follow(env: Any, value: Any, task_id: str, eager: bool = False) -> Any:
+    """The final value the metadata points to. An eager chord keeps no group (`group_id` is
+    None) and eager results keep no `parent_id`, so those checks are the worker's only."""
     assert isinstance(value, dict), value
     assert value["status"] == "in_progress"
     assert value["job_id"] == task_id
     assert isinstance(value["total"], int) and value["total"] >= 1
+    if eager and value.get("group_id", "") is None:
+        assert "result_id" in value
+        return env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
     if "group_id" in value:
         restored = GroupResult.restore(value["group_id"], app=env.app)
         assert restored is not None, "GroupResult.restore needs the save() the fix emits"
@@ -85,7 +112,7 @@ def _follow(env: Any, value: Any, task_id: str) -> Any:
         if "result_id" not in value:
             return children
     final = env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
-    if "chain_id" in value:
+    if "chain_id" in value and not eager:
         assert _links(env, value["chain_id"], task_id) == value["total"]
     return final
 
@@ -126,6 +153,121 @@ def test_rewrite_keeps_the_value_and_avoids_the_guard(celery_worker_env: Any, ca
     value = env.get(_dispatch(after, scenario, task_id), timeout=TIMEOUT)
     final = value if case.config().strategy == "replace" else _follow(env, value, task_id)
     assert _comparable(final, scenario) == _comparable(oracle, scenario)
+
+
+def _fix_message(case: Case) -> str:
+    result = engine.process(case.input.read_bytes(), case.input.name, case.config())
+    messages = [f.fix.message for f in result.findings if f.fix is not None]
+    assert len(messages) == 1, result.findings
+    return messages[0]
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "value", call()
+    except Exception as error:  # noqa: BLE001 - the outcome is what is compared
+        return "raises", f"{type(error).__name__}{': guard' if GUARD in str(error) else ''}"
+
+
+@pytest.mark.parametrize("case", _worker_cases(), ids=lambda case: case.name)
+def test_rewrite_runs_eagerly_with_the_same_value(celery_worker_env: Any, case: Case) -> None:
+    """Under `task_always_eager` (many Django test settings), `.apply()` of the rewritten
+    task gives, followed like on the worker, the value the original gives, and its `.delay()`
+    (where eager Celery keeps its guard) works wherever the original's did; or the fix is
+    review and its message says what differs under `task_always_eager`."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    replace = case.config().strategy == "replace"
+    # One id for every run: the subtasks of some cases record their parent's id.
+    task_id = f"cel001-{uuid.uuid4()}"
+    oracle = _comparable(_oracle(env, before, scenario, task_id), scenario)
+    args, kwargs = scenario.get("args", []), scenario.get("kwargs", {})
+
+    def run(task: Any, how: str) -> Any:
+        if how == "apply":
+            value = task.apply(args=args, kwargs=kwargs, task_id=task_id).get(timeout=TIMEOUT)
+        else:
+            value = _dispatch(task, scenario, task_id).get(timeout=TIMEOUT)
+        if task is before or replace:
+            return _comparable(value, scenario)
+        return _comparable(_follow(env, value, task_id, eager=True), scenario)
+
+    with _eager(env, store=True):
+        outcomes = {
+            (which, how): _outcome(lambda task=task, how=how: run(task, how))
+            for which, task in (("before", before), ("after", after))
+            for how in ("apply", "delay")
+        }
+    assert outcomes["before", "apply"] == ("value", oracle)
+    differs = [
+        how
+        for how in ("apply", "delay")
+        if outcomes["before", how][0] == "value" and outcomes["after", how] != ("value", oracle)
+    ]
+    if differs:
+        message = _fix_message(case)
+        assert "under `task_always_eager`" in message, (differs, outcomes, message)
+
+
+def _kind(case: Case) -> str:
+    """What the rewrite dispatches: a chord, a group (no callback) or a chain."""
+    text = case.expected.read_text()
+    return "chord" if "chord(" in text else "group" if "group(" in text else "chain"
+
+
+def _documented_failure(kind: str, strategy: str, own: str) -> str:
+    """The exception the rule's "Failure semantics" table says a failing subtask of a `kind`
+    rewrite reaches the caller (`replace`) or whoever follows the metadata (`metadata`) as."""
+    doc = blocking_subtask_wait.__doc__
+    assert doc is not None
+    section = doc.split("Failure semantics", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith(f"| a {kind} "))
+    cell = row.split("|")[2 if strategy == "replace" else 3]
+    if "`ChordError`" in cell:
+        return "ChordError"
+    assert "own exception" in cell, cell
+    return own
+
+
+def _failing_cases() -> list[Case]:
+    return [case for case in _worker_cases() if '"failing":' in case.input.read_text()]
+
+
+@pytest.mark.parametrize("case", _failing_cases(), ids=lambda case: case.name)
+def test_a_failing_subtask_fails_the_rewrite_as_the_docs_say(
+    celery_worker_env: Any, case: Case
+) -> None:
+    """The scenario's `failing` arguments make one subtask raise. The original fails with
+    that exception; the rewrite reaches its caller with the exception the docs' table
+    names for its shape and strategy, and the metadata strategy's task itself succeeds."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    failing = {**scenario, **scenario["failing"]}
+    task_id = f"cel001-{uuid.uuid4()}"
+    kind, strategy = _kind(case), case.config().strategy
+    original = _outcome(lambda: _oracle(env, before, failing, task_id))
+    assert original[0] == "raises", original
+    documented = _documented_failure(kind, strategy, own=original[1])
+
+    result = _dispatch(after, failing, task_id)
+    if strategy == "replace":
+        outcome = _outcome(lambda: env.get(result, timeout=TIMEOUT))
+    else:
+        value = env.get(result, timeout=TIMEOUT)
+        assert value["status"] == "in_progress", value
+        if "result_id" in value:
+            followed = AsyncResult(value["result_id"], app=env.app)
+        else:
+            followed = GroupResult.restore(value["group_id"], app=env.app)
+        outcome = _outcome(lambda: env.get(followed, timeout=TIMEOUT))
+    assert outcome == ("raises", documented), (kind, strategy, outcome)
+
+
+def test_every_shape_and_strategy_has_a_failing_subtask_case() -> None:
+    seen = {(_kind(case), case.config().strategy) for case in _failing_cases()}
+    assert seen == {(k, s) for k in ("chord", "group", "chain") for s in ("metadata", "replace")}
 
 
 def _comparable(value: Any, scenario: dict[str, Any]) -> Any:

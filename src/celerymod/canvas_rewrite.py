@@ -610,13 +610,22 @@ class _Rewrite:
             new_function_name = _fresh(f"{function.name.value}_finish", module_names)
             method = "s" if uses_value else "si"
             callback_sig = f"{new_function_name}.{method}({', '.join(extras)})"
-            unsure = [n for n in extras if not self._serialisable(n, params)]
+            verdicts = {n: self._serialisable(n, params) for n in extras}
+            for n, verdict in verdicts.items():
+                if isinstance(verdict, str):
+                    raise Refused(
+                        f"`{n}` is {verdict}, which cannot travel to the callback through "
+                        "Celery's JSON serializer (`EncodeError` when the canvas is sent): "
+                        f"pass what the callback needs instead (an id, a list); " + _BY_HAND
+                    )
+            unsure = [n for n, verdict in verdicts.items() if verdict is not True]
             if unsure:
                 names = ", ".join(f"`{n}`" for n in unsure)
                 one_name = len(unsure) == 1
                 notes.append(
                     f"{names} now travel{'s' if one_name else ''} to the callback through the "
-                    f"serializer: check {'it is' if one_name else 'they are'} JSON-serialisable"
+                    f"serializer: check {'it survives' if one_name else 'they survive'} JSON "
+                    "unchanged (a set fails, a tuple comes back a list)"
                 )
                 safety = Safety.REVIEW
         elif not returns_value and not literal_return and self.strategy is Strategy.REPLACE:
@@ -678,6 +687,7 @@ class _Rewrite:
                 f"{', '.join(self.timeouts)}: nothing fails the task any more when the "
                 "subtasks take longer (give them a `time_limit` if that mattered)"
             )
+        self._failure_notes(plan, callback)
         notes += self.extra_notes + self.review_notes
         if self.review_notes:
             safety = Safety.REVIEW
@@ -752,13 +762,17 @@ class _Rewrite:
         elif callback_sig:
             self.imports.add("chord")
             out.append(f"{result} = {self._spell('chord')}({header})({callback_sig})")
-            out.append(f"{result}.parent.save()")
+            # An eager chord (`task_always_eager`) runs its header in place and keeps no
+            # group: `parent` is None there, and `group_id` too.
+            group_result = _fresh("group_result", taken)
+            out.append(f"{group_result} = {result}.parent  # None under task_always_eager")
+            out.append(f"if {group_result} is not None:\n{one}{group_result}.save()")
             fields = [
                 '"status": "in_progress"',
                 f'"job_id": {self_name}.request.id',
-                f'"group_id": {result}.parent.id',
+                f'"group_id": getattr({group_result}, "id", None)',
                 f'"result_id": {result}.id',
-                f'"total": len({result}.parent.results)',
+                f'"total": len({header}.tasks)',
             ]
         else:
             out.append(f"{result} = {header}.apply_async()")
@@ -798,6 +812,52 @@ class _Rewrite:
             body=body.with_changes(body=moved, footer=body.footer),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
+
+    def _failure_notes(self, plan: _Chain | _Chord, callback: bool) -> None:
+        """What the rewrite changes when a subtask fails, under `task_always_eager` and for
+        retries: each seen on Celery 5.7 (prefork worker, Redis) and in the worker tests,
+        which check these notes against the rule's "Failure semantics" table."""
+        replace = self.strategy is Strategy.REPLACE
+        # `self.replace(group)` is uplifted to a chord (with `celery.accumulate`).
+        if isinstance(plan, _Chord) and (callback or replace):
+            self.review_notes.append(
+                "a failing subtask now reaches whoever waits on the result as `ChordError` "
+                '("Dependency ... raised ..."), not as its own exception, and a chord needs a '
+                "result backend that supports chords (not `rpc://`)"
+            )
+        elif isinstance(plan, _Chord):
+            self.review_notes.append(
+                "`GroupResult.save()` needs a result backend that stores groups (not "
+                "`rpc://`), also under `task_always_eager`, where the wait needed none"
+            )
+        decorator = self.task.decorator
+        assert decorator is not None
+        target = decorator.decorator
+        retries = isinstance(target, cst.Call) and any(
+            arg.keyword is not None and arg.keyword.value == "autoretry_for" for arg in target.args
+        )
+        if retries:
+            moved = (
+                "; the callback gets the retry options too, where they retry only the code "
+                "that moved"
+                if callback
+                else ""
+            )
+            self.review_notes.append(
+                "`autoretry_for` no longer retries the task when a subtask fails: the subtasks "
+                "run after it has returned" + moved
+            )
+        if replace and any(site.workaround is not None for site in self.shape.waits):
+            self.review_notes.append(
+                "under `task_always_eager`, `.delay()` of the task now raises Celery's guard "
+                "where the workaround let it wait (`.apply()` works)"
+            )
+        index = next(i for i, d in enumerate(self.function.decorators) if d is decorator)
+        if replace and callback and self.function.decorators[index + 1 :]:
+            self.review_notes.append(
+                "under `task_always_eager`, `self.replace` returns the callback's value, which "
+                "the decorators below the task decorator then wrap a second time"
+            )
 
     def _stacked_decorators(self, name: str) -> list[cst.Decorator]:
         """The decorators below the task decorator, which wrapped the code that moves into
@@ -852,9 +912,39 @@ class _Rewrite:
             )
             if literal_return:
                 text += " (they replace its `return` of a constant)"
+            text += self._readers()
         if notes:
             text += "; " + "; ".join(notes)
         return text
+
+    def _readers(self) -> str:
+        """Where the scanned project reads what the task returns (`.get()` on its result,
+        canvases and `link=` it is part of): those now get the metadata dict."""
+        index = self.celery.index
+        if index is None:
+            return ""
+        own = self.task.definition
+        uses = [
+            use
+            for use in index.uses_of(own)
+            # The task's own module is indexed from the same source: its own body is not a
+            # reader (a recursive dispatch would be, and is kept).
+            if not (use.path == own.path and self._inside_task(use.line))
+        ]
+        if not uses:
+            return "; no scanned file reads its return value"
+        shown = [
+            f"{use.path}:{use.line} ({'its result' if use.how == 'result' else 'a signature'})"
+            for use in uses[:5]
+        ]
+        more = f" and {len(uses) - 5} more" if len(uses) > 5 else ""
+        return "; these read its return value and get that dict now: " + ", ".join(shown) + more
+
+    def _inside_task(self, line: int) -> bool:
+        position = self.celery._position(self.function)
+        if position is None:
+            return False
+        return position.start.line <= line <= position.end.line
 
     # -- names --
 
@@ -997,8 +1087,11 @@ class _Rewrite:
         names = {n.value for n in walk(self.celery.module) if isinstance(n, cst.Name)}
         return names
 
-    def _serialisable(self, name: str, params: list[str]) -> bool:
-        """A parameter arrived through the serializer; a name bound only to literals too."""
+    def _serialisable(self, name: str, params: list[str]) -> bool | str:
+        """Whether `name`'s value survives the JSON serializer unchanged on its way to the
+        callback: True for a parameter (it arrived through the serializer) or a name bound
+        only to JSON-stable literals; a reason (str) when a binding provably cannot travel
+        (a set, a model instance); False when celerymod cannot tell."""
         if name in params:
             return True
         values = []
@@ -1011,7 +1104,68 @@ class _Rewrite:
                 for node in walk(statement):
                     if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.For):
                         return False
-        return bool(values) and all(_literalish(v) for v in values)
+        for value in values:
+            reason = _never_serialisable(value)
+            if reason is not None:
+                return reason
+        return bool(values) and all(_json_stable(v) for v in values)
+
+
+_MODEL_LOOKUPS = frozenset(
+    {"get", "first", "last", "latest", "earliest", "create", "get_or_create", "update_or_create"}
+)
+
+
+def _never_serialisable(node: cst.BaseExpression) -> str | None:
+    """Why a value provably cannot go through Celery's JSON serializer (`EncodeError` when
+    the canvas is sent), or None. Only shapes whose type is certain: displays and builtins
+    (celerymod resolves no other call), and Django's `<Model>.objects.<lookup>(...)`."""
+    if isinstance(node, cst.Set | cst.SetComp):
+        return "a set"
+    if isinstance(node, cst.GeneratorExp):
+        return "a generator"
+    if isinstance(node, cst.Lambda):
+        return "a function"
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+        if node.func.value in ("set", "frozenset"):
+            return f"a {node.func.value}"
+        if node.func.value == "open":
+            return "an open file"
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        owner = node.func.value
+        if (
+            node.func.attr.value in _MODEL_LOOKUPS
+            and isinstance(owner, cst.Attribute)
+            and owner.attr.value == "objects"
+        ):
+            return f"a model instance (`{source_text(node.func)}(...)`)"
+    return None
+
+
+def _json_stable(node: cst.BaseExpression) -> bool:
+    """A literal that comes back from JSON as it went in: not a tuple (it comes back a
+    list), not bytes, no dict with keys that are not strings (they come back strings)."""
+    if isinstance(node, cst.SimpleString):
+        return "b" not in node.prefix.lower()
+    if isinstance(node, cst.ConcatenatedString):
+        return _json_stable(node.left) and _json_stable(node.right)
+    if isinstance(node, cst.Integer | cst.Float):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in ("None", "True", "False")
+    if isinstance(node, cst.UnaryOperation):
+        return _json_stable(node.expression)
+    if isinstance(node, cst.List):
+        return all(isinstance(e, cst.Element) and _json_stable(e.value) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(
+            isinstance(e, cst.DictElement)
+            and isinstance(e.key, cst.SimpleString | cst.ConcatenatedString)
+            and _json_stable(e.key)
+            and _json_stable(e.value)
+            for e in node.elements
+        )
+    return False
 
 
 def _comp_for(node: cst.CompFor) -> str:

@@ -45,7 +45,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from celerymod.index import IndexEntry, ProjectIndex, TaskDefinition
+from celerymod.index import IndexEntry, ProjectIndex, TaskDefinition, task_uses
 from celerymod.transforms.base import package_of, walk
 
 if TYPE_CHECKING:
@@ -1729,9 +1729,17 @@ def index_module(source: bytes, path: str, module_name: str | None) -> IndexEntr
     # times faster than libcst's position metadata.
     celery = CeleryModule(cst.parse_module(text), {}, path=path, module_name=module_name)
     entry = celery.index_entry()
-    if entry is None or not entry.tasks:
+    if entry is None:
         return entry
-    positions = _definition_positions(text)
+    try:
+        tree: ast.Module | None = ast.parse(text)
+    except (SyntaxError, ValueError):  # Python's parser rejects what libcst accepted.
+        tree = None
+    if tree is not None:
+        entry = replace(entry, uses=task_uses(tree, path, module_name, entry.aliases))
+    if not entry.tasks:
+        return entry
+    positions = _definition_positions(text, tree)
     seen: dict[str, int] = {}
     tasks: list[TaskDefinition] = []
     for task in entry.tasks:
@@ -1744,12 +1752,10 @@ def index_module(source: bytes, path: str, module_name: str | None) -> IndexEntr
     return replace(entry, tasks=tuple(tasks))
 
 
-def _definition_positions(text: str) -> dict[str, list[tuple[int, int]]]:
+def _definition_positions(text: str, tree: ast.Module | None) -> dict[str, list[tuple[int, int]]]:
     """`__qualname__` -> (line, 1-based column of the name) of each def/class, in source
-    order; empty when Python's parser rejects what libcst accepted."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    order; empty when Python's parser rejected what libcst accepted (`tree` is None)."""
+    if tree is None:
         return {}
     lines = text.splitlines()
     found: dict[str, list[tuple[int, int]]] = {}

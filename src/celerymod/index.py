@@ -13,14 +13,29 @@ the parsing machinery (`celerymod.celery_names`) only when it is called.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-# A file none of these occur in defines no task and no app: it is not parsed for the index.
-# `celery` catches the re-export of Celery's documented Django layout, `from .celery import
-# app as celery_app` in a package's `__init__.py`.
-INDEX_PATTERNS: tuple[bytes, ...] = (b"task", b"Task", b"Celery", b"celery")
+# A file none of these occur in defines no task and no app, and reads no task's result: it
+# is not parsed for the index. `celery` catches the re-export of Celery's documented Django
+# layout, `from .celery import app as celery_app` in a package's `__init__.py`; `delay` and
+# the rest, a view that dispatches an imported task and reads its result.
+INDEX_PATTERNS: tuple[bytes, ...] = (
+    b"task",
+    b"Task",
+    b"Celery",
+    b"celery",
+    b"delay(",
+    b"apply_async(",
+    b".s(",
+    b".si(",
+)
+
+# Calls on a task that dispatch it (their value is its result) or make its signature.
+_DISPATCH = frozenset({"delay", "apply_async", "apply"})
+_SIGNATURE = frozenset({"s", "si", "signature", "map", "starmap", "chunks"})
 
 # How many `from a import b` re-exports `resolve` follows before giving up (import cycles).
 _MAX_ALIAS_HOPS = 10
@@ -61,6 +76,70 @@ class TaskDefinition:
 
 
 @dataclass(frozen=True)
+class TaskUse:
+    """A place that reads what a task returns: the value of a dispatch is used
+    (`r = t.delay(x)`, `t.apply_async().get()`), or a signature of the task joins a canvas
+    or a `link=` (its result feeds the next step or a callback). A dispatch whose value is
+    dropped (`t.delay(x)` as a statement) is not one.
+
+    `target` is the task's absolute dotted name as this module spells it (re-exports are
+    followed at lookup), or `registered:<name>` for `send_task("<name>")`. `how` is
+    `"result"` or `"signature"`; `line`/`column` are 1-based."""
+
+    target: str
+    path: str
+    line: int
+    column: int
+    how: str
+
+
+def task_uses(
+    tree: ast.Module, path: str, module_name: str | None, aliases: Iterable[tuple[str, str]]
+) -> tuple[TaskUse, ...]:
+    """Every `TaskUse` in a module, by the stdlib parser (no libcst: this runs on every
+    indexed file). Names resolve through the module-level imports, or to this module."""
+    bound = dict(aliases)
+    dropped = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    uses: list[TaskUse] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        method = node.func.attr
+        if method == "send_task":
+            first = node.args[0] if node.args else None
+            if id(node) in dropped or not (
+                isinstance(first, ast.Constant) and isinstance(first.value, str)
+            ):
+                continue
+            target: str | None = f"registered:{first.value}"
+            how = "result"
+        elif method in _DISPATCH or method in _SIGNATURE:
+            if method in _DISPATCH and id(node) in dropped:
+                continue
+            how = "result" if method in _DISPATCH else "signature"
+            target = _absolute(node.func.value, bound, module_name)
+        else:
+            continue
+        if target is not None:
+            uses.append(TaskUse(target, path, node.lineno, node.col_offset + 1, how))
+    uses.sort(key=lambda use: (use.line, use.column))
+    return tuple(uses)
+
+
+def _absolute(node: ast.expr, bound: dict[str, str], module_name: str | None) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    rest = "".join(f".{part}" for part in reversed(parts))
+    if node.id in bound:
+        return bound[node.id] + rest
+    return f"{module_name}.{node.id}{rest}" if module_name else None
+
+
+@dataclass(frozen=True)
 class IndexEntry:
     """What one file contributes to the index.
 
@@ -84,6 +163,7 @@ class IndexEntry:
     task_classes: tuple[str, ...] = ()
     defined: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
+    uses: tuple[TaskUse, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +220,16 @@ class ProjectIndex:
     def task_by_registered_name(self, name: str) -> TaskDefinition | None:
         """The task Celery registers as `name` (what `send_task("...")` names), if any."""
         return self._tasks_by_registered_name.get(name)
+
+    def uses_of(self, task: TaskDefinition) -> tuple[TaskUse, ...]:
+        """The places in the scanned files that read what `task` returns."""
+        registered = f"registered:{task.registered_name}"
+        return tuple(
+            use
+            for entry in self.entries
+            for use in entry.uses
+            if use.target == registered or self.resolve(use.target) == task.qualified_name
+        )
 
     def is_app(self, dotted: str) -> bool | None:
         """True: a Celery app; False: the module is indexed and binds that name to something

@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 
@@ -38,7 +39,7 @@ from celerymod.celery_names import (
 )
 from celerymod.index import IndexEntry, TaskDefinition
 from celerymod.model import RunConfig
-from celerymod.transforms.base import walk
+from celerymod.transforms.base import Replacement, walk
 
 CODE = "CEL002"
 
@@ -77,7 +78,7 @@ class Plan:
     helper: str
     helper_expr: cst.BaseExpression
     call: cst.Call
-    site_edits: tuple[tuple[cst.CSTNode, cst.CSTNode], ...]
+    site_edits: tuple[tuple[cst.CSTNode, Replacement], ...]
     import_edit: tuple[cst.CSTNode, cst.CSTNode] | None
     add_import: tuple[str, str, int, str | None] | None  # (module, name, level, alias)
     unused_import: tuple[str, str, str | None] | None  # the task's import, see `task_import`
@@ -207,11 +208,14 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         options = arguments.options
     args = _without_trailing_comma(args)
     helper_call = cst.Call(func=helper_expr, args=args)
-    site_edits: tuple[tuple[cst.CSTNode, cst.CSTNode], ...]
+    site_edits: tuple[tuple[cst.CSTNode, Replacement], ...]
     if placement is None:
         site_edits = ((site.node, helper_call),)
     else:
-        site_edits = ((call, helper_call), (site.node, cst.Name(placement)))
+        site_edits = _merged(site, module, helper_call) or (
+            (call, helper_call),
+            (site.node, cst.Name(placement)),
+        )
     lost = tuple(_lost_option(key, text) for key, text in callee.options if key not in KEPT_OPTIONS)
     return Plan(
         site=site,
@@ -297,6 +301,38 @@ def _site_placement(site: WaitSite, module: CeleryModule) -> tuple[str | None, s
                 return receiver.value, None
     dispatch = describe(origin.call) if origin.call is not None else "the dispatch"
     return None, f"the result of `{dispatch}` is used other than by this one wait"
+
+
+def _merged(
+    site: WaitSite, module: CeleryModule, helper_call: cst.Call
+) -> tuple[tuple[cst.CSTNode, Replacement], ...] | None:
+    """`res = t.delay(x)` right before `value = res.get()` (or `return res.get()`, or the
+    wait as a statement) become one `value = helper(x)`, instead of `res = helper(x)` and
+    `value = res`. Only when nothing runs between the two (so the arguments are evaluated
+    at the same point) and no comment sits at the end of the dispatch line; the dispatch
+    line's own leading lines (blank lines, comments) move to the merged line."""
+    dispatch = site.origin.sources[0]
+    assert isinstance(dispatch, cst.SimpleStatementLine)
+    holder = module.parent(site.node)
+    line = module.parent(holder) if holder is not None else None
+    if not (
+        isinstance(holder, cst.Assign | cst.Return | cst.Expr)
+        and holder.value is site.node
+        and isinstance(line, cst.SimpleStatementLine)
+        and len(line.body) == 1
+        and dispatch.trailing_whitespace.comment is None
+    ):
+        return None
+    block = module.parent(line)
+    if block is None or module.parent(dispatch) is not block:
+        return None
+    body = list(getattr(block, "body", ()))
+    at = next((i for i, statement in enumerate(body) if statement is dispatch), None)
+    if at is None or at + 1 >= len(body) or body[at + 1] is not line:
+        return None
+    merged = cast(cst.SimpleStatementLine, line.deep_replace(site.node, helper_call))
+    merged = merged.with_changes(leading_lines=[*dispatch.leading_lines, *line.leading_lines])
+    return ((dispatch, cst.RemovalSentinel.REMOVE), (line, merged))
 
 
 def _arguments_of(arguments: object) -> list[cst.Arg]:

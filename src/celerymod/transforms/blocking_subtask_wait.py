@@ -67,7 +67,7 @@ within a task!` — `AsyncResult.get()`, `.wait()`, `GroupResult.join()`, `chain
 `~signature`, and also `task.apply(...).get()`. The workarounds `allow_join_result()` and
 `disable_sync_subtasks=False` only silence the guard: the worker then deadlocks with the solo
 pool, with a prefork pool of one process, and with two processes as soon as two such tasks
-run at once (seeds 000 and 001).
+run at once.
 
 ## Example
 ```python
@@ -88,7 +88,7 @@ def populate_registry(collection_slugs):
 
 ## Use instead
 Let Celery wait: a `chord` runs a callback task once a group is done, a `chain` runs steps one
-after another. `celerymod fix` rewrites four shapes (DESIGN §2), each in one of two
+after another. `celerymod fix` rewrites four shapes, each in one of two
 strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 
 | shape | before | after (`replace`) |
@@ -118,15 +118,17 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   read the waited value gets `.si(a, b)`. If the orchestrator is `bind=True`, so is the
   callback, which then takes `self` first. A tail that is only `return <waited value>` needs
   no callback: the chord's, group's or chain's own result is that value.
-- **Strategy `metadata`** (the default, seed 000's design): the task dispatches the canvas
-  and returns where to follow it:
+- **Strategy `metadata`** (the default): the task dispatches the canvas and returns where a
+  progress endpoint can follow it:
   ```python
   header = group(discover_device.s(d) for d in device_ids)
   result = chord(header)(discover_topology_finish.s(start_time))
-  result.parent.save()  # GroupResult.restore(group_id) needs it
+  group_result = result.parent  # None under task_always_eager
+  if group_result is not None:
+      group_result.save()  # GroupResult.restore(group_id) needs it
   return {"status": "in_progress", "job_id": self.request.id,
-          "group_id": result.parent.id, "result_id": result.id,
-          "total": len(result.parent.results)}
+          "group_id": getattr(group_result, "id", None), "result_id": result.id,
+          "total": len(header.tasks)}
   ```
   A group without callback returns `group_id` (saved) and `total`; a chain returns
   `chain_id` and `result_id` (both the last link's id: a chain's result is its last task's;
@@ -157,7 +159,8 @@ looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as argument
 into a list before waiting, or waited with `.collect()` or `propagate=` (or with positional arguments after the
 timeout); a wait already on a
 chord or chain, on `send_task("name")`, or whose arguments are `*args`/`**kwargs` that cannot
-be spelled out; a group dispatched with options; a wait whose value is used inside a larger
+be spelled out; a value the callback needs that cannot go through JSON (a set, a model
+instance: pass its id); a group dispatched with options; a wait whose value is used inside a larger
 expression; a loop body that does more than `out.append(<wait>)`; dispatches and waits with
 other statements between them; a tail that reads `self` (its request belongs to the
 orchestrator), reads the dispatched result object itself, reads an intermediate step's result
@@ -169,17 +172,51 @@ without `bind=True` (celerymod cannot know they accept it); tasks not defined at
 A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
 example into a chain of tasks that return what the next one needs.
 
+**Failure semantics.** A wait re-raised the subtask's exception inside the task, so the task
+failed with it. After the rewrite (seen on Celery 5.7 with a prefork worker and Redis; the
+worker tests check this table), a failing subtask reaches the task's caller (`replace`) or
+whoever follows the metadata (`metadata`, whose task itself succeeds: it only dispatches) as:
+
+| the waits become | `replace`: `.get()` on the task raises | `metadata`: following `result_id` (or restoring `group_id`) raises |
+|---|---|---|
+| a chord (a callback runs the code after the wait) | `ChordError` ("Dependency ... raised ValueError(...)") | `ChordError` |
+| a group (no callback) | `ChordError` (`self.replace` makes it a chord) | its own exception (`GroupResult.get()`) |
+| a chain (sequence, pipeline) | its own exception | its own exception (a failing link fails the links after it) |
+
+`autoretry_for` on the task no longer retries it when a subtask fails: the subtasks run after
+it has returned (a callback copies the retry options, which then retry only the moved code).
+Under `task_always_eager` (many test settings) `.apply()` of a rewritten task gives the same
+value as before (an eager chord keeps no group: `group_id` is `None`), and `.delay()` raises
+Celery's guard as the original did, except where a workaround let the original wait.
+
 ## Fix safety
 - `metadata`: **review**. The task's return value changes from its result to the metadata
-  dictionary; callers that waited on it must follow `result_id` / `group_id` instead (the
-  message says so, and whether a `return <constant>` was replaced).
-- `replace`: **safe** when the callers' view is unchanged. **Review** when a value passed to
-  the callback is not obviously JSON-serialisable (it is neither a task parameter nor bound
-  only to literals: `start_time = datetime.now()`; the message names it), when a task
-  that returned nothing would now return the subtasks' result, and when a wait had a
-  timeout (`get(timeout=30)`): a chord or chain has no deadline, so the message says the
-  timeout is dropped; and when the task has other decorators than its task decorator
-  (copied onto the callback when below it, not when above).
+  dictionary; callers that waited on it must follow `result_id` / `group_id` instead. The
+  message says so, whether a `return <constant>` was replaced, and lists the places in the
+  scanned files that read the task's return value (a used `.delay()` / `.apply_async()` /
+  `send_task("<its name>")` result, a signature of it in a canvas or `link=`): each gets the
+  dictionary now. A dispatch whose value is dropped is not listed. A group without callback
+  is saved with `GroupResult.save()`, which needs a result backend that stores groups (not
+  `rpc://`), also under `task_always_eager`, where the wait needed none.
+- `replace`: **safe** only for a chain (a sequence or a pipeline) whose callers' view is
+  unchanged, failures included. **Review**, with the reason in the message, when:
+  - the waits become a chord or a group: a failing subtask reaches the caller as
+    `ChordError`, not as its own exception, and chords need a result backend that supports
+    them (not `rpc://`);
+  - the task has `autoretry_for` (it no longer retries on a failing subtask);
+  - the waits were under a workaround (`allow_join_result()`, `disable_sync_subtasks=False`):
+    under `task_always_eager`, `.delay()` of the task now raises Celery's guard;
+  - a value passed to the callback may not survive JSON unchanged: it is neither a task
+    parameter nor bound only to JSON-stable literals (`start_time = datetime.now()`, a tuple,
+    which comes back a list); the message names each one. A value that provably cannot
+    travel (a set, a generator, a lambda, a Django model instance from
+    `Model.objects.get(...)`) gets no fix: the message says to pass an id or a list instead;
+  - a task that returned nothing would now return the subtasks' result;
+  - a wait had a timeout (`get(timeout=30)`): a chord or chain has no deadline, so the
+    message says the timeout is dropped;
+  - the task has other decorators than its task decorator (copied onto the callback when
+    below it, not when above; under `task_always_eager` the ones below also wrap the value
+    `self.replace` returns there).
 - Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
   a new task that workers must know (deploy the module to every worker before the
   orchestrator's callers).

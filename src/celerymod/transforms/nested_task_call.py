@@ -116,7 +116,7 @@ from celerymod.celery_names import CallForm, CeleryModule, describe
 from celerymod.model import ForeignEdit, Safety
 from celerymod.nested_calls import Plan
 from celerymod.transforms.base import Checker as BaseChecker
-from celerymod.transforms.base import Fix, ModuleContext
+from celerymod.transforms.base import Fix, ModuleContext, Replacement
 
 _GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!`"
 
@@ -191,7 +191,7 @@ def _fix(plan: Plan) -> Fix:
     if plan.wait_options:
         waited = ", ".join(f"`{text}`" for text in plan.wait_options)
         parts.append(f"the wait's {waited} no longer applies: nothing bounds the call")
-    replacements: list[tuple[cst.CSTNode, cst.CSTNode | cst.FlattenSentinel[cst.CSTNode]]] = list(
+    replacements: list[tuple[cst.CSTNode, Replacement]] = list(
         plan.site_edits
     )
     foreign: tuple[ForeignEdit, ...] = ()
