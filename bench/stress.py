@@ -34,22 +34,23 @@ def fetch(key):
 
 def block(n: int, depth: int = 12) -> str:
     """One task: `depth` dicts, each filled in a loop from the two before it (through
-    `.get()` calls, which are `dict.get`), and one real wait at the end."""
-    lines = [f"@shared_task\ndef collect_{n}(keys, options):", "    d0 = dict(options)"]
+    subscripts and `.get()` calls, which are `dict.get`), and one real wait at the end."""
+    lines = [f"@shared_task\ndef collect_{n}(keys, options):", "    d0 = dict(options)", "    seen = []"]
     for i in range(1, depth):
         a, b = f"d{i - 1}", f"d{max(i - 2, 0)}"
         lines += [
             f"    d{i} = {{}}",
             "    for key in keys:",
-            f"        d{i}[key] = {a}.get(key, {b}.get(key))",
-            f"        d{i}[key + '_'] = {b}.get(key) or {a}.get(key + '_')",
-            f"        d{i}.setdefault(key, {a}.get(key))",
+            f"        d{i}[key] = {a}[key] if key in {a} else {b}.get(key)",
+            f"        d{i}[key + '_'] = {b}[key]",
+            f"        d{i}[key + '-'] = {a}.get(key + '_', {b}[key])",
+            f"        seen.append(d{i}[key].get('state'))",
         ]
     last = f"d{depth - 1}"
     lines += [
         f"    jobs = [fetch.delay(k) for k in {last}]",
         "    values = [job.get() for job in jobs]",
-        f"    return {{'values': values, 'last': {last}.get(keys[0]) if keys else None}}",
+        f"    return {{'values': values, 'seen': seen, 'last': {last}.get(keys[0])}}",
     ]
     return "\n\n" + "\n".join(lines) + "\n"
 

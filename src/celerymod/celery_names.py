@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 from itertools import pairwise
-from typing import TYPE_CHECKING, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 import libcst as cst
 from libcst._metadata_dependent import LazyValue
@@ -552,6 +552,8 @@ class CeleryModule:
     names of its tasks); `index` knows the other scanned modules.
     """
 
+    _last: ClassVar[tuple[object, cst.Module, CeleryModule] | None] = None  # `from_context`
+
     def __init__(
         self,
         module: cst.Module,
@@ -569,12 +571,22 @@ class CeleryModule:
         self.task_decorators = frozenset(task_decorators)
         self.index = index
         self._waits: dict[int, tuple[WaitSite, ...]] = {}
+        # Origins and collections, memoised per (question, node or binding, task, depth):
+        # names fed from names fed from names would otherwise be walked again from every
+        # use, exponentially in how many feed each other (a 2,253-line module never ended).
+        self._memo: dict[tuple[str, object, int, int], Any] = {}
 
     @classmethod
     def from_context(
         cls, module: cst.Module, metadata: Metadata, context: ModuleContext
     ) -> CeleryModule:
-        return cls(
+        """The analysis of `module`, shared by every rule's checker of one batched visit
+        (the same tree, metadata and context): tasks, origins and waits are found once."""
+        key = (id(module), id(context), frozenset(metadata))
+        last = cls._last
+        if last is not None and last[0] == key and last[1] is module:
+            return last[2]
+        celery = cls(
             module,
             metadata,
             path=context.path,
@@ -582,6 +594,10 @@ class CeleryModule:
             task_decorators=context.config.task_decorators,
             index=context.index,
         )
+        # Only the latest: a worker process analyses one module at a time, and an older
+        # entry would keep its whole tree alive.
+        cls._last = (key, module, celery)
+        return celery
 
     # -- metadata --
 
@@ -1198,6 +1214,14 @@ class CeleryModule:
         """What produced the result `node` evaluates to, or None if it is not a Celery result."""
         if depth > 8:  # Names bound to names bound to names: stop before a cycle does.
             return None
+        key = ("result", id(node), id(task.function), depth)
+        if key not in self._memo:
+            self._memo[key] = self._result_origin(node, task, depth)
+        return cast("ResultOrigin | None", self._memo[key])
+
+    def _result_origin(
+        self, node: cst.BaseExpression, task: Task, depth: int
+    ) -> ResultOrigin | None:
         if isinstance(node, cst.Call):
             return self._call_origin(node, task, depth)
         if isinstance(node, cst.Name):
@@ -1359,6 +1383,14 @@ class CeleryModule:
         canvas. Returned as a `ResultOrigin` without a call (kind DISPATCH, form CALL)."""
         if depth > 8:
             return None
+        key = ("signature", id(node), id(task.function), depth)
+        if key not in self._memo:
+            self._memo[key] = self._signature_origin(node, task, depth)
+        return cast("ResultOrigin | None", self._memo[key])
+
+    def _signature_origin(
+        self, node: cst.BaseExpression, task: Task, depth: int
+    ) -> ResultOrigin | None:
         if isinstance(node, cst.Call):
             func = node.func
             names = self.dotted_names(func)
@@ -1446,6 +1478,14 @@ class CeleryModule:
         """The collection of results `node` evaluates to, if it is one."""
         if depth > 8:
             return None
+        key = ("collection", id(node), id(task.function), depth)
+        if key not in self._memo:
+            self._memo[key] = self._collection_of(node, task, depth)
+        return cast("ResultCollection | None", self._memo[key])
+
+    def _collection_of(
+        self, node: cst.BaseExpression, task: Task, depth: int
+    ) -> ResultCollection | None:
         if isinstance(node, cst.List | cst.Tuple | cst.Set):
             for element in node.elements:
                 origin = self.result_origin(element.value, task, depth + 1)
