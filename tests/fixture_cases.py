@@ -20,10 +20,13 @@ Worker scenarios (CEL001, tests/test_worker_cel001.py): a `worker` fixture of
 `blocking-subtask-wait` with an `.expected.py` declares at module level, untouched by the
 codemod,
     CELERYMOD_SCENARIO = {"task": "<orchestrator function>", "args": [...], "kwargs": {...},
-                          "ignore": ["<result key>", ...], "workaround": True}
+                          "ignore": ["<result key>", ...], "workaround": True,
+                          "same_return": True, "failing": {"args": [...], ...}}
 `task` is the orchestrator to call (in both versions), `args`/`kwargs` its JSON arguments;
 `ignore` lists keys of a dict result left out of the comparison (timestamps); `workaround`
-marks an input that silences the guard (it must deadlock instead of raising). Subtasks
+marks an input that silences the guard (it must deadlock instead of raising);
+`same_return` a fix that keeps the task's return value (not metadata to follow); `failing`
+arguments that make a subtask raise (the rewrite must fail as the rule's docs say). Subtasks
 should return their name and arguments (`return ["clone", slugs, depth]`) so the comparison
 shows that every chain step received exactly the arguments it received before.
 

@@ -45,7 +45,13 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from celerymod.index import IndexEntry, ProjectIndex, TaskDefinition, task_uses
+from celerymod.index import (
+    IndexEntry,
+    ProjectIndex,
+    TaskDefinition,
+    function_calls,
+    task_uses,
+)
 from celerymod.transforms.base import package_of, walk
 
 if TYPE_CHECKING:
@@ -351,6 +357,9 @@ class WaitSite:
     value_target: cst.BaseAssignTargetExpression | None = None
     workaround: Workaround | None = None
     statement_indices: tuple[int, ...] = ()
+    # The code checked first that the result is ready (`if res.ready():`): the wait cannot
+    # block, and `disable_sync_subtasks=False` on it is the whole fix.
+    ready_checked: bool = False
 
 
 class ShapeKind(StrEnum):
@@ -1049,6 +1058,68 @@ class CeleryModule:
             aliases=self.module_aliases,
         )
 
+    # -- helpers --
+
+    @cached_property
+    def helpers(self) -> tuple[tuple[Task, tuple[str, ...]], ...]:
+        """The plain functions of this module (module level, or methods of module-level
+        classes) that a task reaches through calls, in this module or, by the project
+        index, from another one; each as a stand-in `Task` of kind "helper", whose waits
+        `waits` finds as in a task, with the call path (`(task, ..., helper)`, dotted)."""
+        task_functions = {id(task.function) for task in self.tasks}
+        candidates = [
+            (node, qualname)
+            for node, qualname in _definitions(self.module)
+            if isinstance(node, cst.FunctionDef)
+            and id(node) not in task_functions
+            and "<locals>" not in qualname
+        ]
+        if not candidates:
+            return ()
+        module_name = self.module_name or "__main__"
+        index = self._call_index(module_name)
+        found: list[tuple[Task, tuple[str, ...]]] = []
+        for node, qualname in candidates:
+            dotted = f"{module_name}.{qualname}"
+            path = index.task_path(dotted)
+            if path is None:
+                continue
+            where = self._position(node)
+            definition = TaskDefinition(
+                name=node.name.value,
+                module=self.module_name,
+                qualified_name=dotted,
+                registered_name=dotted,
+                bind=False,
+                options=(),
+                decorator="",
+                kind="helper",
+                path=self.path,
+                line=where.start.line if where else 0,
+                column=where.start.column + 1 if where else 0,
+            )
+            found.append((Task(definition, node), path))
+        return tuple(found)
+
+    def _call_index(self, module_name: str) -> ProjectIndex:
+        """The project index, with this module's calls when the index lacks them (a file
+        read from stdin, or checked without the index pass)."""
+        if self.index is not None and self.index.entry(module_name) is not None:
+            return self.index
+        try:
+            tree = ast.parse(self.module.code)
+        except (SyntaxError, ValueError):
+            tree = ast.Module(body=[], type_ignores=[])
+        local = IndexEntry(
+            path=self.path,
+            module_name=module_name,
+            tasks=tuple(task.definition for task in self.tasks),
+            aliases=self.module_aliases,
+            calls=function_calls(tree, module_name, self.module_aliases),
+        )
+        others = self.index.entries if self.index is not None else ()
+        return ProjectIndex.from_entries([*others, local])
+
     # -- results --
 
     def waits(self, task: Task) -> tuple[WaitSite, ...]:
@@ -1072,6 +1143,22 @@ class CeleryModule:
             if site is not None:
                 sites.append(site)
         return tuple(sites)
+
+    def polls(self, task: Task) -> tuple[tuple[cst.While, str], ...]:
+        """`while` loops in the task's body that poll a Celery result until it is ready
+        (`while not res.ready():`, `while res.state not in READY_STATES:`, `while
+        res.status == "PENDING":`): they hold the worker process like `.get()` does. Each
+        with the text of the state it polls (`res.ready()`)."""
+        found: list[tuple[cst.While, str]] = []
+        for node in _walk_body(task.function.body):
+            if not isinstance(node, cst.While):
+                continue
+            for part in walk(node.test):
+                polled = _polled_result(part)
+                if polled is not None and self.result_origin(polled, task) is not None:
+                    found.append((node, source_text(part)))
+                    break
+        return tuple(found)
 
     def bare_workarounds(self, task: Task) -> tuple[cst.With, ...]:
         """`with allow_join_result():` blocks of the task holding no wait `waits` found
@@ -1111,8 +1198,58 @@ class CeleryModule:
             origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
         if origin is None:
             return None
+        checked = method in ("get", "wait", "join", "join_native") and self._ready_checked(
+            call, task
+        )
+        if checked and disable is not None:
+            return None  # Reads a finished result, and says so to the guard: sound.
         workaround = Workaround("disable_sync_subtasks", disable) if disable is not None else None
-        return self._site(call, method, origin, task, workaround)
+        site = self._site(call, method, origin, task, workaround)
+        return replace(site, ready_checked=True) if checked else site
+
+    def _ready_checked(self, call: cst.Call, task: Task) -> bool:
+        """Whether the result `call` waits on is known to be ready when it runs: inside
+        `if res.ready():` (or `.successful()` / `.failed()`, alone or in an `and`), or after
+        `if not res.ready(): raise ...` / `return ...` (the retry-until-ready pattern) or a
+        `while not res.ready():` loop earlier in the same block, with no rebinding of `res`
+        in between. Such a wait cannot block (Celery's guard still raises first)."""
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        if not isinstance(receiver, cst.Name):
+            return False
+        name = receiver.value
+        child: cst.CSTNode = call
+        current = self.parent(call)
+        statement: cst.CSTNode | None = None
+        while current is not None and current is not task.function:
+            if isinstance(current, cst.If) and child is current.body:
+                if _tests_ready(current.test, name):
+                    return True
+            if statement is None and isinstance(current, cst.IndentedBlock):
+                statement = child
+                block = current
+            child, current = current, self.parent(current)
+        if statement is None:
+            return False
+        earlier = list(block.body)[: next(i for i, s in enumerate(block.body) if s is statement)]
+        for previous in reversed(earlier):
+            if _rebinds(previous, name):
+                return False
+            test = previous.test if isinstance(previous, cst.If | cst.While) else None
+            if not (
+                isinstance(test, cst.UnaryOperation)
+                and isinstance(test.operator, cst.Not)
+                and _tests_ready(test.expression, name)
+            ):
+                continue
+            if isinstance(previous, cst.While):
+                return True
+            assert isinstance(previous, cst.If)
+            body = previous.body
+            last = body.body[-1] if isinstance(body, cst.IndentedBlock) and body.body else None
+            small = last.body[-1] if isinstance(last, cst.SimpleStatementLine) else None
+            if previous.orelse is None and isinstance(small, cst.Raise | cst.Return):
+                return True
+        return False
 
     def _invert_wait(self, node: cst.UnaryOperation, task: Task) -> WaitSite | None:
         signature = self.signature_origin(node.expression, task)
@@ -1356,13 +1493,13 @@ class CeleryModule:
 
     def _parameter_origin(self, param: cst.Param) -> ResultOrigin | None:
         """A task parameter taken for a result: annotated with a `celery.result` class, or
-        named `result`, `async_result` or `*_result` (the wait call is then checked to look
-        like Celery's: see `_looks_like_wait`)."""
+        named `result`, `async_result`, `res`, `*_result` or `*_res` (the wait call is then
+        checked to look like Celery's: see `_looks_like_wait`)."""
         annotated = param.annotation is not None and bool(
             self.dotted_names(param.annotation.annotation) & RESULT_CLASSES
         )
         name = param.name.value
-        named = name in ("result", "async_result") or name.endswith("_result")
+        named = name in ("result", "async_result", "res") or name.endswith(("_result", "_res"))
         if not annotated and not named:
             return None
         return ResultOrigin(OriginKind.ARGUMENT, CallForm.ARGUMENT, Canvas.NONE, parameter=param)
@@ -1776,7 +1913,11 @@ def index_module(source: bytes, path: str, module_name: str | None) -> IndexEntr
     except (SyntaxError, ValueError):  # Python's parser rejects what libcst accepted.
         tree = None
     if tree is not None:
-        entry = replace(entry, uses=task_uses(tree, path, module_name, entry.aliases))
+        entry = replace(
+            entry,
+            uses=task_uses(tree, path, module_name, entry.aliases),
+            calls=function_calls(tree, entry.module_name or "__main__", entry.aliases),
+        )
     if not entry.tasks:
         return entry
     positions = _definition_positions(text, tree)
@@ -1825,6 +1966,55 @@ def _element_of(collection: ResultCollection) -> ResultOrigin:
     """The origin of one element of `collection`: the element's own, tagged with it."""
     element = collection.element
     return replace(element, sources=(*element.sources, collection.builder), collection=collection)
+
+
+_POLLED_STATES = frozenset({"ready", "successful", "failed"})  # methods of a result
+_POLLED_FIELDS = frozenset({"state", "status"})
+
+
+def _polled_result(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """The result in `res.ready()` / `res.successful()` / `res.failed()` / `res.state` /
+    `res.status`, the expressions a polling loop's condition reads."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and not node.args:
+        if node.func.attr.value in _POLLED_STATES:
+            return node.func.value
+    if isinstance(node, cst.Attribute) and node.attr.value in _POLLED_FIELDS:
+        return node.value
+    return None
+
+
+def _tests_ready(test: cst.BaseExpression, name: str) -> bool:
+    """`name.ready()` / `.successful()` / `.failed()`, alone or as a part of an `and`."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _tests_ready(test.left, name) or _tests_ready(test.right, name)
+    return (
+        isinstance(test, cst.Call)
+        and not test.args
+        and isinstance(test.func, cst.Attribute)
+        and test.func.attr.value in _POLLED_STATES
+        and isinstance(test.func.value, cst.Name)
+        and test.func.value.value == name
+    )
+
+
+def _rebinds(statement: cst.CSTNode, name: str) -> bool:
+    """Whether `statement` may bind `name` again (an assignment, a loop target, ...)."""
+    for node in walk(statement):
+        targets: list[cst.CSTNode] = []
+        if isinstance(node, cst.AssignTarget):
+            targets = [node.target]
+        elif isinstance(node, cst.AugAssign | cst.AnnAssign):
+            targets = [node.target]
+        elif isinstance(node, cst.For | cst.CompFor):
+            targets = [node.target]
+        elif isinstance(node, cst.AsName):
+            targets = [node.name]
+        elif isinstance(node, cst.NamedExpr):
+            targets = [node.target]
+        for target in targets:
+            if any(isinstance(n, cst.Name) and n.value == name for n in walk(target)):
+                return True
+    return False
 
 
 def _looks_like_wait(call: cst.Call) -> bool:

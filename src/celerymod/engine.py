@@ -70,7 +70,8 @@ def process(
     syntax, a fix that breaks the code) come back inside the result, never raised.
     """
     digest = textio.source_hash(source)
-    rules = registry.matching_rules(source, config)
+    helpers = index.reached_in(module_name) if index is not None else frozenset()
+    rules = registry.matching_rules(source, config, bool(helpers))
     if not rules and not foreign:
         return FileResult(path=path, source_hash=digest)
     try:
@@ -78,7 +79,7 @@ def process(
     except textio.DecodeError as error:
         return FileResult(path=path, errors=(FileError(path, str(error)),), source_hash=digest)
     if any(rule.in_tasks for rule in rules) and not may_wait_in_task(
-        decoded.text, config.task_decorators
+        decoded.text, config.task_decorators, helpers
     ):
         rules = [rule for rule in rules if not rule.in_tasks]
         if not rules and not foreign:

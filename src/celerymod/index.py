@@ -37,6 +37,9 @@ INDEX_PATTERNS: tuple[bytes, ...] = (
 _DISPATCH = frozenset({"delay", "apply_async", "apply"})
 _SIGNATURE = frozenset({"s", "si", "signature", "map", "starmap", "chunks"})
 
+# How many calls deep `task_path` follows a task into helpers.
+_MAX_CALL_DEPTH = 6
+
 # How many `from a import b` re-exports `resolve` follows before giving up (import cycles).
 _MAX_ALIAS_HOPS = 10
 
@@ -126,6 +129,33 @@ def task_uses(
     return tuple(uses)
 
 
+def function_calls(
+    tree: ast.Module, module_name: str, aliases: Iterable[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """`(caller, callee)` absolute dotted names for every call, in a module-level function
+    or a method of a module-level class, of a plain name or dotted path (`helper(x)`,
+    `utils.helper(x)`): the edges `ProjectIndex.task_path` follows from tasks to helpers."""
+    bound = dict(aliases)
+    edges: set[tuple[str, str]] = set()
+
+    def scan(function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> None:
+        caller = f"{module_name}.{qualname}"
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
+                callee = _absolute(node.func, bound, module_name)
+                if callee is not None and callee != caller:
+                    edges.add((caller, callee))
+
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+            scan(statement, statement.name)
+        elif isinstance(statement, ast.ClassDef):
+            for member in statement.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                    scan(member, f"{statement.name}.{member.name}")
+    return tuple(sorted(edges))
+
+
 def _absolute(node: ast.expr, bound: dict[str, str], module_name: str | None) -> str | None:
     parts: list[str] = []
     while isinstance(node, ast.Attribute):
@@ -164,6 +194,7 @@ class IndexEntry:
     defined: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
     uses: tuple[TaskUse, ...] = ()
+    calls: tuple[tuple[str, str], ...] = ()  # (caller, callee): see `function_calls`
 
 
 @dataclass(frozen=True)
@@ -220,6 +251,47 @@ class ProjectIndex:
     def task_by_registered_name(self, name: str) -> TaskDefinition | None:
         """The task Celery registers as `name` (what `send_task("...")` names), if any."""
         return self._tasks_by_registered_name.get(name)
+
+    @cached_property
+    def _task_paths(self) -> dict[str, tuple[str, ...]]:
+        """Every function a task reaches through calls (`_MAX_CALL_DEPTH` at most), with one
+        shortest path from a task to it (both ends included): breadth first from all tasks."""
+        callees: dict[str, list[str]] = {}
+        for entry in self.entries:
+            for caller, callee in entry.calls:
+                callees.setdefault(caller, []).append(self.resolve(callee))
+        paths: dict[str, tuple[str, ...]] = {name: (name,) for name in self._tasks}
+        for task in self._tasks.values():
+            if task.kind == "class":  # Its body is its `run` method.
+                paths[f"{task.qualified_name}.run"] = (task.qualified_name,)
+        frontier = list(paths)
+        for _ in range(_MAX_CALL_DEPTH):
+            reached: list[str] = []
+            for caller in frontier:
+                for callee in callees.get(caller, ()):
+                    if callee not in paths:
+                        paths[callee] = (*paths[caller], callee)
+                        reached.append(callee)
+            frontier = reached
+        return paths
+
+    def task_path(self, dotted: str) -> tuple[str, ...] | None:
+        """How a task reaches the function `dotted` (`(task, helper, ..., dotted)`), or None
+        when no scanned task calls it, directly or through other functions."""
+        path = self._task_paths.get(dotted)
+        return path if path is not None and len(path) > 1 else None
+
+    def reached_in(self, module_name: str | None) -> frozenset[str]:
+        """The `__qualname__`s of the functions of `module_name` that a task reaches through
+        calls (so a file without a task of its own still has task code to check)."""
+        if module_name is None:
+            return frozenset()
+        prefix = f"{module_name}."
+        return frozenset(
+            name.removeprefix(prefix)
+            for name, path in self._task_paths.items()
+            if len(path) > 1 and name.startswith(prefix)
+        )
 
     def uses_of(self, task: TaskDefinition) -> tuple[TaskUse, ...]:
         """The places in the scanned files that read what `task` returns."""

@@ -19,7 +19,8 @@ RULES: tuple[RuleSpec, ...] = (
         summary="a task waits on another task's result (`.get()`, `.join()`, `~sig`, ...)",
         # Fan-outs, loops of waits, sequences and pipelines are rewritten; the rest is reported.
         fix=FixAvailability.SOMETIMES,
-        # Every finding is a wait or `allow_join_result`; `~` covers `~signature`.
+        # Every finding is a wait, a polling loop or `allow_join_result`; `~` covers
+        # `~signature`; `.ready(` / `.state` / `.status` the conditions of polling loops.
         patterns=(
             b".get(",
             b".wait(",
@@ -28,6 +29,11 @@ RULES: tuple[RuleSpec, ...] = (
             b"~",
             b"allow_join_result",
             b"disable_sync_subtasks",
+            b".ready(",
+            b".successful(",
+            b".failed(",
+            b".state",
+            b".status",
         ),
         module="celerymod.transforms.blocking_subtask_wait",
         in_tasks=True,
@@ -69,16 +75,24 @@ RULES: tuple[RuleSpec, ...] = (
 BY_CODE: dict[str, RuleSpec] = {rule.code: rule for rule in RULES}
 
 
-def matching_rules(source: bytes, config: RunConfig) -> list[RuleSpec]:
-    """The selected rules whose byte patterns occur in `source`: the prefilter, no parsing."""
-    return [rule for rule in RULES if config.selects(rule.code) and _may_match(rule, source, config)]
+def matching_rules(source: bytes, config: RunConfig, helpers: bool = False) -> list[RuleSpec]:
+    """The selected rules whose byte patterns occur in `source`: the prefilter, no parsing.
+    `helpers`: the index says tasks call functions of this file, so it runs task code even
+    if nothing in it looks like a task."""
+    return [
+        rule
+        for rule in RULES
+        if config.selects(rule.code) and _may_match(rule, source, config, helpers)
+    ]
 
 
-def _may_match(rule: RuleSpec, source: bytes, config: RunConfig) -> bool:
+def _may_match(rule: RuleSpec, source: bytes, config: RunConfig, helpers: bool) -> bool:
     if not any(pattern in source for pattern in rule.patterns):
         return False
     if rule.requires and not any(pattern in source for pattern in rule.requires):
         return False
+    if rule.in_tasks and helpers:
+        return True
     if rule.in_tasks or rule.needs_task:
         decorators = tuple(name.rsplit(".", 1)[-1].encode() for name in config.task_decorators)
         return any(pattern in source for pattern in TASK_PATTERNS + decorators)

@@ -23,9 +23,28 @@ app, or with a decorator named in `[tool.celerymod] task-decorators` (dotted nam
 makes its `.task` a task decorator too); and the `run` method of a class deriving from
 `celery.Task` (directly, through `<app>.Task`, or through other such classes of the project).
 Names are resolved through imports, never by their text: `invoke`'s `@task` is not Celery's.
-A function that is only *called* from tasks is not a task: whether it runs in a worker is a
-guess, so waits in helpers, views and management commands are not reported. Nor are waits
-in a `def` or `lambda` nested inside a task.
+Waits in a `def` or `lambda` nested inside a task are not reported (they run only if called).
+
+**Waits in helpers.** A plain function (module level, or a method of a module-level class)
+that a task calls, directly or through other functions, in the same module or in another
+scanned one (the project index records every function's calls), runs in the task's worker
+process: its waits are findings too, reported at the wait with the calls that lead there
+(`` `res.get()` waits on a subtask inside `wait_for`, which task `sync` calls (`sync ->
+fetch_and_wait -> wait_for`) ``). They are not rewritten (rewrite the task that calls the
+helper). Functions no task reaches (views, management commands, signal handlers such as
+`@task_prerun.connect`) stay silent.
+
+**Polling loops.** `while not res.ready():`, `while res.state not in READY_STATES:`,
+`while res.status == "PENDING":` (also `.successful()` / `.failed()`) on a Celery result
+inside a task or a helper hold the worker process exactly like `.get()`: a finding on the
+loop's condition, without a fix. A Django row polled the same way is not a result.
+
+**Waits on a result known to be ready.** Inside `if res.ready():` (or `.successful()`,
+alone or in an `and`), or after `if not res.ready(): raise self.retry(...)` / `return` or a
+`while not res.ready():` loop in the same block (with no rebinding of `res` between), the
+wait cannot block, but Celery's guard raises before it looks: the fix adds
+`disable_sync_subtasks=False` to that wait (**safe**: the value and the exception are the
+same, as the worker tests show). Such a wait that already passes it is not a finding.
 
 **What counts as an app** (the `<app>` of `@<app>.task`):
 - in the same module: a module-level name bound to `Celery(...)` (or to a subclass of
@@ -47,9 +66,9 @@ spelling); `apply_async`/`apply` only on a known task (this module's or the proj
 on a name imported from a module the run did not index (from any module when
 `task-decorators` is configured: the index pass does not see those tasks), or on a
 signature or canvas, so that `multiprocessing.Pool().apply_async(f).get()` is left alone.
-A task parameter is taken for a result when annotated with a `celery.result` class
-(`AsyncResult`, `GroupResult`, `ResultSet`, `EagerResult`), or when named `result`,
-`async_result` or `*_result` and the wait call looks like Celery's: no positional argument but
+A task (or helper) parameter is taken for a result when annotated with a `celery.result`
+class (`AsyncResult`, `GroupResult`, `ResultSet`, `EagerResult`), or when named `result`,
+`async_result`, `res`, `*_result` or `*_res` and the wait call looks like Celery's: no positional argument but
 a number (the timeout), and only Celery's keywords (`timeout`, `propagate`, `interval`, ...).
 So `result.get("key")` on a dict parameter is not a finding.
 
@@ -228,9 +247,15 @@ import libcst as cst
 
 from celerymod import celery_names
 from celerymod.celery_names import CeleryModule, Task, WaitSite, describe
+from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
+from celerymod.transforms.base import Fix
 
 _GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!` or deadlocks"
+_READY = (
+    "the result is ready by then (`.ready()` was checked), but Celery's guard raises "
+    "`RuntimeError: Never call result.get() within a task!` before looking"
+)
 _DEADLOCK = (
     "which silences Celery's guard: the worker deadlocks once every pool process waits "
     "(solo pool, `-c 1`, or two such tasks at once)"
@@ -249,6 +274,10 @@ class Checker(BaseChecker):
             waits = tuple(
                 site for site in celery.waits(task) if not _claimed_by_cel002(celery, site, self)
             )
+            for site in waits:
+                if site.ready_checked:
+                    self.report(site.node, wait_message(site), fix=ready_fix(site))
+            waits = tuple(site for site in waits if not site.ready_checked)
             outcome = rewrite(celery, task, waits, self.context.config.strategy)
             for site in waits:
                 message = wait_message(site)
@@ -275,6 +304,17 @@ class Checker(BaseChecker):
                 self.report(site.node, message)
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task))
+            for loop, polled in celery.polls(task):
+                self.report(loop.test, poll_message(polled, f"task `{task.name}`"))
+        for helper, path in celery.helpers:
+            for site in celery.waits(helper):
+                if site.ready_checked:
+                    message = helper_wait_message(site, path, fixable=True)
+                    self.report(site.node, message, fix=ready_fix(site))
+                else:
+                    self.report(site.node, helper_wait_message(site, path))
+            for loop, polled in celery.polls(helper):
+                self.report(loop.test, poll_message(polled, _called_by(helper, path)))
 
 
 def _suppressed(celery: CeleryModule, line: int) -> bool:
@@ -303,11 +343,78 @@ def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecke
 def wait_message(site: WaitSite) -> str:
     """The finding's one-line message for a wait, naming the wait, the task and the risk."""
     wait = f"`{_wait_text(site)}` waits on a subtask inside task `{site.task.name}`"
+    if site.ready_checked:
+        return f"{wait}; {_READY}"
     if site.workaround is None:
         return f"{wait}; {_GUARD}"
     if site.workaround.kind == "allow_join_result":
         return f"{wait} under `allow_join_result()`, {_DEADLOCK}"
     return f"{wait} with `disable_sync_subtasks=False`, {_DEADLOCK}"
+
+
+def _called_by(helper: Task, path: tuple[str, ...]) -> str:
+    """`` `helper`, which task `do` calls (`do -> worker_do -> helper`) ``."""
+    chain = " -> ".join(name.rpartition(".")[2] for name in path)
+    task = path[0].rpartition(".")[2]
+    return f"`{helper.name}`, which task `{task}` calls (`{chain}`)"
+
+
+def poll_message(polled: str, where: str) -> str:
+    """A `while` loop polling a result until it is ready, inside a task or a helper."""
+    return (
+        f"`while` polls `{polled}` inside {where}: the loop holds the worker process until "
+        "the subtask ends, like `.get()`, and deadlocks once every pool process polls; not "
+        "fixed automatically: let a chord or chain run the code after the loop"
+    )
+
+
+def ready_fix(site: WaitSite) -> Fix:
+    """`res.get()` where `res` is known to be ready: pass `disable_sync_subtasks=False`.
+
+    Safe: the result is finished, so the wait returns (or raises the subtask's error) at
+    once, as it did where no guard runs (eager mode); only Celery's guard, which asserts
+    before it looks at the result, stops raising."""
+    call = site.node
+    assert isinstance(call, cst.Call)
+    args = list(call.args)
+    if args and args[-1].comma == cst.MaybeSentinel.DEFAULT:
+        args[-1] = args[-1].with_changes(
+            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
+    keyword = cst.Arg(
+        keyword=cst.Name("disable_sync_subtasks"),
+        value=cst.Name("False"),
+        equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+        ),
+    )
+    return Fix(
+        message=(
+            "pass `disable_sync_subtasks=False`: the code checked that the result is ready "
+            "(`.ready()`), so the wait cannot block; only Celery's guard, which raises before "
+            "looking at the result, stops raising"
+        ),
+        safety=Safety.SAFE,
+        replacements=((call, call.with_changes(args=[*args, keyword])),),
+    )
+
+
+def helper_wait_message(site: WaitSite, path: tuple[str, ...], fixable: bool = False) -> str:
+    """A wait in a plain function that a task calls: it runs in the task's worker process,
+    so it is the same mistake, reported at the wait with the calls that lead to it."""
+    wait = f"`{_wait_text(site)}` waits on a subtask inside {_called_by(site.task, path)}"
+    if fixable:
+        return f"{wait}; {_READY}"
+    if site.workaround is None:
+        risk = _GUARD
+    elif site.workaround.kind == "allow_join_result":
+        risk = f"under `allow_join_result()`, {_DEADLOCK}"
+    else:
+        risk = f"with `disable_sync_subtasks=False`, {_DEADLOCK}"
+    return (
+        f"{wait}; {risk}; not fixed automatically: the wait is in a helper (rewrite the task "
+        "that calls it into a chord or chain, or pass the helper the finished value)"
+    )
 
 
 def bare_workaround_message(task: Task) -> str:
