@@ -63,3 +63,51 @@ def test_force_exclude_from_config_and_for_a_named_folder(app: Path) -> None:
     result = celerymod("check", "app/migrations", "app/migrations/0001_initial.py", cwd=app)
     assert result.returncode == 0, result.stdout
     assert celerymod("check", "--no-force-exclude", "app/migrations", cwd=app).returncode == 1
+
+
+# -- noqa, --statistics, --exit-zero, --output-format ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("comment", "silenced"),
+    [
+        ("  # noqa", True),
+        ("  # noqa: CEL003", True),
+        ("  # NOQA:E501,CEL003", True),
+        ("  # noqa: E501", False),
+        ("  # celerymod: ignore[CEL003]", True),
+        ("  # celerymod: ignore[CEL001]", False),
+    ],
+)
+def test_noqa_is_honoured_like_celerymod_ignore(
+    tmp_path: Path, comment: str, silenced: bool
+) -> None:
+    (tmp_path / "poll.py").write_text(SLEEPY.replace("time.sleep(1)", f"time.sleep(1){comment}"))
+    result = celerymod("check", "--select", "CEL003", ".", cwd=tmp_path)
+    assert result.returncode == (0 if silenced else 1), result.stdout
+    assert ("CEL003" in result.stdout) is not silenced
+
+
+def test_statistics_counts_findings_per_rule(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(SLEEPY)
+    (tmp_path / "b.py").write_text(SLEEPY + "\n\nasync def again():\n    time.sleep(2)\n")
+    result = celerymod("check", "--statistics", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert line.split() == ["3", "CEL003", "[*]", "blocking-sleep-in-async", "(3", "fixable)"]
+
+
+def test_exit_zero_keeps_findings_but_exits_0_and_errors_still_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(SLEEPY)
+    result = celerymod("check", "--exit-zero", ".", cwd=tmp_path)
+    assert result.returncode == 0 and "CEL003" in result.stdout
+    (tmp_path / "broken.py").write_bytes(b"async def f(:\n    time.sleep(1)\n")
+    assert celerymod("check", "--exit-zero", ".", cwd=tmp_path).returncode == 2
+
+
+def test_output_format_is_the_ruff_spelling_of_format(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(SLEEPY)
+    new = celerymod("check", "--output-format", "json", ".", cwd=tmp_path)
+    old = celerymod("check", "--format", "json", ".", cwd=tmp_path)
+    assert json.loads(new.stdout) == json.loads(old.stdout)
+    assert json.loads(new.stdout)["findings"][0]["code"] == "CEL003"

@@ -121,3 +121,17 @@ def test_rendered_headings_nest_under_the_page_title() -> None:
         assert [text for _, text in levels[at + 1 : at + 6]] == list(docs.HEADINGS)
         assert {level for level, _ in levels[at + 1 : at + 6]} == {3}
         assert f"(#{docs.anchor(rule)})" in rendered
+
+
+def test_user_docs_stand_on_their_own() -> None:
+    """README, examples/README, docs/rules.md and `explain` never point at material users do
+    not have (the project's design notes and the documents it grew from)."""
+    root = Path(__file__).resolve().parent.parent
+    texts = {
+        name: (root / name).read_text("utf-8")
+        for name in ("README.md", "examples/README.md", "docs/rules.md")
+    }
+    texts.update({rule.code: registry.rule_docs(rule) for rule in registry.RULES})
+    for name, text in texts.items():
+        for word in ("DESIGN", "seed", "../shared"):
+            assert word not in text, (name, word)

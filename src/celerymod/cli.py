@@ -22,7 +22,7 @@ from celerymod.discovery import SourceFile, discover, module_name
 from celerymod.formats import github, sarif
 from celerymod.formats.fixes import AllFixEdits, FixEdits, every_fix_edits, single_fix_edits
 from celerymod.index import ProjectIndex
-from celerymod.model import FileError, FileResult, RunConfig, Safety, Strategy
+from celerymod.model import FileError, FileResult, Finding, RunConfig, Safety, Strategy
 from celerymod.report import Reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -38,7 +38,7 @@ app = typer.Typer(
         "celerymod fix --write .    apply them\n\n"
         "celerymod fix -i .         review change by change\n\n"
         "Configure in \\[tool.celerymod] of pyproject.toml; silence a line with "
-        "`# celerymod: ignore[CODE]`."
+        "`# celerymod: ignore[CODE]` or `# noqa: CODE`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -273,6 +273,7 @@ def check(
     output_format: Annotated[
         OutputFormat,
         typer.Option(
+            "--output-format",
             "--format",
             help="How to print findings: text; json; github (one ::error workflow command "
             "per finding and per error, for GitHub Actions annotations); sarif (SARIF 2.1.0 "
@@ -289,6 +290,21 @@ def check(
         ),
     ] = False,
     show_fixes: ShowFixes = False,
+    statistics: Annotated[
+        bool,
+        typer.Option(
+            "--statistics",
+            help="Print the number of findings per rule (and how many have a fix) instead "
+            "of each finding (text format).",
+        ),
+    ] = False,
+    exit_zero: Annotated[
+        bool,
+        typer.Option(
+            "--exit-zero",
+            help="Exit 0 even when something is found (errors still exit 2), as in ruff.",
+        ),
+    ] = False,
     unsafe_fixes: UnsafeFixes = None,
     color: ColorOption = Color.AUTO,
     quiet: Quiet = False,
@@ -337,16 +353,37 @@ def check(
         reporter.errors(errors)  # The log goes to a file; people read the job's stderr.
     elif output_format is OutputFormat.GITHUB:
         sys.stdout.write(github.render(results, errors, root))
+    elif statistics:
+        sys.stdout.write(_statistics(findings))
     else:
         reporter.findings(results)
-    if output_format not in _DOCUMENT_FORMATS:
+    if output_format not in _DOCUMENT_FORMATS and not statistics:
         _show(reporter, results, fixes=show_fixes or diff, diffs=diff)
     if output_format is OutputFormat.TEXT:
         reporter.errors(errors)
     if output_format is not OutputFormat.JSON:
         safe, review = _count_fixes(results)
         reporter.check_summary(len(findings), safe, review, len({e.path for e in errors}))
-    raise typer.Exit(EXIT_ERROR if errors else EXIT_FINDINGS if findings else EXIT_CLEAN)
+    found = EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN
+    raise typer.Exit(EXIT_ERROR if errors else found)
+
+
+def _statistics(findings: list[Finding]) -> str:
+    """`count  CODE  [*]  name` per rule, most frequent first, like `ruff --statistics`;
+    `[*]` when some of that rule's findings have a fix (`fixable` says how many)."""
+    from celerymod.registry import BY_CODE
+
+    counts: dict[str, list[int]] = {}
+    for finding in findings:
+        seen = counts.setdefault(finding.code, [0, 0])
+        seen[0] += 1
+        seen[1] += finding.fix is not None
+    lines = []
+    for code, (count, fixable) in sorted(counts.items(), key=lambda item: (-item[1][0], item[0])):
+        mark = "[*]" if fixable else "   "
+        name = BY_CODE[code].name if code in BY_CODE else ""
+        lines.append(f"{count:>5}\t{code}\t{mark} {name} ({fixable} fixable)\n")
+    return "".join(lines)
 
 
 def _reader(run: _Run) -> Callable[[str], bytes | None]:

@@ -35,6 +35,10 @@ from celerymod.transforms.base import Checker, Fix, ModuleContext, Report, walk
 
 # `# celerymod: ignore` or `# celerymod: ignore[CEL001, CEL003]` on the reported line.
 _SUPPRESSION = re.compile(r"#\s*celerymod:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?")
+# `# noqa` / `# noqa: CEL003, E501`, as ruff and flake8 read it (case-insensitive `noqa`).
+_NOQA = re.compile(
+    r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
+)
 # A fix that keeps producing work (two fixes re-creating each other) must not loop forever.
 _MAX_ROUNDS = 20
 
@@ -226,12 +230,18 @@ def _suppressed(lines: list[str], line: int, code: str) -> bool:
 
 
 def suppressed(line: str, code: str) -> bool:
-    """True when the source `line` carries a `# celerymod: ignore` that covers `code`."""
-    match = _SUPPRESSION.search(line)
-    if match is None:
+    """True when the source `line` carries a `# celerymod: ignore` or a `# noqa` that
+    covers `code` (bare, or listing it)."""
+    if "#" not in line:
         return False
-    codes = match.group("codes")
-    return codes is None or code in {c.strip() for c in codes.split(",")}
+    for pattern in (_SUPPRESSION, _NOQA):
+        match = pattern.search(line)
+        if match is None:
+            continue
+        codes = match.group("codes")
+        if codes is None or code in {c.strip().upper() for c in re.split(r"[,\s]+", codes)}:
+            return True
+    return False
 
 
 def apply_fixes(

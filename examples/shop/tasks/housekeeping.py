@@ -64,6 +64,6 @@ def wait_for_device_boot_task(device_id):
 
 
 def collect_results(async_results):
-    # A helper, not a task: it may be called from a web view, where waiting is fine. Deciding
-    # that it runs inside a task would be a guess, so celerymod reports nothing here.
+    # A helper, not a task, and no task calls it: it may be called from a web view, where
+    # waiting is fine. celerymod reports a helper's waits only when a task reaches it.
     return [r.get(timeout=30) for r in async_results]

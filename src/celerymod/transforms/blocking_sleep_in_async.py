@@ -13,7 +13,7 @@ way to block in a thread.
 ## Why is this bad?
 `time.sleep` blocks the whole event loop: every other coroutine, request and heartbeat in
 the process stops until it returns. Polling a Celery result with `time.sleep` in an async
-endpoint freezes the server for the length of the poll (seed 002, checklist item 2).
+endpoint freezes the server for the length of the poll.
 
 ## Example
 ```python

@@ -21,8 +21,8 @@ defined outside the scanned paths, a task built by a factory or assigned dynamic
 ## Why is this bad?
 A task that sends another task through the broker and waits for it holds a worker process
 while the subtask needs one. Inside a real worker Celery refuses: the wait raises
-`RuntimeError: Never call result.get() within a task!`, and `task.apply(...).get()` too
-(seed 001). When the work is the project's own code, there is no reason to go through the
+`RuntimeError: Never call result.get() within a task!`, and `task.apply(...).get()` too.
+When the work is the project's own code, there is no reason to go through the
 broker at all: call the code.
 
 ## Example

@@ -27,8 +27,7 @@ Celery decides a task's state from how its body ends: by returning, the task is
 returns `{"status": "error"}` is recorded as successful: `autoretry_for` and
 `self.retry` never fire, `link_error` callbacks and `task_failure` signals never run, a
 chord's callback runs with the error dict as if it were a result, and monitoring
-(Flower, result backends, alerting on `FAILURE`) stays green (seed 002, checklist item
-"task bodies that swallow exceptions into a success-state return dict").
+(Flower, result backends, alerting on `FAILURE`) stays green.
 
 ## Example
 ```python
