@@ -124,3 +124,22 @@ def test_each_prompt_shows_rule_message_and_only_its_change(project: Path) -> No
     assert "+    await asyncio.sleep(2)" in second
     assert "+import asyncio" not in second
     assert "-import time" in second  # Now unused, so this change removes it.
+
+
+def test_ctrl_c_at_a_prompt_writes_nothing_says_so_and_exits_130(project: Path) -> None:
+    child = _spawn(project)
+    transcript = io.StringIO()
+    child.logfile_read = transcript
+    child.expect(PROMPT)
+    child.sendline("y")
+    child.expect(PROMPT)
+    child.sendintr()  # Ctrl-C, through the terminal's line discipline
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, transcript.getvalue()
+    assert "Interrupted: nothing was written (the 1 accepted so far are discarded)." in (
+        transcript.getvalue()
+    )
+    assert "Traceback" not in transcript.getvalue()
+    assert (project / "a.py").read_bytes() == A
+    assert (project / "b.py").read_bytes() == B

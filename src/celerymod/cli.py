@@ -26,6 +26,7 @@ from celerymod.model import FileError, FileResult, Finding, RunConfig, Safety, S
 from celerymod.report import Reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 app = typer.Typer(
     name="celerymod",
@@ -485,6 +486,9 @@ def fix(
         reviewed = review.review(results, files, run_config, run.index, reporter, input)
         errors += reviewed.errors
         reporter.errors(errors)
+        if reviewed.interrupted:
+            reporter.interrupted(reviewed.applied)
+            raise typer.Exit(EXIT_INTERRUPTED)
         reporter.review_summary(reviewed.applied, reviewed.offered, len(reviewed.written))
     elif write:
         outcome = runner.write_results(changed, files)

@@ -33,6 +33,7 @@ class Outcome:
     offered: int
     written: tuple[str, ...]
     errors: tuple[FileError, ...]
+    interrupted: bool = False  # Ctrl-C at a prompt: nothing was written
 
 
 @dataclass
@@ -140,7 +141,12 @@ def review(
         if not apply_all or review:
             reporter.change_header(number, len(changes), finding)
             reporter.diff(diff)
-            answer = _ask(ask, reporter)
+            try:
+                answer = _ask(ask, reporter)
+            except KeyboardInterrupt:
+                # Ctrl-C: the user wants out now, not "stop and write what I accepted"
+                # (that is `q`). Writes happen only at the end, so nothing is written.
+                return Outcome(applied, len(changes), (), tuple(session.errors), True)
             if answer == "q":
                 break
             if answer == "d":

@@ -139,6 +139,11 @@ class Reporter:
             noun = "finding has" if unfixable == 1 else "findings have"
             self.err.print(Text(f"{unfixable} {noun} no automatic fix (see `celerymod check`)."))
 
+    def interrupted(self, accepted: int) -> None:
+        """Ctrl-C in `fix -i`: said even with --quiet, since the run did not finish."""
+        discarded = f" (the {accepted} accepted so far are discarded)" if accepted else ""
+        self.err.print(Text(f"\nInterrupted: nothing was written{discarded}."))
+
     def review_summary(self, applied: int, offered: int, files: int) -> None:
         if self.quiet:
             return
