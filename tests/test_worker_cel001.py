@@ -267,6 +267,30 @@ def test_a_failing_subtask_fails_the_rewrite_as_the_docs_say(
     assert outcome == ("raises", documented), (kind, strategy, outcome)
 
 
+def _empty_cases() -> list[Case]:
+    return [case for case in _worker_cases() if '"empty":' in case.input.read_text()]
+
+
+@pytest.mark.parametrize("case", _empty_cases(), ids=lambda case: case.name)
+def test_an_empty_fan_out_gives_the_original_value(celery_worker_env: Any, case: Case) -> None:
+    """No items: the original waited on an empty group and went on; the rewrite's chord or
+    group, with an empty header, gives (followed) the same value."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    empty = {**scenario, **scenario["empty"]}
+    task_id = f"cel001-{uuid.uuid4()}"
+    oracle = _comparable(_oracle(env, before, empty, task_id), scenario)
+    value = env.get(_dispatch(after, empty, task_id), timeout=TIMEOUT)
+    if case.config().strategy == "replace":
+        final = value
+    elif "result_id" in value:
+        final = env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
+    else:
+        final = env.get(GroupResult.restore(value["group_id"], app=env.app), timeout=TIMEOUT)
+    assert _comparable(final, scenario) == oracle
+
+
 def test_every_shape_and_strategy_has_a_failing_subtask_case() -> None:
     seen = {(_kind(case), case.config().strategy) for case in _failing_cases()}
     assert seen == {(k, s) for k in ("chord", "group", "chain") for s in ("metadata", "replace")}
