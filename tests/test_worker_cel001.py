@@ -346,3 +346,25 @@ def test_non_literal_task_name_runs_the_orchestrator_once(
     assert final == oracle
     time.sleep(1)  # A looping chord would have started the orchestrator again by now.
     assert int(client.get(key) or 0) == 1
+
+
+def test_a_set_cannot_reach_a_callback_which_is_why_such_fixes_are_refused(
+    celery_worker_env: Any,
+) -> None:
+    """Defect 6's premise, on the real app: a chord whose callback gets a set fails with
+    `EncodeError` when it is sent, so CEL001 offers no fix that would pass one (see
+    `callback_value_is_a_set_not_fixed`); a list goes through."""
+    from celery import chord, group
+    from kombu.exceptions import EncodeError
+
+    env = celery_worker_env
+    case = next(c for c in _worker_cases() if c.name == "fan_out_group_get_metadata")
+    module = env.module(re.sub(r"[^0-9A-Za-z_]", "_", f"fx_{case.rule}_{case.name}_expected"))
+    header = group(module.square.s(n) for n in [1, 2])
+    with pytest.raises(EncodeError):
+        chord(header)(module.sum_of_squares_finish.s({"express"}, "total"))
+    result = chord(group(module.square.s(n) for n in [1, 2]))(
+        module.sum_of_squares_finish.s(["express"], "total")
+    )
+    with pytest.raises(TypeError):  # `sum(...) + ["express"]`: it arrived, as a list.
+        env.get(result, timeout=TIMEOUT)
