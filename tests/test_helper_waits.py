@@ -45,6 +45,7 @@ def test_helper_waits_are_found_only_through_tasks() -> None:
         "inside `finish`, which task `sync` calls (`sync -> fetch_and_wait -> finish`)",
         "inside `wait_for`, which task `sync` calls (`sync -> wait_for`)",
         "inside `join_all`, which task `sync` calls (`sync -> join_all`)",
+        "`job.get()` waits on a subtask inside `settle`, which task `sync` calls",
         "`while` polls `pending_res.ready()` inside `poll_until_ready`",
     ):
         assert expected in text, expected

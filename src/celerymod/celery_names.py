@@ -1101,6 +1101,50 @@ class CeleryModule:
             found.append((Task(definition, node), path))
         return tuple(found)
 
+    def _passed_a_result(self, param: cst.Param) -> bool:
+        """Whether a task passes a result to this parameter of a helper. Only helpers'
+        parameters are looked up: finding what tasks pass reads task parameters, which
+        must not ask this again."""
+        owner = self._owning_function(param)
+        helper_ids = {id(task.function) for task, _ in self.helpers}
+        return id(owner) in helper_ids and id(param) in self._result_parameters
+
+    @cached_property
+    def _result_parameters(self) -> frozenset[int]:
+        """Parameters (by id) of this module's helpers to which a task of this module passes
+        a Celery result (`wait_for(fetch.delay(x))`, `finish(res)`): results in the helper,
+        whatever their name."""
+        # Module-level helpers only: a call by plain name is not a method's.
+        module_level = {id(s) for s in self.module.body}
+        by_name = {
+            task.function.name.value: task.function
+            for task, _ in self.helpers
+            if id(task.function) in module_level
+        }
+        if not by_name:
+            return frozenset()
+        found: set[int] = set()
+        for task in self.tasks:
+            for node in _walk_body(task.function.body):
+                if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)):
+                    continue
+                function = by_name.get(node.func.value)
+                if function is None:
+                    continue
+                params = list(function.params.params)
+                for position, arg in enumerate(node.args):
+                    if arg.star:
+                        break
+                    if arg.keyword is not None:
+                        param = next(
+                            (p for p in params if p.name.value == arg.keyword.value), None
+                        )
+                    else:
+                        param = params[position] if position < len(params) else None
+                    if param is not None and self.result_origin(arg.value, task) is not None:
+                        found.add(id(param))
+        return frozenset(found)
+
     def _call_index(self, module_name: str) -> ProjectIndex:
         """The project index, with this module's calls when the index lacks them (a file
         read from stdin, or checked without the index pass)."""
@@ -1500,7 +1544,7 @@ class CeleryModule:
         )
         name = param.name.value
         named = name in ("result", "async_result", "res") or name.endswith(("_result", "_res"))
-        if not annotated and not named:
+        if not annotated and not named and not self._passed_a_result(param):
             return None
         return ResultOrigin(OriginKind.ARGUMENT, CallForm.ARGUMENT, Canvas.NONE, parameter=param)
 

@@ -30,8 +30,9 @@ that a task calls, directly or through other functions, in the same module or in
 scanned one (the project index records every function's calls), runs in the task's worker
 process: its waits are findings too, reported at the wait with the calls that lead there
 (`` `res.get()` waits on a subtask inside `wait_for`, which task `sync` calls (`sync ->
-fetch_and_wait -> wait_for`) ``). They are not rewritten (rewrite the task that calls the
-helper). Functions no task reaches (views, management commands, signal handlers such as
+fetch_and_wait -> wait_for`) ``). A helper's parameter is a result when it is named or annotated like one
+(below), or when a task of the same module passes it a result (`settle(fetch.delay(x))`).
+They are not rewritten (rewrite the task that calls the helper). Functions no task reaches (views, management commands, signal handlers such as
 `@task_prerun.connect`) stay silent.
 
 **Polling loops.** `while not res.ready():`, `while res.state not in READY_STATES:`,
