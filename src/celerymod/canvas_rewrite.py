@@ -47,7 +47,7 @@ from celerymod.celery_names import (
     source_text,
 )
 from celerymod.model import Safety, Strategy
-from celerymod.transforms.base import Fix, walk
+from celerymod.transforms.base import Fix, walk, with_keyword
 
 _BY_HAND = "rewrite it by hand into a chord or chain (see `celerymod explain CEL001`)"
 # Keywords of a wait that change what it returns: dropping them would change behaviour.
@@ -1200,23 +1200,10 @@ def _celery_decorator(celery: CeleryModule, decorator: cst.Decorator | None) -> 
 
 def _with_bind(decorator: cst.Decorator) -> cst.Decorator:
     target = decorator.decorator
-    bind = cst.Arg(
-        keyword=cst.Name("bind"),
-        value=cst.Name("True"),
-        equal=cst.AssignEqual(
-            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
-        ),
-    )
-    if isinstance(target, cst.Call):
-        args = [a for a in target.args if not (a.keyword and a.keyword.value == "bind")]
-        if args:
-            args[-1] = args[-1].with_changes(
-                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-            )
-            if target.args and target.args[-1].comma != cst.MaybeSentinel.DEFAULT:
-                bind = bind.with_changes(comma=target.args[-1].comma)
-        return decorator.with_changes(decorator=target.with_changes(args=[*args, bind]))
-    return decorator.with_changes(decorator=cst.Call(func=target, args=[bind]))
+    if not isinstance(target, cst.Call):
+        target = cst.Call(func=target)
+    kept = [a for a in target.args if not (a.keyword and a.keyword.value == "bind")]
+    return decorator.with_changes(decorator=with_keyword(target, "bind", cst.Name("True"), kept))
 
 
 def _renamed(decorator: cst.Decorator, suffix: str) -> cst.Decorator:

@@ -52,6 +52,7 @@ from celerymod.index import (
     function_calls,
     task_uses,
 )
+from celerymod.task_filter import POLL_FIELDS, POLL_METHODS
 from celerymod.transforms.base import package_of, walk
 
 if TYPE_CHECKING:
@@ -891,10 +892,16 @@ class CeleryModule:
     # -- tasks --
 
     @cached_property
+    def _definitions(self) -> tuple[tuple[cst.FunctionDef | cst.ClassDef, str], ...]:
+        """Every def and class with its `__qualname__`, in source order: one walk of the
+        module, shared by `tasks`, `_qualnames` and `helpers`."""
+        return tuple(_definitions(self.module))
+
+    @cached_property
     def tasks(self) -> tuple[Task, ...]:
         """Every task defined in the module, in source order."""
         found: list[Task] = []
-        for node, _ in _definitions(self.module):
+        for node, _ in self._definitions:
             if isinstance(node, cst.FunctionDef):
                 task = self._function_task(node)
                 if task is not None:
@@ -926,7 +933,7 @@ class CeleryModule:
     @cached_property
     def _qualnames(self) -> dict[int, str]:
         """Python's `__qualname__` of every def and class, by node id."""
-        return {id(node): qualname for node, qualname in _definitions(self.module)}
+        return {id(node): qualname for node, qualname in self._definitions}
 
     def _qualified_name(self, node: cst.FunctionDef | cst.ClassDef) -> str:
         local = self._qualnames.get(id(node), node.name.value)
@@ -1069,7 +1076,7 @@ class CeleryModule:
         task_functions = {id(task.function) for task in self.tasks}
         candidates = [
             (node, qualname)
-            for node, qualname in _definitions(self.module)
+            for node, qualname in self._definitions
             if isinstance(node, cst.FunctionDef)
             and id(node) not in task_functions
             and "<locals>" not in qualname
@@ -1106,8 +1113,11 @@ class CeleryModule:
         parameters are looked up: finding what tasks pass reads task parameters, which
         must not ask this again."""
         owner = self._owning_function(param)
-        helper_ids = {id(task.function) for task, _ in self.helpers}
-        return id(owner) in helper_ids and id(param) in self._result_parameters
+        return id(owner) in self._helper_ids and id(param) in self._result_parameters
+
+    @cached_property
+    def _helper_ids(self) -> frozenset[int]:
+        return frozenset(id(task.function) for task, _ in self.helpers)
 
     @cached_property
     def _result_parameters(self) -> frozenset[int]:
@@ -2012,17 +2022,13 @@ def _element_of(collection: ResultCollection) -> ResultOrigin:
     return replace(element, sources=(*element.sources, collection.builder), collection=collection)
 
 
-_POLLED_STATES = frozenset({"ready", "successful", "failed"})  # methods of a result
-_POLLED_FIELDS = frozenset({"state", "status"})
-
-
 def _polled_result(node: cst.CSTNode) -> cst.BaseExpression | None:
     """The result in `res.ready()` / `res.successful()` / `res.failed()` / `res.state` /
     `res.status`, the expressions a polling loop's condition reads."""
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and not node.args:
-        if node.func.attr.value in _POLLED_STATES:
+        if node.func.attr.value in POLL_METHODS:
             return node.func.value
-    if isinstance(node, cst.Attribute) and node.attr.value in _POLLED_FIELDS:
+    if isinstance(node, cst.Attribute) and node.attr.value in POLL_FIELDS:
         return node.value
     return None
 
@@ -2035,7 +2041,7 @@ def _tests_ready(test: cst.BaseExpression, name: str) -> bool:
         isinstance(test, cst.Call)
         and not test.args
         and isinstance(test.func, cst.Attribute)
-        and test.func.attr.value in _POLLED_STATES
+        and test.func.attr.value in POLL_METHODS
         and isinstance(test.func.value, cst.Name)
         and test.func.value.value == name
     )

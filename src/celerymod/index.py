@@ -286,12 +286,20 @@ class ProjectIndex:
         calls (so a file without a task of its own still has task code to check)."""
         if module_name is None:
             return frozenset()
-        prefix = f"{module_name}."
-        return frozenset(
-            name.removeprefix(prefix)
-            for name, path in self._task_paths.items()
-            if len(path) > 1 and name.startswith(prefix)
-        )
+        return self._reached_by_module.get(module_name, frozenset())
+
+    @cached_property
+    def _reached_by_module(self) -> dict[str, frozenset[str]]:
+        """`reached_in` for every dotted prefix at once (it is asked for each file of a
+        run): `a.b.f` is `b.f` under `a` and `f` under `a.b`."""
+        found: dict[str, set[str]] = {}
+        for name, path in self._task_paths.items():
+            if len(path) < 2:
+                continue
+            parts = name.split(".")
+            for cut in range(1, len(parts)):
+                found.setdefault(".".join(parts[:cut]), set()).add(".".join(parts[cut:]))
+        return {module: frozenset(names) for module, names in found.items()}
 
     def uses_of(self, task: TaskDefinition) -> tuple[TaskUse, ...]:
         """The places in the scanned files that read what `task` returns."""

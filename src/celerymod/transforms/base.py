@@ -7,7 +7,7 @@ the user chose. That is why `check` and `fix` cannot disagree (the Fixit 2 desig
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -104,6 +104,28 @@ class Checker(cst.BatchableCSTVisitor):
     ) -> Fix | None:
         """Turn a `ForeignEdit` payload another file's fix sent here into a fix on this file."""
         return None
+
+
+def with_keyword(
+    call: cst.Call, keyword: str, value: cst.BaseExpression, keep: Sequence[cst.Arg] | None = None
+) -> cst.Call:
+    """`call` with `keyword=value` appended after `keep` (default: its own arguments),
+    spelled `keyword=value` after `, `; a trailing comma the call had stays last."""
+    args = list(call.args if keep is None else keep)
+    added = cst.Arg(
+        keyword=cst.Name(keyword),
+        value=value,
+        equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+        ),
+    )
+    if args:
+        args[-1] = args[-1].with_changes(
+            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
+        if call.args and call.args[-1].comma != cst.MaybeSentinel.DEFAULT:
+            added = added.with_changes(comma=call.args[-1].comma)
+    return call.with_changes(args=[*args, added])
 
 
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:

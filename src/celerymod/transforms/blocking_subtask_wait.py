@@ -250,7 +250,7 @@ from celerymod import celery_names
 from celerymod.celery_names import CeleryModule, Task, WaitSite, describe
 from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
-from celerymod.transforms.base import Fix
+from celerymod.transforms.base import Fix, with_keyword
 
 _GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!` or deadlocks"
 _READY = (
@@ -309,11 +309,8 @@ class Checker(BaseChecker):
                 self.report(loop.test, poll_message(polled, f"task `{task.name}`"))
         for helper, path in celery.helpers:
             for site in celery.waits(helper):
-                if site.ready_checked:
-                    message = helper_wait_message(site, path, fixable=True)
-                    self.report(site.node, message, fix=ready_fix(site))
-                else:
-                    self.report(site.node, helper_wait_message(site, path))
+                fix = ready_fix(site) if site.ready_checked else None
+                self.report(site.node, helper_wait_message(site, path), fix=fix)
             for loop, polled in celery.polls(helper):
                 self.report(loop.test, poll_message(polled, _called_by(helper, path)))
 
@@ -343,14 +340,18 @@ def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecke
 
 def wait_message(site: WaitSite) -> str:
     """The finding's one-line message for a wait, naming the wait, the task and the risk."""
-    wait = f"`{_wait_text(site)}` waits on a subtask inside task `{site.task.name}`"
+    return f"`{_wait_text(site)}` waits on a subtask inside task `{site.task.name}`{_risk(site)}"
+
+
+def _risk(site: WaitSite) -> str:
+    """What the wait does in a worker, as the end of its finding's first sentence."""
     if site.ready_checked:
-        return f"{wait}; {_READY}"
+        return f"; {_READY}"
     if site.workaround is None:
-        return f"{wait}; {_GUARD}"
+        return f"; {_GUARD}"
     if site.workaround.kind == "allow_join_result":
-        return f"{wait} under `allow_join_result()`, {_DEADLOCK}"
-    return f"{wait} with `disable_sync_subtasks=False`, {_DEADLOCK}"
+        return f" under `allow_join_result()`, {_DEADLOCK}"
+    return f" with `disable_sync_subtasks=False`, {_DEADLOCK}"
 
 
 def _called_by(helper: Task, path: tuple[str, ...]) -> str:
@@ -377,18 +378,6 @@ def ready_fix(site: WaitSite) -> Fix:
     before it looks at the result, stops raising."""
     call = site.node
     assert isinstance(call, cst.Call)
-    args = list(call.args)
-    if args and args[-1].comma == cst.MaybeSentinel.DEFAULT:
-        args[-1] = args[-1].with_changes(
-            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-        )
-    keyword = cst.Arg(
-        keyword=cst.Name("disable_sync_subtasks"),
-        value=cst.Name("False"),
-        equal=cst.AssignEqual(
-            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
-        ),
-    )
     return Fix(
         message=(
             "pass `disable_sync_subtasks=False`: the code checked that the result is ready "
@@ -396,25 +385,19 @@ def ready_fix(site: WaitSite) -> Fix:
             "looking at the result, stops raising"
         ),
         safety=Safety.SAFE,
-        replacements=((call, call.with_changes(args=[*args, keyword])),),
+        replacements=((call, with_keyword(call, "disable_sync_subtasks", cst.Name("False"))),),
     )
 
 
-def helper_wait_message(site: WaitSite, path: tuple[str, ...], fixable: bool = False) -> str:
+def helper_wait_message(site: WaitSite, path: tuple[str, ...]) -> str:
     """A wait in a plain function that a task calls: it runs in the task's worker process,
     so it is the same mistake, reported at the wait with the calls that lead to it."""
     wait = f"`{_wait_text(site)}` waits on a subtask inside {_called_by(site.task, path)}"
-    if fixable:
-        return f"{wait}; {_READY}"
-    if site.workaround is None:
-        risk = _GUARD
-    elif site.workaround.kind == "allow_join_result":
-        risk = f"under `allow_join_result()`, {_DEADLOCK}"
-    else:
-        risk = f"with `disable_sync_subtasks=False`, {_DEADLOCK}"
+    if site.ready_checked:
+        return f"{wait}{_risk(site)}"  # It has a fix, `ready_fix`.
     return (
-        f"{wait}; {risk}; not fixed automatically: the wait is in a helper (rewrite the task "
-        "that calls it into a chord or chain, or pass the helper the finished value)"
+        f"{wait}{_risk(site)}; not fixed automatically: the wait is in a helper (rewrite the "
+        "task that calls it into a chord or chain, or pass the helper the finished value)"
     )
 
 
