@@ -111,3 +111,182 @@ def test_output_format_is_the_ruff_spelling_of_format(tmp_path: Path) -> None:
     old = celerymod("check", "--format", "json", ".", cwd=tmp_path)
     assert json.loads(new.stdout) == json.loads(old.stdout)
     assert json.loads(new.stdout)["findings"][0]["code"] == "CEL003"
+
+
+# -- selectors: prefixes, ALL, --extend-select, per-file-ignores ------------------------------
+
+WAITS = (  # A CEL001 finding with no fix (the subtask is named by string).
+    "from celery import current_app, shared_task\n\n\n"
+    "@shared_task\ndef parent(x):\n"
+    '    return current_app.send_task("other.child", args=[x]).get()\n'
+)
+
+
+def _codes(stdout: str) -> list[str]:
+    return sorted(line.split(" ")[1] for line in stdout.splitlines() if line and not line[0].isspace())
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """One CEL003 finding in sleepy.py, one CEL001 finding in tasks.py."""
+    (tmp_path / "pyproject.toml").write_text("[tool.celerymod]\n")
+    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    (tmp_path / "tasks.py").write_text(WAITS)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "codes"),
+    [
+        (["--select", "CEL"], ["CEL001", "CEL003"]),
+        (["--select", "cel00"], ["CEL001", "CEL003"]),
+        (["--select", "ALL", "--ignore", "CEL001"], ["CEL003"]),
+        (["--ignore", "ALL"], []),
+        (["--select", "CEL003", "--extend-select", "CEL001"], ["CEL001", "CEL003"]),
+        (["--select", "CEL0001"], None),  # Not a prefix of any code: an error.
+    ],
+)
+def test_selectors_take_prefixes_and_all(mixed: Path, args: list[str], codes: list[str] | None) -> None:
+    result = celerymod("check", *args, ".", cwd=mixed)
+    if codes is None:
+        assert result.returncode == 2
+        assert "unknown rule code 'CEL0001'" in result.stderr
+        return
+    assert _codes(result.stdout) == codes, result
+    assert result.returncode == (1 if codes else 0)
+
+
+def test_config_selection_then_command_line_as_in_ruff(mixed: Path) -> None:
+    (mixed / "pyproject.toml").write_text(
+        '[tool.celerymod]\nselect = ["CEL003"]\nextend-select = ["CEL001"]\nignore = ["CEL003"]\n'
+    )
+    assert _codes(celerymod("check", ".", cwd=mixed).stdout) == ["CEL001"]
+    # --ignore adds to the config's; --select starts over (and drops the config's ignore).
+    assert _codes(celerymod("check", "--ignore", "CEL001", ".", cwd=mixed).stdout) == []
+    assert _codes(celerymod("check", "--select", "CEL003", ".", cwd=mixed).stdout) == ["CEL003"]
+
+
+def test_per_file_ignores_skip_rules_in_matching_files_only(mixed: Path) -> None:
+    (mixed / "pyproject.toml").write_text(
+        # gitignore-style: a leading / anchors at the project root; without it a name
+        # matches at any depth.
+        '[tool.celerymod.per-file-ignores]\n"/sleepy.py" = ["CEL003"]\n"other/*.py" = ["CEL001"]\n'
+    )
+    (mixed / "other").mkdir()
+    (mixed / "other" / "tasks.py").write_text(WAITS)
+    (mixed / "other" / "sleepy.py").write_text(SLEEPY)
+    result = celerymod("check", ".", cwd=mixed)
+    assert _paths(result.stdout) == ["other/sleepy.py", "tasks.py"], result
+    # Relative to the project root also when run from a subfolder, and for fix --write.
+    inner = celerymod("check", ".", cwd=mixed / "other")
+    assert _paths(inner.stdout) == ["sleepy.py"], inner
+    celerymod("fix", "--write", ".", cwd=mixed)
+    assert (mixed / "sleepy.py").read_text() == SLEEPY
+    assert (mixed / "other" / "tasks.py").read_text() == WAITS
+    assert (mixed / "other" / "sleepy.py").read_text() != SLEEPY
+
+
+def test_extend_exclude_adds_to_exclude(mixed: Path) -> None:
+    (mixed / "pyproject.toml").write_text(
+        '[tool.celerymod]\nexclude = ["tasks.py"]\nextend-exclude = ["sleepy.py"]\n'
+    )
+    result = celerymod("check", ".", cwd=mixed)
+    assert result.returncode == 0
+    assert "No Python files found" in result.stderr
+
+
+# -- --config, --show-settings ---------------------------------------------------------------
+
+
+def test_config_option_reads_that_file(mixed: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("conf")
+    (elsewhere / "celerymod.toml").write_text('select = ["CEL001"]\n')
+    (elsewhere / "pyproject.toml").write_text('[tool.celerymod]\nselect = ["CEL003"]\n')
+    top = celerymod("check", "--config", str(elsewhere / "celerymod.toml"), ".", cwd=mixed)
+    assert _codes(top.stdout) == ["CEL001"], top
+    tool = celerymod("check", "--config", str(elsewhere / "pyproject.toml"), ".", cwd=mixed)
+    assert _codes(tool.stdout) == ["CEL003"], tool
+    missing = celerymod("check", "--config", str(elsewhere / "nope.toml"), ".", cwd=mixed)
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
+    bad = elsewhere / "bad.toml"
+    bad.write_text('selct = ["CEL001"]\n')
+    typo = celerymod("check", "--config", str(bad), ".", cwd=mixed)
+    assert typo.returncode == 2
+    assert "unknown key `tool.celerymod.selct`" in typo.stderr
+
+
+def test_show_settings_prints_values_and_their_origin(mixed: Path) -> None:
+    (mixed / "pyproject.toml").write_text('[tool.celerymod]\nstrategy = "replace"\nignore = ["CEL002"]\n')
+    result = celerymod("check", "--show-settings", "--ignore", "CEL008", "-j", "1", ".", cwd=mixed)
+    assert result.returncode == 0, result
+    lines = {line.split("=")[0].strip(): line for line in result.stdout.splitlines()}
+    assert lines["strategy"].endswith(f"# `strategy` in {(mixed / 'pyproject.toml').resolve()}")
+    assert '"CEL001", "CEL003"' in lines["rules"] and "CEL002" not in lines["rules"]
+    assert "--ignore, `ignore` in" in lines["rules"]
+    chosen = celerymod("check", "--show-settings", "--select", "CEL00", ".", cwd=mixed).stdout
+    # A --select starts over: the config's ignore no longer applies, nor is it named.
+    assert '["CEL001", "CEL002", "CEL003", "CEL008"]    # --select\n' in chosen
+    assert lines["jobs"].startswith("jobs") and "= 1" in lines["jobs"] and "# --jobs" in lines["jobs"]
+    assert lines["unsafe-fixes"].endswith("false    # default")
+    assert "CEL001" not in result.stdout.split("rules")[0]  # Nothing was checked.
+    fix = celerymod("fix", "--show-settings", ".", cwd=mixed)
+    assert fix.returncode == 0 and "strategy" in fix.stdout
+
+
+# -- --output-file, output-format in config, --exit-non-zero-on-fix, no files ----------------
+
+
+def test_output_file_receives_what_stdout_would(mixed: Path) -> None:
+    result = celerymod("check", "--output-format", "json", "-o", "out.json", ".", cwd=mixed)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    document = json.loads((mixed / "out.json").read_text())
+    assert sorted(f["code"] for f in document["findings"]) == ["CEL001", "CEL003"]
+    text = celerymod("check", "--output-file", "out.txt", ".", cwd=mixed)
+    assert _codes((mixed / "out.txt").read_text()) == ["CEL001", "CEL003"]
+    assert "Found 2 findings" in text.stderr  # The summary stays on the terminal.
+    unwritable = celerymod("check", "-o", "missing/dir/out.txt", ".", cwd=mixed)
+    assert unwritable.returncode == 2
+    assert "cannot write --output-file" in unwritable.stderr
+
+
+def test_output_format_from_config_and_json_on_config_error(mixed: Path) -> None:
+    (mixed / "pyproject.toml").write_text('[tool.celerymod]\noutput-format = "json"\n')
+    result = celerymod("check", ".", cwd=mixed)
+    assert json.loads(result.stdout)["summary"]["findings"] == 2
+    assert "CEL003" in celerymod("check", "--output-format", "text", ".", cwd=mixed).stdout.split()
+    (mixed / "pyproject.toml").write_text('[tool.celerymod]\nselect = ["NOPE"]\n')
+    broken = celerymod("check", "--output-format", "json", ".", cwd=mixed)
+    assert broken.returncode == 2
+    document = json.loads(broken.stdout)
+    assert document["findings"] == [] and "NOPE" in document["errors"][0]["message"]
+
+
+def test_exit_non_zero_on_fix(mixed: Path) -> None:
+    plain = celerymod("fix", "--write", "--select", "CEL003", ".", cwd=mixed)
+    assert plain.returncode == 0
+    (mixed / "sleepy.py").write_text(SLEEPY)
+    strict = celerymod("fix", "--write", "--exit-non-zero-on-fix", "--select", "CEL003", ".", cwd=mixed)
+    assert strict.returncode == 1, strict
+    again = celerymod("fix", "--write", "--exit-non-zero-on-fix", "--select", "CEL003", ".", cwd=mixed)
+    assert again.returncode == 0  # Nothing left to fix.
+
+
+@pytest.mark.parametrize("command", ["check", "fix"])
+def test_a_folder_without_python_files_says_so(tmp_path: Path, command: str) -> None:
+    (tmp_path / "README.md").write_text("# nothing here\n")
+    result = celerymod(command, ".", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "No Python files found in ." in result.stderr
+    assert "All checks passed" not in result.stderr + result.stdout
+
+
+def test_help_has_no_type_placeholders() -> None:
+    for command in ("--help", "check --help", "fix --help", "rules --help", "explain --help"):
+        result = celerymod(*command.split(), env={"COLUMNS": "80"})
+        assert result.returncode == 0
+        for placeholder in ("<bool>", "<list[str]>", "<str>", "<int>", "…"):
+            assert placeholder not in result.stdout, (command, placeholder)
+        # No sentence is cut off: click's short help ends with "..." when it truncates.
+        assert "..." not in result.stdout.replace("[PATH]...", "").replace("[ARGS]...", ""), command

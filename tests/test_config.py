@@ -43,10 +43,18 @@ def _project(tmp_path: Path, config: str) -> Path:
             "dotted names",
         ),
         (
-            "[tool.celerymod.per-file-ignores]\n'a.py' = ['CEL003']\n",
-            "per-file-ignores",
-            "unknown key",
+            "[tool.celerymod.per-file-ignores]\n'a.py' = 'CEL003'\n",
+            "tool.celerymod.per-file-ignores",
+            "a table of pattern",
         ),
+        (
+            "[tool.celerymod.per-file-ignores]\n'a.py' = ['CEL9']\n",
+            "tool.celerymod.per-file-ignores",
+            "CEL9",
+        ),
+        ("[tool.celerymod]\nextend-select = ['XYZ']\n", "tool.celerymod.extend-select", "XYZ"),
+        ("[tool.celerymod]\noutput-format = 'xml'\n", "tool.celerymod.output-format", "xml"),
+        ("[tool.celerymod]\nper-file-ignore = {}\n", "per-file-ignore", "unknown key"),
         ("[tool]\ncelerymod = 'CEL003'\n", "tool.celerymod", "must be a table"),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from contextlib import redirect_stdout
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -34,17 +35,23 @@ app = typer.Typer(
         "Find and rewrite Celery orchestration mistakes: tasks that block on subtask results, "
         "tasks that run other tasks through the broker just to wait, and `time.sleep` inside "
         "`async def`.\n\n"
-        "celerymod check .          report findings (exit 1 if any)\n\n"
-        "celerymod fix .            show the fixes as a diff; writes nothing\n\n"
-        "celerymod fix --write .    apply them\n\n"
-        "celerymod fix -i .         review change by change\n\n"
-        "Configure in \\[tool.celerymod] of pyproject.toml; silence a line with "
-        "`# celerymod: ignore[CODE]` or `# noqa: CODE`."
+        "\b\n"  # click keeps this block's lines as they are
+        "  celerymod check .          report findings (exit 1 if any)\n"
+        "  celerymod fix .            show the fixes as a diff; writes nothing\n"
+        "  celerymod fix --write .    apply them\n"
+        "  celerymod fix -i .         review change by change\n"
+        "  celerymod explain CEL001   what a rule finds and how it fixes it\n\n"
+        "PATH is files or folders (default: the current folder), or - for standard input. "
+        "Configure in [tool.celerymod] of pyproject.toml; `celerymod check --show-settings` "
+        "prints what applies. Silence a line with a `# noqa: CODE` comment."
     ),
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    # Plain click help, as ruff's: rich's option table squeezes the help text into a narrow
+    # column at 80 characters and labels flags `<bool>`.
+    rich_markup_mode=None,
 )
 
 
@@ -67,19 +74,51 @@ _DOCUMENT_FORMATS = (OutputFormat.JSON, OutputFormat.SARIF)
 
 Paths = Annotated[
     list[str] | None,
-    typer.Argument(
-        help="Files or folders to process (default: the current folder). "
-        "Use - to read one file from standard input.",
-        show_default=False,
-    ),
+    # No help text here: typer would label the row `<list[str]>`; the commands' docstrings
+    # say what PATH is.
+    typer.Argument(show_default=False, metavar="PATH", hidden=True),
 ]
 Select = Annotated[
     list[str] | None,
-    typer.Option("--select", help="Only these rule codes (repeat or comma-separate).", metavar="CODE"),
+    typer.Option(
+        "--select",
+        help="Only these rules, instead of `select` in config: a code, a prefix or ALL "
+        "(repeat or comma-separate: --select CEL001,CEL003; --select CEL00).",
+        metavar="CODE",
+    ),
+]
+ExtendSelect = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--extend-select",
+        help="These rules too, on top of `select`: --extend-select CEL002.",
+        metavar="CODE",
+    ),
 ]
 Ignore = Annotated[
     list[str] | None,
-    typer.Option("--ignore", help="Skip these rule codes (repeat or comma-separate).", metavar="CODE"),
+    typer.Option(
+        "--ignore",
+        help="Skip these rules (codes, prefixes or ALL), on top of `ignore` in config: "
+        "--ignore CEL003.",
+        metavar="CODE",
+    ),
+]
+ConfigFile = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="Read settings from this file instead of the nearest pyproject.toml: a "
+        "pyproject.toml with [tool.celerymod], or a TOML file with the keys at its top level.",
+        metavar="PATH",
+    ),
+]
+ShowSettings = Annotated[
+    bool,
+    typer.Option(
+        "--show-settings",
+        help="Print the effective settings and where each came from, then exit.",
+    ),
 ]
 Exclude = Annotated[
     list[str] | None,
@@ -111,7 +150,13 @@ StrategyOption = Annotated[
 ]
 Jobs = Annotated[
     int | None,
-    typer.Option("--jobs", "-j", help="Worker processes (default: all cores).", show_default=False),
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="Worker processes (default: all cores, at most one per file): -j 1.",
+        show_default=False,
+        metavar="N",
+    ),
 ]
 ColorOption = Annotated[
     Color, typer.Option("--color", help="Colour output: auto uses colour on a terminal unless NO_COLOR is set.")
@@ -173,18 +218,59 @@ def _load(
     reporter: Reporter,
     stdin_filename: str | None = None,
     report: Callable[[config.ConfigError], None] | None = None,
+    show_settings: bool = False,
 ) -> RunConfig:
     # For standard input the config is the one the named file would get (as ruff does), so an
     # editor sees the same findings as `celerymod check` on the saved file.
     where = [stdin_filename] if paths == ["-"] and stdin_filename else paths
     try:
-        return config.load(where, options)
+        loaded, origins = config.load_with_origins(where, options)
     except config.ConfigError as error:
         if report is not None:
             report(error)
         else:
             reporter.errors([FileError("config", str(error))])
         raise typer.Exit(EXIT_ERROR) from None
+    if show_settings:
+        sys.stdout.write(_settings_text(loaded, origins))
+        raise typer.Exit(EXIT_CLEAN)
+    return loaded
+
+
+def _settings_text(run_config: RunConfig, origins: dict[str, str]) -> str:
+    """`--show-settings`: each effective setting, its value and where the value came from."""
+    enabled = sorted(c for c in registry.BY_CODE if run_config.selects(c))
+    values: dict[str, object] = {
+        "config file": run_config.config_path or "none (defaults)",
+        "rules": enabled,
+        "per-file-ignores": {p: sorted(c) for p, c in run_config.per_file_ignores},
+        "exclude": list(run_config.exclude),
+        "respect-gitignore": run_config.respect_gitignore,
+        "force-exclude": run_config.force_exclude,
+        "strategy": run_config.strategy.value,
+        "task-decorators": list(run_config.task_decorators),
+        "unsafe-fixes": run_config.unsafe_fixes,
+        "cache-dir": run_config.cache_dir or "none (--no-cache)",
+        "output-format": run_config.output_format,
+        "jobs": run_config.jobs or f"{os.cpu_count() or 1} (all cores)",
+    }
+    lines = []
+    for key, value in values.items():
+        source = origins.get(key, "")
+        shown = value if isinstance(value, str | int) and not isinstance(value, bool) else _toml(value)
+        lines.append(f"{key:<18} = {shown}" + (f"    # {source}" if source else "") + "\n")
+    return "".join(lines)
+
+
+def _toml(value: object) -> str:
+    """A value as TOML would write it (close enough for reading settings)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
 
 
 @dataclass(frozen=True)
@@ -233,9 +319,13 @@ def _options(
     unsafe_fixes: bool | None = None,
     no_cache: bool = False,
     force_exclude: bool | None = None,
+    extend_select: list[str] | None = None,
+    config_file: str | None = None,
 ) -> config.Options:
     return config.Options(
         select=select,
+        extend_select=extend_select,
+        config_file=config_file,
         ignore=ignore,
         exclude=exclude,
         strategy=strategy.value if strategy else None,
@@ -262,26 +352,39 @@ def _show(reporter: Reporter, results: list[FileResult], fixes: bool, diffs: boo
             reporter.diff(result.diff)
 
 
-@app.command()
+@app.command(short_help="Report findings; exit 1 if any.")
 def check(
     paths: Paths = None,
     select: Select = None,
+    extend_select: ExtendSelect = None,
     ignore: Ignore = None,
     exclude: Exclude = None,
     force_exclude: ForceExclude = None,
     strategy: StrategyOption = None,
     jobs: Jobs = None,
     output_format: Annotated[
-        OutputFormat,
+        OutputFormat | None,
         typer.Option(
             "--output-format",
             "--format",
             help="How to print findings: text; json; github (one ::error workflow command "
             "per finding and per error, for GitHub Actions annotations); sarif (SARIF 2.1.0 "
-            "with the fixes, for code scanning).",
+            "with the fixes, for code scanning). Default: `output-format` in config, else text.",
             case_sensitive=False,
+            show_default=False,
         ),
-    ] = OutputFormat.TEXT,
+    ] = None,
+    output_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-file",
+            "-o",
+            help="Write the findings (in the chosen format) to this file instead of standard "
+            "output: --output-format sarif -o celerymod.sarif.",
+            metavar="PATH",
+            dir_okay=False,
+        ),
+    ] = None,
     diff: Annotated[
         bool,
         typer.Option(
@@ -311,8 +414,13 @@ def check(
     quiet: Quiet = False,
     no_cache: NoCache = False,
     stdin_filename: StdinFilename = None,
+    config_file: ConfigFile = None,
+    show_settings: ShowSettings = False,
 ) -> None:
     """Report findings. Exit 0 when clean, 1 when anything is found, 2 on any error.
+
+    PATH is files or folders (default: the current folder); - reads one file from standard
+    input (name it with --stdin-filename).
 
     With --format github every finding is an ::error annotation, never a ::warning, even when
     its fix needs review: check fails the build for any finding, and the annotation says so.
@@ -320,6 +428,44 @@ def check(
     """
     paths = paths or ["."]
     reporter = Reporter(color.value, quiet)
+    if output_file is None:
+        _check(paths, select, extend_select, ignore, exclude, force_exclude, strategy, jobs,
+               output_format, diff, show_fixes, statistics, exit_zero, unsafe_fixes, reporter,
+               no_cache, stdin_filename, config_file, show_settings)
+        return
+    try:
+        # Only what would go to standard output moves: errors and the summary stay on stderr.
+        with open(output_file, "w", encoding="utf-8") as stream, redirect_stdout(stream):
+            _check(paths, select, extend_select, ignore, exclude, force_exclude, strategy, jobs,
+                   output_format, diff, show_fixes, statistics, exit_zero, unsafe_fixes,
+                   reporter, no_cache, stdin_filename, config_file, show_settings)
+    except OSError as error:
+        reporter.errors([FileError(str(output_file), f"cannot write --output-file: {error.strerror}")])
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _check(
+    paths: list[str],
+    select: list[str] | None,
+    extend_select: list[str] | None,
+    ignore: list[str] | None,
+    exclude: list[str] | None,
+    force_exclude: bool | None,
+    strategy: Strategy | None,
+    jobs: int | None,
+    format_option: OutputFormat | None,
+    diff: bool,
+    show_fixes: bool,
+    statistics: bool,
+    exit_zero: bool,
+    unsafe_fixes: bool | None,
+    reporter: Reporter,
+    no_cache: bool,
+    stdin_filename: str | None,
+    config_file: str | None,
+    show_settings: bool,
+) -> None:
+    output_format = format_option or OutputFormat.TEXT  # Until the config is read.
     if diff and output_format in _DOCUMENT_FORMATS:
         message = f"cannot be combined with --format {output_format.value}: its output is one "
         message += "JSON document (SARIF carries the fixes in its `fixes` entries)"
@@ -335,17 +481,29 @@ def check(
             return
         if output_format is OutputFormat.SARIF:
             sys.stdout.write(sarif.render([], problem, {}, root or os.getcwd()))
+        if output_format is OutputFormat.JSON:
+            reporter.json_report([], problem, {})  # Still one valid document.
         reporter.errors([FileError("config", str(error))])
 
     options = _options(
-        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude
+        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude,
+        extend_select, config_file,
     )
-    run_config = _load(paths, options, reporter, stdin_filename, config_failed)
+    run_config = _load(paths, options, reporter, stdin_filename, config_failed, show_settings)
+    output_format = format_option or OutputFormat(run_config.output_format)
+    if diff and output_format in _DOCUMENT_FORMATS:
+        message = f"cannot be combined with --format {output_format.value} (from config): its "
+        message += "output is one JSON document (SARIF carries the fixes in its `fixes` entries)"
+        reporter.errors([FileError("--diff", message)])
+        raise typer.Exit(EXIT_ERROR)
     # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
     run_config = replace(run_config, unsafe_fixes=True)
     run = _collect(paths, run_config, stdin_filename, reporter)
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
+    if output_format is OutputFormat.TEXT and not run.files and not errors:
+        reporter.no_files(paths)
+        raise typer.Exit(EXIT_CLEAN)
     if output_format is OutputFormat.JSON:
         reporter.json_report(results, errors, _every_fix_edits(run, run_config))
     elif output_format is OutputFormat.SARIF:
@@ -414,7 +572,7 @@ def _every_fix_edits(run: _Run, run_config: RunConfig) -> AllFixEdits:
     return every_fix_edits(run.results, _reader(run), run_config, run.index, module_names)
 
 
-@app.command()
+@app.command(short_help="Show the fixes as a diff, or apply them (--write, -i).")
 def fix(
     paths: Paths = None,
     write: Annotated[bool, typer.Option("--write", "-w", help="Apply the fixes to the files.")] = False,
@@ -428,6 +586,7 @@ def fix(
         ),
     ] = False,
     select: Select = None,
+    extend_select: ExtendSelect = None,
     ignore: Ignore = None,
     exclude: Exclude = None,
     force_exclude: ForceExclude = None,
@@ -435,12 +594,25 @@ def fix(
     jobs: Jobs = None,
     unsafe_fixes: UnsafeFixes = None,
     show_fixes: ShowFixes = False,
+    exit_non_zero_on_fix: Annotated[
+        bool,
+        typer.Option(
+            "--exit-non-zero-on-fix",
+            help="With --write, exit 1 when a fix was applied (a pre-commit hook then fails "
+            "and shows what changed), as in ruff.",
+        ),
+    ] = False,
     color: ColorOption = Color.AUTO,
     quiet: Quiet = False,
     no_cache: NoCache = False,
     stdin_filename: StdinFilename = None,
+    config_file: ConfigFile = None,
+    show_settings: ShowSettings = False,
 ) -> None:
     """Show every fix and its diff (writes nothing), or apply them with --write / -i.
+
+    PATH is files or folders (default: the current folder); with - the fixed source of
+    standard input is printed instead of a diff.
 
     Each fix is `safe` (keeps behaviour) or `review` (changes it as its message says).
     --write applies the safe ones; review fixes need --unsafe-fixes (or `unsafe-fixes = true`
@@ -458,15 +630,19 @@ def fix(
         reporter.errors([FileError("-", "--write and --interactive need files, not stdin")])
         raise typer.Exit(EXIT_ERROR)
     options = _options(
-        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude
+        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude,
+        extend_select, config_file,
     )
-    run_config = _load(paths, options, reporter, stdin_filename)
+    run_config = _load(paths, options, reporter, stdin_filename, show_settings=show_settings)
     applying = run_config  # What --write and stdin apply: review fixes only when allowed.
     if (interactive or not write) and paths != ["-"]:
         # The dry run and -i show every fix; -i asks before each, so consent is per change.
         run_config = replace(run_config, unsafe_fixes=True)
     run = _collect(paths, run_config, stdin_filename, reporter)
     files, results, errors = run.files, run.results, run.errors
+    if not files and not errors and run.stdin is None:
+        reporter.no_files(paths)
+        raise typer.Exit(EXIT_CLEAN)
     findings = [f for result in results for f in result.findings]
     unfixable = sum(1 for f in findings if f.fix is None and not f.part_of_fix)
     changed = [r for r in results if r.new_source is not None]
@@ -497,6 +673,8 @@ def fix(
         if show_fixes:
             _show(reporter, changed, fixes=True, diffs=False)
         reporter.fix_summary(fixes, len(outcome.written), unfixable, written=True, left=left)
+        if exit_non_zero_on_fix and outcome.written and not errors:
+            raise typer.Exit(EXIT_FINDINGS)
     else:
         _show(reporter, changed, fixes=True, diffs=not show_fixes)
         reporter.errors(errors)
@@ -505,7 +683,7 @@ def fix(
     raise typer.Exit(EXIT_ERROR if errors else EXIT_CLEAN)
 
 
-@app.command("rules")
+@app.command("rules", short_help="List every rule.")
 def rules_command(
     color: ColorOption = Color.AUTO,
 ) -> None:
@@ -513,12 +691,16 @@ def rules_command(
     Reporter(color.value).rules_table(registry.RULES)
 
 
-@app.command()
+@app.command(short_help="Show one rule's documentation.")
 def explain(
-    code: Annotated[str, typer.Argument(help="A rule code (CEL001) or name (blocking-subtask-wait).")],
+    code: Annotated[str, typer.Argument(metavar="RULE", hidden=True)],
     color: ColorOption = Color.AUTO,
 ) -> None:
-    """Show one rule's documentation."""
+    """Show one rule's documentation: what it finds, why it matters, how it fixes it.
+
+    RULE is a rule code or name: `celerymod explain CEL001`, `celerymod explain
+    blocking-subtask-wait`.
+    """
     wanted = code.strip()
     rule = registry.BY_CODE.get(wanted.upper()) or next(
         (r for r in registry.RULES if r.name == wanted), None

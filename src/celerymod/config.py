@@ -35,9 +35,14 @@ class _Key:
 
 
 KEYS: dict[str, _Key] = {
-    "select": _Key(list, "rule codes to run (default: all)"),
-    "ignore": _Key(list, "rule codes to skip"),
+    "select": _Key(list, "rule codes or prefixes to run: CEL001, CEL00, CEL, ALL (default: ALL)"),
+    "extend-select": _Key(list, "rule codes or prefixes to run on top of `select`"),
+    "ignore": _Key(list, "rule codes or prefixes to skip"),
+    "per-file-ignores": _Key(
+        dict, "gitignore-style pattern -> rule codes to skip in matching files"
+    ),
     "exclude": _Key(list, "gitignore-style patterns of paths to skip"),
+    "extend-exclude": _Key(list, "more patterns of paths to skip, on top of `exclude`"),
     "strategy": _Key(str, "how CEL001 rewrites return: metadata or replace"),
     "task-decorators": _Key(list, "extra decorators (dotted names) that define Celery tasks"),
     "respect-gitignore": _Key(bool, "skip files matched by .gitignore (default: true)"),
@@ -46,7 +51,10 @@ KEYS: dict[str, _Key] = {
     ),
     "unsafe-fixes": _Key(bool, "let `fix --write` apply review fixes too (default: false)"),
     "cache-dir": _Key(str, "where results are cached between runs (default: .celerymod_cache)"),
+    "output-format": _Key(str, "how `check` prints findings: text, json, github or sarif"),
 }
+
+OUTPUT_FORMATS = ("text", "json", "github", "sarif")
 
 
 # A task decorator is named by its dotted path (`myproject.celery.app.task`).
@@ -58,6 +66,7 @@ class Options:
     """What the command line said; None means "not given, use the config file"."""
 
     select: Sequence[str] | None = None
+    extend_select: Sequence[str] | None = None
     ignore: Sequence[str] | None = None
     exclude: Sequence[str] | None = None
     strategy: str | None = None
@@ -65,6 +74,7 @@ class Options:
     unsafe_fixes: bool | None = None
     no_cache: bool = False
     force_exclude: bool | None = None
+    config_file: str | None = None  # --config: this file instead of the nearest pyproject
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -80,32 +90,75 @@ def find_pyproject(start: Path) -> Path | None:
 
 def load(paths: Sequence[str], options: Options) -> RunConfig:
     """Build the run's config from the pyproject nearest the first path and the CLI."""
-    start = Path(paths[0]) if paths and paths[0] != "-" else Path.cwd()
-    pyproject = find_pyproject(start if start.exists() else Path.cwd())
+    return load_with_origins(paths, options)[0]
+
+
+def load_with_origins(
+    paths: Sequence[str], options: Options
+) -> tuple[RunConfig, dict[str, str]]:
+    """The run's config and, per setting, where its value came from (`--show-settings`):
+    "default", "--option" or the config file's `key`."""
+    pyproject = _config_file(paths, options)
     table: dict[str, Any] = _read_table(pyproject) if pyproject else {}
     where = str(pyproject) if pyproject else "the command line"
     file = str(pyproject) if pyproject else None
+    origins: dict[str, str] = {}
 
-    def codes(key: str, given: Sequence[str] | None) -> list[str] | None:
-        raw = given if given is not None else table.get(key)
+    def origin(setting: str, cli: object, key: str) -> None:
+        if cli is not None and cli is not False and cli != []:
+            origins[setting] = f"--{key}"
+        elif key in table:
+            origins[setting] = f"`{key}` in {where}"
+        else:
+            origins.setdefault(setting, "default")
+
+    def codes(key: str, raw: Sequence[str] | None, from_cli: bool) -> set[str] | None:
         if raw is None:
             return None
-        expanded = [code.strip().upper() for item in raw for code in str(item).split(",")]
-        unknown = [code for code in expanded if code and code not in registry.BY_CODE]
-        if unknown:
-            known = ", ".join(registry.BY_CODE)
-            if given is not None:
-                raise ConfigError(f"unknown rule code {unknown[0]!r} in --{key} (known: {known})")
-            raise ConfigError(
-                f"unknown rule code {unknown[0]!r} in `tool.celerymod.{key}` in {where} "
-                f"(known: {known})",
-                file,
-            )
-        return [code for code in expanded if code]
+        found: set[str] = set()
+        for item in raw:
+            for selector in str(item).split(","):
+                selector = selector.strip().upper()
+                if not selector:
+                    continue
+                matched = _expand(selector)
+                if not matched:
+                    known = ", ".join(registry.BY_CODE)
+                    problem = f"unknown rule code {selector!r}"
+                    hint = f"(known: {known}, a prefix of them such as CEL00, or ALL)"
+                    if from_cli:
+                        raise ConfigError(f"{problem} in --{key} {hint}")
+                    raise ConfigError(f"{problem} in `tool.celerymod.{key}` in {where} {hint}", file)
+                found |= matched
+        return found
 
-    select = codes("select", options.select)
-    ignore = codes("ignore", options.ignore) or []
+    # As in ruff: the config file's selection, then the command line's; a `select` starts
+    # over from its own codes, `extend-select` adds, `ignore` removes.
+    enabled = set(registry.BY_CODE)
+    for from_cli, source in ((False, table), (True, None)):
+        def given(key: str, attr: str) -> Sequence[str] | None:
+            return getattr(options, attr) if from_cli else source.get(key)  # type: ignore[union-attr]
+
+        chosen = codes("select", given("select", "select"), from_cli)
+        if chosen is not None:
+            enabled = chosen
+        enabled |= codes("extend-select", given("extend-select", "extend_select"), from_cli) or set()
+        enabled -= codes("ignore", given("ignore", "ignore"), from_cli) or set()
+    # Where the rule selection came from: a --select starts over, so the config's is gone.
+    rule_keys = (("select", "select"), ("extend-select", "extend_select"), ("ignore", "ignore"))
+    sources = [f"--{key}" for key, attr in rule_keys if getattr(options, attr) is not None]
+    if options.select is None:
+        sources += [f"`{key}` in {where}" for key, _ in rule_keys if key in table]
+    origins["rules"] = ", ".join(sources) or "default"
+
+    per_file: list[tuple[str, frozenset[str]]] = []
+    for pattern, listed in table.get("per-file-ignores", {}).items():
+        ignored = codes(f"per-file-ignores.{pattern!r}", listed, False) or set()
+        per_file.append((pattern, frozenset(ignored)))
+    origin("per-file-ignores", None, "per-file-ignores")
+
     strategy_name = options.strategy or table.get("strategy") or Strategy.METADATA.value
+    origin("strategy", options.strategy, "strategy")
     try:
         strategy = Strategy(strategy_name)
     except ValueError:
@@ -117,12 +170,32 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
             f"`tool.celerymod.strategy` in {where} must be one of {choices}, not {strategy_name!r}",
             file,
         ) from None
-    exclude = [*table.get("exclude", []), *(options.exclude or [])]
+    output_format = table.get("output-format", "text")
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigError(
+            f"`tool.celerymod.output-format` in {where} must be one of "
+            f"{', '.join(OUTPUT_FORMATS)}, not {output_format!r}",
+            file,
+        )
+    exclude = [*table.get("exclude", []), *table.get("extend-exclude", []), *(options.exclude or [])]
+    origin("exclude", options.exclude, "exclude")
+    if "extend-exclude" in table and origins["exclude"] == "default":
+        origins["exclude"] = f"`extend-exclude` in {where}"
     if options.jobs is not None and options.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
-    return RunConfig(
-        select=frozenset(select) if select is not None else None,
-        ignore=frozenset(ignore),
+    for setting, cli, key in (
+        ("jobs", options.jobs, "jobs"),
+        ("task-decorators", None, "task-decorators"),
+        ("respect-gitignore", None, "respect-gitignore"),
+        ("force-exclude", options.force_exclude, "force-exclude"),
+        ("unsafe-fixes", options.unsafe_fixes, "unsafe-fixes"),
+        ("cache-dir", True if options.no_cache else None, "no-cache" if options.no_cache else "cache-dir"),
+        ("output-format", None, "output-format"),
+    ):
+        origin(setting, cli, key)
+    run_config = RunConfig(
+        select=None if enabled == set(registry.BY_CODE) else frozenset(enabled),
+        per_file_ignores=tuple(per_file),
         exclude=tuple(exclude),
         strategy=strategy,
         task_decorators=tuple(table.get("task-decorators", [])),
@@ -144,7 +217,27 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
             if options.no_cache
             else cache.resolve_dir(table.get("cache-dir"), str(pyproject) if pyproject else None)
         ),
+        output_format=output_format,
     )
+    return run_config, origins
+
+
+def _expand(selector: str) -> set[str]:
+    """The rule codes a selector names: `ALL`, a code, or a prefix of codes (`CEL00`)."""
+    if selector == "ALL":
+        return set(registry.BY_CODE)
+    return {code for code in registry.BY_CODE if code.startswith(selector)}
+
+
+def _config_file(paths: Sequence[str], options: Options) -> Path | None:
+    """`--config PATH`, else the pyproject nearest the first path (or the current folder)."""
+    if options.config_file is not None:
+        given = Path(options.config_file)
+        if not given.is_file():
+            raise ConfigError(f"--config {options.config_file}: no such file")
+        return given
+    start = Path(paths[0]) if paths and paths[0] != "-" else Path.cwd()
+    return find_pyproject(start if start.exists() else Path.cwd())
 
 
 def _read_table(pyproject: Path) -> dict[str, Any]:
@@ -155,6 +248,8 @@ def _read_table(pyproject: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {pyproject}: {error}", str(pyproject)) from None
     tool = data.get("tool", {})
     table = tool.get("celerymod", {}) if isinstance(tool, dict) else {}
+    if pyproject.name != "pyproject.toml" and "tool" not in data:
+        table = data  # A `--config celerymod.toml` holds the keys at its top level.
     if not isinstance(table, dict):
         raise ConfigError(f"`tool.celerymod` in {pyproject} must be a table", str(pyproject))
     for key, value in table.items():
@@ -167,8 +262,18 @@ def _read_table(pyproject: Path) -> dict[str, Any]:
             )
         if not isinstance(value, spec.kind) or (
             isinstance(value, list) and not all(isinstance(v, str) for v in value)
+        ) or (
+            isinstance(value, dict)
+            and not all(
+                isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values()
+            )
         ):
-            wanted = {list: "a list of strings", str: "a string", bool: "true or false"}
+            wanted = {
+                list: "a list of strings",
+                str: "a string",
+                bool: "true or false",
+                dict: 'a table of pattern = ["CODE", ...]',
+            }
             raise ConfigError(
                 f"`tool.celerymod.{key}` in {pyproject} must be {wanted[spec.kind]}, "
                 f"not {value!r}",

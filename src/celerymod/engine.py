@@ -73,6 +73,7 @@ def process(
     `foreign` are parts of fixes found in other files that edit this one. Errors (decode,
     syntax, a fix that breaks the code) come back inside the result, never raised.
     """
+    config = config.for_file(path)  # `per-file-ignores`
     digest = textio.source_hash(source)
     helpers = index.reached_in(module_name) if index is not None else frozenset()
     rules = registry.matching_rules(source, config, bool(helpers))

@@ -6,7 +6,7 @@ syntax tree or a terminal object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -152,6 +152,9 @@ class RunConfig:
 
     select: frozenset[str] | None = None
     ignore: frozenset[str] = frozenset()
+    # `per-file-ignores`: (gitignore-style pattern, codes), relative to the config's folder;
+    # `for_file` folds the matching ones into `ignore`.
+    per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
     exclude: tuple[str, ...] = ()
     strategy: Strategy = Strategy.METADATA
     task_decorators: tuple[str, ...] = ()
@@ -165,6 +168,24 @@ class RunConfig:
     unsafe_fixes: bool = False
     # Where per-file results persist between runs (`celerymod.cache`); None: no cache.
     cache_dir: str | None = None
+    output_format: str = "text"  # `output-format` in config; --output-format wins
+
+    def for_file(self, path: str) -> RunConfig:
+        """This config with the `per-file-ignores` that match `path` folded into `ignore`."""
+        if not self.per_file_ignores:
+            return self
+        import os
+
+        import pathspec
+
+        root = os.path.dirname(self.config_path) if self.config_path else os.getcwd()
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+        relative = relative.replace(os.sep, "/")
+        ignored = set(self.ignore)
+        for pattern, codes in self.per_file_ignores:
+            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(relative):
+                ignored |= codes
+        return replace(self, ignore=frozenset(ignored), per_file_ignores=())
 
     def applies(self, fix: FixInfo) -> bool:
         """True when a run that applies "every fix" applies this one."""

@@ -88,6 +88,13 @@ class Reporter:
                 line.append(f" (also edits {', '.join(finding.fix.other_paths)})")
             self.out.print(line)
 
+    def no_files(self, paths: Sequence[str]) -> None:
+        """Nothing was checked: say so rather than "All checks passed!"."""
+        where = ", ".join(paths)
+        self.err.print(
+            Text(f"No Python files found in {where} (after exclude and .gitignore); nothing checked.", "yellow")
+        )
+
     def check_summary(self, findings: int, safe: int, review: int, errors: int) -> None:
         if self.quiet:
             return

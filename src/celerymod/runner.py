@@ -106,6 +106,7 @@ def process_source(
     With a cache (`config.cache_dir`), a result computed before from the same bytes, settings,
     index and foreign edits is read back instead.
     """
+    config = config.for_file(file.absolute)
     helpers = bool(index.reached_in(file.module_name)) if index is not None else False
     if not foreign and not registry.matching_rules(source, config, helpers):
         return FileResult(path=file.path, source_hash=textio.source_hash(source))
