@@ -134,8 +134,8 @@ def _sites(case_name: str, module_path: str, extra: dict[str, bytes] | None = No
     from libcst.metadata import MetadataWrapper
 
     from celerymod import celery_names
-    from celerymod import index as index_module
-    from celerymod.index import ProjectIndex
+    from celerymod.analysis import index as index_module
+    from celerymod.analysis.index import ProjectIndex
 
     case = next(c for c in CASES if c.name == case_name)
     files, _ = discovery.discover([str(case.input)], ())

@@ -17,6 +17,7 @@ import pytest
 from fixture_cases import FIXTURES
 
 from celerymod import runner
+from celerymod.analysis.index import ProjectIndex, index_file
 from celerymod.celery_names import (
     METADATA,
     CallForm,
@@ -29,7 +30,6 @@ from celerymod.celery_names import (
     source_text,
 )
 from celerymod.discovery import discover
-from celerymod.index import ProjectIndex, index_file
 from celerymod.model import FileResult, RunConfig
 
 CONFIG = RunConfig(select=frozenset({"CEL001"}), jobs=1)

@@ -45,7 +45,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from celerymod.index import (
+from celerymod.analysis.index import (
     IndexEntry,
     ProjectIndex,
     TaskDefinition,

@@ -18,10 +18,10 @@ from typing import Annotated
 import typer
 
 from celerymod import __version__, config, registry, runner
+from celerymod.analysis.index import ProjectIndex
 from celerymod.discovery import SourceFile, discover, module_name
 from celerymod.formats import github, sarif
 from celerymod.formats.fixes import AllFixEdits, FixEdits, every_fix_edits, single_fix_edits
-from celerymod.index import ProjectIndex
 from celerymod.model import FileError, FileResult, Finding, RunConfig, Safety, Strategy
 from celerymod.report import Reporter
 

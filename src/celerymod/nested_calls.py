@@ -25,6 +25,7 @@ from typing import cast
 import libcst as cst
 
 from celerymod import import_order
+from celerymod.analysis.index import IndexEntry, TaskDefinition
 from celerymod.celery_names import (
     CallForm,
     Canvas,
@@ -37,7 +38,6 @@ from celerymod.celery_names import (
     describe,
     source_text,
 )
-from celerymod.index import IndexEntry, TaskDefinition
 from celerymod.model import RunConfig
 from celerymod.transforms.base import Replacement, walk
 
