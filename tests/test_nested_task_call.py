@@ -133,9 +133,10 @@ def _sites(case_name: str, module_path: str, extra: dict[str, bytes] | None = No
     import libcst as cst
     from libcst.metadata import MetadataWrapper
 
-    from celerymod import celery_names
-    from celerymod.analysis import index as index_module
+    from celerymod.analysis import indexing as index_module
     from celerymod.analysis.index import ProjectIndex
+    from celerymod.analysis.module import CeleryModule
+    from celerymod.analysis.vocabulary import METADATA
 
     case = next(c for c in CASES if c.name == case_name)
     files, _ = discovery.discover([str(case.input)], ())
@@ -148,9 +149,9 @@ def _sites(case_name: str, module_path: str, extra: dict[str, bytes] | None = No
     index = ProjectIndex.from_entries(entries)
     target = case.input / module_path
     wrapper = MetadataWrapper(cst.parse_module(target.read_text("utf-8")))
-    celery = celery_names.CeleryModule(
+    celery = CeleryModule(
         wrapper.module,
-        wrapper.resolve_many(celery_names.METADATA),
+        wrapper.resolve_many(METADATA),
         path=str(target),
         module_name=discovery.module_name(target),
         index=index,

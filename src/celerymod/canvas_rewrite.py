@@ -1,7 +1,7 @@
 """CEL001's fixes: rewrite a task's waits on subtasks into a chord or a chain (DESIGN §2).
 
 `rewrite(celery, task, waits, strategy)` classifies the task's waits
-(`celery_names.classify`) and returns an `Outcome`: a `Fix` to attach to the first wait, or
+(`analysis.shapes.classify`) and returns an `Outcome`: a `Fix` to attach to the first wait, or
 the reason no rewrite is safe. A task whose waits form more than one shape is not rewritten
 (the code after the first would move into the callback with waits still in it, and the
 output would not be a fixpoint).
@@ -32,20 +32,11 @@ import libcst as cst
 from libcst.codemod.visitors import ImportItem
 from libcst.metadata import Assignment, ScopeProvider
 
-from celerymod.celery_names import (
-    TASK_DECORATORS,
-    CallForm,
-    Canvas,
-    CeleryModule,
-    OriginKind,
-    Shape,
-    ShapeKind,
-    Task,
-    WaitSite,
-    classify,
-    describe,
-    source_text,
-)
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import Task, WaitSite
+from celerymod.analysis.shapes import Shape, ShapeKind, classify
+from celerymod.analysis.syntax import describe, source_text
+from celerymod.analysis.vocabulary import TASK_DECORATORS, CallForm, Canvas, OriginKind
 from celerymod.model import Safety, Strategy
 from celerymod.transforms.base import Fix, walk, with_keyword
 

@@ -25,19 +25,13 @@ from typing import cast
 import libcst as cst
 
 from celerymod import import_order
+from celerymod.analysis.arguments import call_arguments
 from celerymod.analysis.index import IndexEntry, TaskDefinition
-from celerymod.celery_names import (
-    CallForm,
-    Canvas,
-    CeleryModule,
-    OriginKind,
-    Task,
-    WaitSite,
-    call_arguments,
-    classify,
-    describe,
-    source_text,
-)
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import Task, WaitSite
+from celerymod.analysis.shapes import classify
+from celerymod.analysis.syntax import describe, source_text
+from celerymod.analysis.vocabulary import CallForm, Canvas, OriginKind
 from celerymod.model import RunConfig
 from celerymod.transforms.base import Replacement, walk
 
@@ -336,7 +330,7 @@ def _merged(
 
 
 def _arguments_of(arguments: object) -> list[cst.Arg]:
-    from celerymod.celery_names import CallArguments
+    from celerymod.analysis.arguments import CallArguments
 
     assert isinstance(arguments, CallArguments)
     args = [cst.Arg(value=v) for v in arguments.args]

@@ -75,10 +75,10 @@ def _index_one(file: SourceFile) -> IndexEntry | None:
         found, entry = store.get(key)
         if found and (entry is None or isinstance(entry, IndexEntry)):
             return entry
-    from celerymod.analysis import index
+    from celerymod.analysis import indexing
 
     try:
-        entry = index.index_file(source, file.path, file.module_name)
+        entry = indexing.index_file(source, file.path, file.module_name)
     except Exception:  # noqa: BLE001 - a file the index cannot read is reported later.
         return None
     if store:

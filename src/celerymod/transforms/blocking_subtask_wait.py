@@ -246,8 +246,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from celerymod import celery_names
-from celerymod.celery_names import CeleryModule, Task, WaitSite, describe
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import Task, WaitSite
+from celerymod.analysis.syntax import describe
+from celerymod.analysis.vocabulary import METADATA
 from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix, with_keyword
@@ -265,7 +267,7 @@ _DEADLOCK = (
 
 class Checker(BaseChecker):
     CODE = "CEL001"
-    METADATA_DEPENDENCIES = celery_names.METADATA
+    METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
         from celerymod.canvas_rewrite import rewrite

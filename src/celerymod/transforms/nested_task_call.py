@@ -111,8 +111,10 @@ from __future__ import annotations
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
-from celerymod import celery_names, nested_calls
-from celerymod.celery_names import CallForm, CeleryModule, describe
+from celerymod import nested_calls
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.syntax import describe
+from celerymod.analysis.vocabulary import METADATA, CallForm
 from celerymod.model import ForeignEdit, Safety
 from celerymod.nested_calls import Plan
 from celerymod.transforms.base import Checker as BaseChecker
@@ -123,7 +125,7 @@ _GUARD = "the worker raises `RuntimeError: Never call result.get() within a task
 
 class Checker(BaseChecker):
     CODE = "CEL002"
-    METADATA_DEPENDENCIES = celery_names.METADATA
+    METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
         celery = CeleryModule.from_context(node, self.metadata, self.context)
@@ -139,7 +141,7 @@ class Checker(BaseChecker):
     ) -> Fix | None:
         """`(qualified name, helper)`: extract that task of this file into that helper."""
         qualified, helper = payload
-        metadata = wrapper.resolve_many(celery_names.METADATA)
+        metadata = wrapper.resolve_many(METADATA)
         celery = CeleryModule.from_context(wrapper.module, metadata, context)
         task = next((t for t in celery.tasks if t.definition.qualified_name == qualified), None)
         if task is None or nested_calls.wrapped_helper(task, wrapper.module) is not None:
