@@ -270,7 +270,7 @@ class Checker(BaseChecker):
     METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
-        from celerymod.canvas_rewrite import rewrite
+        from celerymod.transforms.blocking_subtask_wait_fix.rewrite import rewrite
 
         celery = CeleryModule.from_context(node, self.metadata, self.context)
         for task in celery.tasks:
