@@ -115,7 +115,7 @@ def test_the_import_graph_sees_deferred_and_relative_imports(tmp_path: Path) -> 
 
 def test_no_import_cycle_between_celerymod_modules() -> None:
     graph = import_graph()
-    assert "celerymod.cli" in graph and graph["celerymod.cli"], "the graph found the imports"
+    assert graph.get("celerymod.cli"), "the graph found the imports"
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle or [])
 

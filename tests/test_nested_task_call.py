@@ -170,7 +170,7 @@ def test_not_extractable_sites_are_left_to_cel001_with_a_reason(
     case_name: str, module_path: str, reason: str
 ) -> None:
     from celerymod.model import RunConfig
-    from celerymod.nested_calls import claims, unclaimed_reason
+    from celerymod.transforms.nested_task_call_fix.sites import claims, unclaimed_reason
 
     celery, sites = _sites(case_name, module_path)
     assert len(sites) == 1
@@ -180,7 +180,7 @@ def test_not_extractable_sites_are_left_to_cel001_with_a_reason(
 
 def test_claims_only_when_cel002_is_selected() -> None:
     from celerymod.model import RunConfig
-    from celerymod.nested_calls import claims
+    from celerymod.transforms.nested_task_call_fix.sites import claims
 
     celery, sites = _sites("absolute_import", "shop/batch.py")
     assert claims(sites[0], celery, RunConfig())
@@ -190,7 +190,7 @@ def test_claims_only_when_cel002_is_selected() -> None:
 
 def test_a_sequence_of_waits_stays_cel001s() -> None:
     from celerymod.model import RunConfig
-    from celerymod.nested_calls import claims, unclaimed_reason
+    from celerymod.transforms.nested_task_call_fix.sites import claims, unclaimed_reason
 
     celery, sites = _sites("import_styles", "shop/e.py")
     assert len(sites) == 2
