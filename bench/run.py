@@ -400,7 +400,7 @@ _COUNT_FILES = """
 import json, sys
 from celerymod import config, registry, runner
 from celerymod.discovery import discover
-from celerymod.index import INDEX_PATTERNS
+from celerymod.analysis.index import INDEX_PATTERNS
 tree = sys.argv[1]
 run_config = config.load([tree], config.Options())
 files, _ = discover([tree], run_config.exclude, run_config.respect_gitignore)

@@ -133,9 +133,10 @@ def _sites(case_name: str, module_path: str, extra: dict[str, bytes] | None = No
     import libcst as cst
     from libcst.metadata import MetadataWrapper
 
-    from celerymod import celery_names
-    from celerymod import index as index_module
-    from celerymod.index import ProjectIndex
+    from celerymod.analysis import indexing as index_module
+    from celerymod.analysis.index import ProjectIndex
+    from celerymod.analysis.module import CeleryModule
+    from celerymod.analysis.vocabulary import METADATA
 
     case = next(c for c in CASES if c.name == case_name)
     files, _ = discovery.discover([str(case.input)], ())
@@ -148,9 +149,9 @@ def _sites(case_name: str, module_path: str, extra: dict[str, bytes] | None = No
     index = ProjectIndex.from_entries(entries)
     target = case.input / module_path
     wrapper = MetadataWrapper(cst.parse_module(target.read_text("utf-8")))
-    celery = celery_names.CeleryModule(
+    celery = CeleryModule(
         wrapper.module,
-        wrapper.resolve_many(celery_names.METADATA),
+        wrapper.resolve_many(METADATA),
         path=str(target),
         module_name=discovery.module_name(target),
         index=index,
@@ -169,7 +170,7 @@ def test_not_extractable_sites_are_left_to_cel001_with_a_reason(
     case_name: str, module_path: str, reason: str
 ) -> None:
     from celerymod.model import RunConfig
-    from celerymod.nested_calls import claims, unclaimed_reason
+    from celerymod.transforms.nested_task_call_fix.sites import claims, unclaimed_reason
 
     celery, sites = _sites(case_name, module_path)
     assert len(sites) == 1
@@ -179,7 +180,7 @@ def test_not_extractable_sites_are_left_to_cel001_with_a_reason(
 
 def test_claims_only_when_cel002_is_selected() -> None:
     from celerymod.model import RunConfig
-    from celerymod.nested_calls import claims
+    from celerymod.transforms.nested_task_call_fix.sites import claims
 
     celery, sites = _sites("absolute_import", "shop/batch.py")
     assert claims(sites[0], celery, RunConfig())
@@ -189,7 +190,7 @@ def test_claims_only_when_cel002_is_selected() -> None:
 
 def test_a_sequence_of_waits_stays_cel001s() -> None:
     from celerymod.model import RunConfig
-    from celerymod.nested_calls import claims, unclaimed_reason
+    from celerymod.transforms.nested_task_call_fix.sites import claims, unclaimed_reason
 
     celery, sites = _sites("import_styles", "shop/e.py")
     assert len(sites) == 2

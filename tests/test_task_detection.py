@@ -1,4 +1,4 @@
-"""What counts as a task, a result and a wait (celerymod.celery_names), across modules.
+"""What counts as a task, a result and a wait (celerymod.analysis), across modules.
 
 The single-file fixtures (test_fixtures.py) run without a project index; here small projects
 are written to a temporary folder and run through the real discovery, index pass and runner,
@@ -17,19 +17,14 @@ import pytest
 from fixture_cases import FIXTURES
 
 from celerymod import runner
-from celerymod.celery_names import (
-    METADATA,
-    CallForm,
-    Canvas,
-    CeleryModule,
-    OriginKind,
-    ShapeKind,
-    call_arguments,
-    classify,
-    source_text,
-)
+from celerymod.analysis.arguments import call_arguments
+from celerymod.analysis.index import ProjectIndex
+from celerymod.analysis.indexing import index_file
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.shapes import ShapeKind, classify
+from celerymod.analysis.syntax import source_text
+from celerymod.analysis.vocabulary import METADATA, CallForm, Canvas, OriginKind
 from celerymod.discovery import discover
-from celerymod.index import ProjectIndex, index_file
 from celerymod.model import FileResult, RunConfig
 
 CONFIG = RunConfig(select=frozenset({"CEL001"}), jobs=1)

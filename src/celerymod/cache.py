@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from celerymod import __version__, textio
-from celerymod.index import IndexEntry, ProjectIndex, TaskDefinition
+from celerymod.analysis.index import IndexEntry, ProjectIndex, TaskDefinition
 from celerymod.model import (
     FileError,
     FileResult,

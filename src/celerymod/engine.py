@@ -19,7 +19,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from celerymod import import_order, registry, textio
-from celerymod.index import ProjectIndex
+from celerymod.analysis.index import ProjectIndex
 from celerymod.model import (
     FileError,
     FileResult,

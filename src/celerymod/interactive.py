@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from celerymod import engine, runner, textio
+from celerymod.analysis.index import ProjectIndex
 from celerymod.discovery import SourceFile
-from celerymod.index import ProjectIndex
 from celerymod.model import FileError, FileResult, Finding, ForeignEdit, RunConfig, Safety
 from celerymod.report import Reporter
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from celerymod import cache, registry, textio
+from celerymod.analysis.index import INDEX_PATTERNS, IndexEntry, ProjectIndex
 from celerymod.discovery import SourceFile
-from celerymod.index import INDEX_PATTERNS, IndexEntry, ProjectIndex
 from celerymod.model import FileError, FileResult, ForeignEdit, RunConfig
 
 T = TypeVar("T")
@@ -75,10 +75,10 @@ def _index_one(file: SourceFile) -> IndexEntry | None:
         found, entry = store.get(key)
         if found and (entry is None or isinstance(entry, IndexEntry)):
             return entry
-    from celerymod import index
+    from celerymod.analysis import indexing
 
     try:
-        entry = index.index_file(source, file.path, file.module_name)
+        entry = indexing.index_file(source, file.path, file.module_name)
     except Exception:  # noqa: BLE001 - a file the index cannot read is reported later.
         return None
     if store:

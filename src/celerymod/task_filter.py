@@ -15,7 +15,7 @@ import ast
 from collections.abc import Collection, Sequence
 
 WAIT_METHODS = frozenset({"get", "wait", "join", "join_native", "collect"})
-# What the condition of a loop polling a result reads (`celery_names.polls`): methods of a
+# What the condition of a loop polling a result reads (`CeleryModule.polls`): methods of a
 # result that say whether it is finished, and its state fields.
 POLL_METHODS = frozenset({"ready", "successful", "failed"})
 POLL_FIELDS = frozenset({"state", "status"})

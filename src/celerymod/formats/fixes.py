@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from celerymod import textio
+from celerymod.analysis.index import ProjectIndex
 from celerymod.formats.edits import TextEdit, line_edits
-from celerymod.index import ProjectIndex
 from celerymod.model import FileResult, FixInfo, RunConfig
 
 # (path, fix key) -> the edits of that fix in that file.

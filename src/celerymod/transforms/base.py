@@ -17,7 +17,7 @@ from libcst.codemod.visitors import ImportItem
 from celerymod.model import ForeignEdit, RunConfig, Safety
 
 if TYPE_CHECKING:
-    from celerymod.index import ProjectIndex
+    from celerymod.analysis.index import ProjectIndex
 
 __all__ = ["Checker", "Fix", "ForeignEdit", "ModuleContext", "Replacement", "Report", "walk"]
 

@@ -74,7 +74,7 @@ a number (the timeout), and only Celery's keywords (`timeout`, `propagate`, `int
 So `result.get("key")` on a dict parameter is not a finding.
 
 When CEL002 (nested-task-call) is selected, a single waited call of a project task it can
-extract into a helper is CEL002's finding, not CEL001's (`nested_calls.claims`).
+extract into a helper is CEL002's finding, not CEL001's (`nested_task_call_fix.sites.claims`).
 
 Not findings (lookalikes): `dict.get`, `os.environ.get`, `threading.Thread.join`,
 `threading.Event.wait`, `queue.Queue.get`, `concurrent.futures.Future.result`, `str.join`,
@@ -246,11 +246,17 @@ from __future__ import annotations
 
 import libcst as cst
 
-from celerymod import celery_names
-from celerymod.celery_names import CeleryModule, Task, WaitSite, describe
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import Task, WaitSite
+from celerymod.analysis.syntax import describe
+from celerymod.analysis.vocabulary import METADATA
 from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix, with_keyword
+
+# This module finds and reports the waits (through `celerymod.analysis`); the fix, the rewrite
+# into a chord or chain, lives in transforms/blocking_subtask_wait_fix/ (rewrite.rewrite), and
+# the sites left to CEL002 in transforms/nested_task_call_fix/sites.py (`claims`).
 
 _GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!` or deadlocks"
 _READY = (
@@ -265,10 +271,10 @@ _DEADLOCK = (
 
 class Checker(BaseChecker):
     CODE = "CEL001"
-    METADATA_DEPENDENCIES = celery_names.METADATA
+    METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
-        from celerymod.canvas_rewrite import rewrite
+        from celerymod.transforms.blocking_subtask_wait_fix.rewrite import rewrite
 
         celery = CeleryModule.from_context(node, self.metadata, self.context)
         for task in celery.tasks:
@@ -326,13 +332,13 @@ def _suppressed(celery: CeleryModule, line: int) -> bool:
 def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecker) -> bool:
     """True when CEL002 (selected in this run) reports and fixes this wait itself: a single
     waited call of a project task it can extract takes precedence (DESIGN §2). The
-    predicate is CEL002's own, `nested_calls.claims`, consulted once CEL002 is registered."""
+    predicate is CEL002's own, `nested_task_call_fix.sites.claims`, consulted once CEL002 is registered."""
     from celerymod.registry import BY_CODE
 
     if "CEL002" not in BY_CODE:
         return False
     try:
-        from celerymod.nested_calls import claims
+        from celerymod.transforms.nested_task_call_fix.sites import claims
     except ImportError:  # CEL002 not installed in this tree.
         return False
     return claims(site, celery, checker.context.config)

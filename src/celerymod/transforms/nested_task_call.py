@@ -111,25 +111,27 @@ from __future__ import annotations
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
-from celerymod import celery_names, nested_calls
-from celerymod.celery_names import CallForm, CeleryModule, describe
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.syntax import describe
+from celerymod.analysis.vocabulary import METADATA, CallForm
 from celerymod.model import ForeignEdit, Safety
-from celerymod.nested_calls import Plan
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix, ModuleContext, Replacement
+from celerymod.transforms.nested_task_call_fix import edits, sites
+from celerymod.transforms.nested_task_call_fix.sites import Plan
 
 _GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!`"
 
 
 class Checker(BaseChecker):
     CODE = "CEL002"
-    METADATA_DEPENDENCIES = celery_names.METADATA
+    METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
         celery = CeleryModule.from_context(node, self.metadata, self.context)
         for task in celery.tasks:
             for site in celery.waits(task):
-                plan = nested_calls.analyze(site, celery)
+                plan = sites.analyze(site, celery)
                 if isinstance(plan, Plan):
                     self.report(site.node, _message(plan), fix=_fix(plan))
 
@@ -139,15 +141,15 @@ class Checker(BaseChecker):
     ) -> Fix | None:
         """`(qualified name, helper)`: extract that task of this file into that helper."""
         qualified, helper = payload
-        metadata = wrapper.resolve_many(celery_names.METADATA)
+        metadata = wrapper.resolve_many(METADATA)
         celery = CeleryModule.from_context(wrapper.module, metadata, context)
         task = next((t for t in celery.tasks if t.definition.qualified_name == qualified), None)
-        if task is None or nested_calls.wrapped_helper(task, wrapper.module) is not None:
+        if task is None or edits.wrapped_helper(task, wrapper.module) is not None:
             return None  # Gone, or already extracted (by this file's own fix).
         return Fix(
             message=f"move the body of task `{task.name}` into `{helper}`",
             safety=Safety.SAFE,
-            replacements=(nested_calls.extraction(task, str(helper)),),
+            replacements=(edits.extraction(task, str(helper)),),
         )
 
 
@@ -196,12 +198,12 @@ def _fix(plan: Plan) -> Fix:
     )
     foreign: tuple[ForeignEdit, ...] = ()
     if plan.local is not None and not plan.already_extracted:
-        replacements.append(nested_calls.extraction(plan.local, plan.helper))
+        replacements.append(edits.extraction(plan.local, plan.helper))
     elif plan.local is None:
         foreign = (
             ForeignEdit(
                 path=plan.callee.path,
-                code=nested_calls.CODE,
+                code=sites.CODE,
                 payload=(plan.callee.qualified_name, plan.helper),
             ),
         )

@@ -68,8 +68,10 @@ from collections.abc import Iterator, Sequence
 import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
-from celerymod import celery_names
-from celerymod.celery_names import CeleryModule, Task
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import Task
+from celerymod.analysis.syntax import describe
+from celerymod.analysis.vocabulary import METADATA
 from celerymod.transforms.base import Checker as BaseChecker
 
 # Handlers of these catch whatever the task body raises.
@@ -83,7 +85,7 @@ _HELP = (
 
 class Checker(BaseChecker):
     CODE = "CEL008"
-    METADATA_DEPENDENCIES = celery_names.METADATA
+    METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
         celery = CeleryModule.from_context(node, self.metadata, self.context)
@@ -121,7 +123,7 @@ class Checker(BaseChecker):
 def _handler_text(handler: cst.ExceptHandler) -> str:
     if handler.type is None:
         return "except:"
-    return f"except {celery_names.describe(handler.type, 40)}:"
+    return f"except {describe(handler.type, 40)}:"
 
 
 def _retriers(task: Task) -> frozenset[str]:

@@ -4,11 +4,12 @@ CEL001 and CEL002 read it to recognise tasks and Celery apps defined in other mo
 plain picklable data, built once in the main process from per-file entries and sent to the
 worker processes once.
 
-The runner calls `index_file` for every file whose bytes match `INDEX_PATTERNS` (in the pool),
-then `ProjectIndex.from_entries` on all the entries, and passes the index to the engine.
+The runner calls `indexing.index_file` for every file whose bytes match `INDEX_PATTERNS` (in
+the pool), then `ProjectIndex.from_entries` on all the entries, and passes the index to the
+engine.
 
-This module stays free of libcst: the runner imports it at start-up. `index_file` imports
-the parsing machinery (`celerymod.celery_names`) only when it is called.
+This module stays free of libcst: the runner imports it at start-up, and the parsing
+machinery (`celerymod.analysis.indexing`) only when it indexes a file.
 """
 
 from __future__ import annotations
@@ -334,11 +335,3 @@ class ProjectIndex:
             return False
         return None
 
-
-def index_file(source: bytes, path: str, module_name: str | None) -> IndexEntry | None:
-    """Parse one file and record its apps and task definitions; None if it has nothing to
-    record. Raises what the parser raises on a file that does not parse (the runner drops it;
-    the processing pass reports it)."""
-    from celerymod.celery_names import index_module
-
-    return index_module(source, path, module_name)

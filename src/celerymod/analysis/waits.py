@@ -1,0 +1,337 @@
+"""What is a wait: every wait on a Celery result in a task's body (`.get()`, `.join()`, `~sig`,
+...), the loops polling one, and `allow_join_result` blocks that wait on nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import cast
+
+import libcst as cst
+
+from celerymod.analysis.arguments import _literal_keywords
+from celerymod.analysis.records import ResultOrigin, Task, WaitSite, Workaround
+from celerymod.analysis.result_collections import ResultCollections
+from celerymod.analysis.syntax import _is_loop, _is_true, _walk_body, source_text
+from celerymod.analysis.vocabulary import (
+    ALLOW_JOIN_RESULT,
+    DISABLE_SYNC_SUBTASKS,
+    WAIT_KEYWORDS,
+    WAIT_METHODS,
+    CallForm,
+    Canvas,
+    OriginKind,
+)
+from celerymod.task_filter import POLL_FIELDS, POLL_METHODS
+from celerymod.transforms.base import walk
+
+
+class Waits(ResultCollections):
+    """The waits, polling loops and bare workarounds in a task's body."""
+
+    # -- results --
+
+    def waits(self, task: Task) -> tuple[WaitSite, ...]:
+        """Every wait on a Celery result in the task's body, in source order.
+
+        Nested `def`, `lambda` and `class` bodies are not searched: they run only if called.
+        """
+        cached = self._waits.get(id(task.function))
+        if cached is None:
+            cached = self._waits[id(task.function)] = self._find_waits(task)
+        return cached
+
+    def _find_waits(self, task: Task) -> tuple[WaitSite, ...]:
+        sites: list[WaitSite] = []
+        for node in _walk_body(task.function.body):
+            site: WaitSite | None = None
+            if isinstance(node, cst.Call):
+                site = self._call_wait(node, task)
+            elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.BitInvert):
+                site = self._invert_wait(node, task)
+            if site is not None:
+                sites.append(site)
+        return tuple(sites)
+
+    def polls(self, task: Task) -> tuple[tuple[cst.While, str], ...]:
+        """`while` loops in the task's body that poll a Celery result until it is ready
+        (`while not res.ready():`, `while res.state not in READY_STATES:`, `while
+        res.status == "PENDING":`): they hold the worker process like `.get()` does. Each
+        with the text of the state it polls (`res.ready()`)."""
+        found: list[tuple[cst.While, str]] = []
+        for node in _walk_body(task.function.body):
+            if not isinstance(node, cst.While):
+                continue
+            for part in walk(node.test):
+                polled = _polled_result(part)
+                if polled is not None and self.result_origin(polled, task) is not None:
+                    found.append((node, source_text(part)))
+                    break
+        return tuple(found)
+
+    def bare_workarounds(self, task: Task) -> tuple[cst.With, ...]:
+        """`with allow_join_result():` blocks of the task holding no wait `waits` found
+        (the wait may be in a helper it calls): still a finding (DESIGN §1)."""
+        waits = self.waits(task)
+        covered = {
+            id(site.workaround.node)
+            for site in waits
+            if site.workaround and site.workaround.kind == "allow_join_result"
+        }
+        return tuple(
+            node
+            for node in _walk_body(task.function.body)
+            if isinstance(node, cst.With) and self._allows_join(node) and id(node) not in covered
+        )
+
+    def _allows_join(self, node: cst.With) -> bool:
+        return any(
+            isinstance(item.item, cst.Call)
+            and self.dotted_names(item.item.func) & ALLOW_JOIN_RESULT
+            for item in node.items
+        )
+
+    def _call_wait(self, call: cst.Call, task: Task) -> WaitSite | None:
+        func = call.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in WAIT_METHODS:
+            return None
+        method = func.attr.value
+        disable = (
+            self._disable_sync_subtasks(call) if method in ("get", "join", "join_native") else None
+        )
+        origin = self.result_origin(func.value, task)
+        if origin is not None and origin.kind is OriginKind.ARGUMENT and not _looks_like_wait(call):
+            origin = None
+        if origin is None and disable is not None:
+            # The keyword exists only on Celery's waits: enough to know this is one.
+            origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
+        if origin is None:
+            return None
+        checked = method in ("get", "wait", "join", "join_native") and self._ready_checked(
+            call, task
+        )
+        if checked and disable is not None:
+            return None  # Reads a finished result, and says so to the guard: sound.
+        workaround = Workaround("disable_sync_subtasks", disable) if disable is not None else None
+        site = self._site(call, method, origin, task, workaround)
+        return replace(site, ready_checked=True) if checked else site
+
+    def _ready_checked(self, call: cst.Call, task: Task) -> bool:
+        """Whether the result `call` waits on is known to be ready when it runs: inside
+        `if res.ready():` (or `.successful()` / `.failed()`, alone or in an `and`), or after
+        `if not res.ready(): raise ...` / `return ...` (the retry-until-ready pattern) or a
+        `while not res.ready():` loop earlier in the same block, with no rebinding of `res`
+        in between. Such a wait cannot block (Celery's guard still raises first)."""
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        if not isinstance(receiver, cst.Name):
+            return False
+        name = receiver.value
+        child: cst.CSTNode = call
+        current = self.parent(call)
+        statement: cst.CSTNode | None = None
+        while current is not None and current is not task.function:
+            if isinstance(current, cst.If) and child is current.body:
+                if _tests_ready(current.test, name):
+                    return True
+            if statement is None and isinstance(current, cst.IndentedBlock):
+                statement = child
+                block = current
+            child, current = current, self.parent(current)
+        if statement is None:
+            return False
+        earlier = list(block.body)[: next(i for i, s in enumerate(block.body) if s is statement)]
+        for previous in reversed(earlier):
+            if _rebinds(previous, name):
+                return False
+            test = previous.test if isinstance(previous, cst.If | cst.While) else None
+            if not (
+                isinstance(test, cst.UnaryOperation)
+                and isinstance(test.operator, cst.Not)
+                and _tests_ready(test.expression, name)
+            ):
+                continue
+            if isinstance(previous, cst.While):
+                return True
+            assert isinstance(previous, cst.If)
+            body = previous.body
+            last = body.body[-1] if isinstance(body, cst.IndentedBlock) and body.body else None
+            small = last.body[-1] if isinstance(last, cst.SimpleStatementLine) else None
+            if previous.orelse is None and isinstance(small, cst.Raise | cst.Return):
+                return True
+        return False
+
+    def _invert_wait(self, node: cst.UnaryOperation, task: Task) -> WaitSite | None:
+        signature = self.signature_origin(node.expression, task)
+        if signature is None or signature.canvas is Canvas.TASK:
+            return None  # `~` is defined on signatures, not on tasks.
+        return self._site(node, "~", replace(signature, form=CallForm.INVERT), task, None)
+
+    def _disable_sync_subtasks(self, call: cst.Call) -> cst.CSTNode | None:
+        """The argument that passes `disable_sync_subtasks` with a value other than `True`
+        (literally, in a `**{...}` literal, or in a `**name` bound to a dict literal)."""
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == DISABLE_SYNC_SUBTASKS:
+                return None if _is_true(arg.value) else arg
+            if arg.star != "**":
+                continue
+            candidates = [arg.value]
+            if isinstance(arg.value, cst.Name):
+                candidates = [value for value, _ in self._assigned_values(arg.value)]
+            for candidate in candidates:
+                for key, value in _literal_keywords(candidate) or ():
+                    if key == DISABLE_SYNC_SUBTASKS and not _is_true(value):
+                        return arg
+        return None
+
+    def _site(
+        self,
+        node: cst.Call | cst.UnaryOperation,
+        method: str,
+        origin: ResultOrigin,
+        task: Task,
+        workaround: Workaround | None,
+    ) -> WaitSite:
+        path = self._path_in_body(node, task)
+        top = path[0]
+        body = list(task.function.body.body)
+        index = next(i for i, s in enumerate(body) if s is top)
+        statement: cst.BaseStatement = cast(cst.BaseStatement, top)
+        inner = path[1:]
+        if isinstance(top, cst.With) and self._allows_join(top):
+            if workaround is None:
+                workaround = Workaround("allow_join_result", top)
+            nested = next((n for n in inner if isinstance(n, cst.BaseStatement)), None)
+            if nested is not None:
+                statement = nested
+                inner = inner[inner.index(nested) + 1 :]
+        enclosing = _enclosing([statement, *inner, node])
+        loop = next((n for n in reversed(enclosing) if _is_loop(n)), None)
+        indices = {index}
+        for source in origin.sources:
+            source_index = self._top_index(source, task)
+            if source_index is not None:
+                indices.add(source_index)
+        return WaitSite(
+            node=node,
+            method=method,
+            origin=origin,
+            task=task,
+            statement_index=index,
+            statement=statement,
+            enclosing=enclosing,
+            loop=loop,
+            value_target=self._value_target(node),
+            workaround=workaround,
+            statement_indices=tuple(sorted(indices)),
+        )
+
+    def _path_in_body(self, node: cst.CSTNode, task: Task) -> list[cst.CSTNode]:
+        """The ancestors of `node` below the task body, outermost (a body statement) first."""
+        path: list[cst.CSTNode] = []
+        current: cst.CSTNode | None = node
+        body = task.function.body
+        while current is not None and current is not body:
+            path.append(current)
+            current = self.parent(current)
+        path.reverse()
+        return path[:-1]  # Without `node` itself: an expression is never a body statement.
+
+    def _top_index(self, node: cst.CSTNode, task: Task) -> int | None:
+        current: cst.CSTNode | None = node
+        body = task.function.body
+        while current is not None:
+            parent = self.parent(current)
+            if parent is body:
+                return next((i for i, s in enumerate(body.body) if s is current), None)
+            current = parent
+        return None
+
+    def _value_target(self, node: cst.CSTNode) -> cst.BaseAssignTargetExpression | None:
+        parent = self.parent(node)
+        if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
+            return parent.targets[0].target
+        if isinstance(parent, cst.AnnAssign) and parent.value is node:
+            return parent.target
+        return None
+
+
+def _polled_result(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """The result in `res.ready()` / `res.successful()` / `res.failed()` / `res.state` /
+    `res.status`, the expressions a polling loop's condition reads."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and not node.args:
+        if node.func.attr.value in POLL_METHODS:
+            return node.func.value
+    if isinstance(node, cst.Attribute) and node.attr.value in POLL_FIELDS:
+        return node.value
+    return None
+
+
+def _tests_ready(test: cst.BaseExpression, name: str) -> bool:
+    """`name.ready()` / `.successful()` / `.failed()`, alone or as a part of an `and`."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _tests_ready(test.left, name) or _tests_ready(test.right, name)
+    return (
+        isinstance(test, cst.Call)
+        and not test.args
+        and isinstance(test.func, cst.Attribute)
+        and test.func.attr.value in POLL_METHODS
+        and isinstance(test.func.value, cst.Name)
+        and test.func.value.value == name
+    )
+
+
+def _rebinds(statement: cst.CSTNode, name: str) -> bool:
+    """Whether `statement` may bind `name` again (an assignment, a loop target, ...)."""
+    for node in walk(statement):
+        targets: list[cst.CSTNode] = []
+        if isinstance(node, cst.AssignTarget):
+            targets = [node.target]
+        elif isinstance(node, cst.AugAssign | cst.AnnAssign):
+            targets = [node.target]
+        elif isinstance(node, cst.For | cst.CompFor):
+            targets = [node.target]
+        elif isinstance(node, cst.AsName):
+            targets = [node.name]
+        elif isinstance(node, cst.NamedExpr):
+            targets = [node.target]
+        for target in targets:
+            if any(isinstance(n, cst.Name) and n.value == name for n in walk(target)):
+                return True
+    return False
+
+
+def _looks_like_wait(call: cst.Call) -> bool:
+    """Celery's waits take a numeric timeout at most positionally and only their own
+    keywords: `result.get("key")` (a dict) and `", ".join(parts)` (a str) do not qualify."""
+    for arg in call.args:
+        if arg.star:
+            return False
+        if arg.keyword is None:
+            if not isinstance(arg.value, cst.Integer | cst.Float):
+                return False
+        elif arg.keyword.value not in WAIT_KEYWORDS:
+            return False
+    return True
+
+
+def _enclosing(path: Sequence[cst.CSTNode]) -> tuple[cst.CSTNode, ...]:
+    """The compound statements and comprehensions along `path` (outermost first, ending with
+    the wait) that hold the wait. The iterable of a `for` and the outermost iterable of a
+    comprehension are evaluated once, before looping: a wait there is not inside the loop.
+    A wait in the `else` of a `for` or `while` is listed under that `else` block."""
+    found: list[cst.CSTNode] = []
+    for position, current in enumerate(path[:-1]):
+        child = path[position + 1]
+        if isinstance(current, cst.For | cst.While) and child is current.orelse:
+            found.append(child)
+        elif isinstance(current, cst.For):
+            if child is current.body:
+                found.append(current)
+        elif isinstance(current, cst.ListComp | cst.SetComp | cst.DictComp | cst.GeneratorExp):
+            grandchild = path[position + 2] if position + 2 < len(path) else None
+            if not (child is current.for_in and grandchild is current.for_in.iter):
+                found.append(current)
+        elif isinstance(current, cst.BaseCompoundStatement):
+            found.append(current)
+    return tuple(found)

@@ -1,0 +1,129 @@
+"""The task body CEL001's rewrite works on: the `with allow_join_result():` workaround
+dissolved, and the statements that dispatch and wait.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from celerymod.analysis.records import WaitSite
+from celerymod.analysis.syntax import describe, source_text
+from celerymod.transforms.blocking_subtask_wait_fix.common import (
+    _BY_HAND,
+    _VALUE_KEYWORDS,
+    Refused,
+    _leading,
+    _only_small,
+    _single_assign_name,
+)
+from celerymod.transforms.blocking_subtask_wait_fix.spelling import _Spelling
+
+
+class _Body(_Spelling):
+    """The task body, with the workaround's `with` dissolved, and the statements of a wait."""
+
+    # -- the body, with the workaround's `with` dissolved --
+
+    def _flatten(self) -> None:
+        dissolve = {
+            id(site.workaround.node)
+            for site in self.shape.waits
+            if site.workaround is not None and site.workaround.kind == "allow_join_result"
+        }
+        self.removed_workaround = bool(dissolve)
+        self.leading: dict[int, list[cst.EmptyLine]] = {}
+        flat: list[cst.BaseStatement] = []
+        assert isinstance(self.function.body, cst.IndentedBlock)
+        for statement in self.function.body.body:
+            if id(statement) in dissolve:
+                assert isinstance(statement, cst.With)
+                if len(statement.items) != 1 or statement.items[0].asname is not None:
+                    raise Refused("the `with allow_join_result():` holds more; " + _BY_HAND)
+                if not isinstance(statement.body, cst.IndentedBlock):
+                    raise Refused("the `with allow_join_result():` is on one line; " + _BY_HAND)
+                inner = list(statement.body.body)
+                if inner:  # The `with`'s own comments go to its first statement.
+                    self.leading[id(inner[0])] = [
+                        *statement.leading_lines,
+                        *_leading(inner[0]),
+                    ]
+                flat.extend(inner)
+            else:
+                flat.append(statement)
+        self.flat = flat
+        self.flat_ids = {id(s): i for i, s in enumerate(flat)}
+
+        # The dissolved `with` bodies' statements are the original objects: parents work.
+
+    def _relead(self, statement: cst.BaseStatement) -> cst.BaseStatement:
+        lines = self.leading.get(id(statement))
+        return statement if lines is None else statement.with_changes(leading_lines=lines)
+
+    def _index_of(self, node: cst.CSTNode) -> int | None:
+        current: cst.CSTNode | None = node
+        while current is not None:
+            index = self.flat_ids.get(id(current))
+            if index is not None:
+                return index
+            current = self.celery.parent(current)
+        return None
+
+    def _source_statements(self, site: WaitSite, wait_index: int) -> list[int]:
+        """Flat indices of the `name = <dispatch>` statements feeding the wait; each must be
+        a plain assignment to one of the names the result travelled through."""
+        found: set[int] = set()
+        for source in site.origin.sources:
+            index = self._index_of(source)
+            if index is None:
+                raise Refused("the result is produced inside another statement; " + _BY_HAND)
+            if index == wait_index:
+                continue
+            assigned = _single_assign_name(self.flat[index])
+            if assigned is None or assigned[0] not in site.origin.names:
+                raise Refused(
+                    "the result is produced by a statement that does more than dispatch; "
+                    + _BY_HAND
+                )
+            found.add(index)
+        return sorted(found)
+
+    def _wait_value(
+        self, site: WaitSite, index: int, expression: cst.CSTNode
+    ) -> tuple[str | None, bool]:
+        """How the statement at `index` uses `expression` (the wait, or the comprehension
+        of waits): (variable it is bound to, whether it is returned)."""
+        small = _only_small(self.flat[index])
+        if isinstance(small, cst.Assign) and small.value is expression:
+            if len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                return small.targets[0].target.value, False
+        elif isinstance(small, cst.Return) and small.value is expression:
+            return None, True
+        elif isinstance(small, cst.Expr) and small.value is expression:
+            return None, False
+        raise Refused(
+            f"the waited value is used inside a larger statement (`{describe(self.flat[index])}`); "
+            + _BY_HAND
+        )
+
+    def _check_wait_call(self, site: WaitSite) -> None:
+        if site.method == "collect":
+            raise Refused("`collect()` yields intermediate results too; " + _BY_HAND)
+        node = site.node
+        if isinstance(node, cst.Call):
+            for position, arg in enumerate(node.args):
+                if arg.keyword is not None and arg.keyword.value in _VALUE_KEYWORDS:
+                    raise Refused(
+                        f"the wait passes `{arg.keyword.value}=`, which changes its value; "
+                        + _BY_HAND
+                    )
+                if arg.star == "**":
+                    continue  # `**{"disable_sync_subtasks": False}`: see the workarounds.
+                if arg.keyword is None and (position > 0 or arg.star):
+                    raise Refused(
+                        "the wait passes positional arguments after its timeout; " + _BY_HAND
+                    )
+                keyword = arg.keyword.value if arg.keyword is not None else None
+                if keyword == "timeout" or (keyword is None and position == 0):
+                    text = f"`timeout={source_text(arg.value)}`"
+                    if text not in self.timeouts:
+                        self.timeouts.append(text)

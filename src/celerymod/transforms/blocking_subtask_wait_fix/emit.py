@@ -1,0 +1,332 @@
+"""The source CEL001's fix emits: the orchestrating task, its dispatch, and the callback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+from libcst.codemod.visitors import ImportItem
+
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.syntax import describe
+from celerymod.analysis.vocabulary import TASK_DECORATORS
+from celerymod.model import Safety, Strategy
+from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.blocking_subtask_wait_fix.common import (
+    _BY_HAND,
+    Refused,
+    _Chain,
+    _Chord,
+    _fresh,
+    _leading,
+    _literalish,
+    _only_small,
+)
+from celerymod.transforms.blocking_subtask_wait_fix.messages import _Messages
+
+
+class _Emit(_Messages):
+    """The new source: the orchestrator, its dispatch and the `<task>_finish` callback."""
+
+    # -- output --
+
+    def _emit(self, plan: _Chain | _Chord) -> Fix:
+        function = self.function
+        prefix = [
+            self._relead(s) for i, s in enumerate(self.flat[: self.first]) if i not in self.drop
+        ]
+        tail = [self._relead(s) for s in self.flat[self.last + 1 :]]
+        if plan.returns_value and tail:
+            raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
+        self._check_tail(tail)
+        wanted, in_range = self._tail_names(self.flat[self.last + 1 :])
+        value = plan.value_name
+        intermediates: set[str] = getattr(self, "intermediates", set())
+        params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+        bind = self.task.definition.bind
+        self_name = params[0] if bind and params else None
+        for name in wanted:
+            if name == self_name:
+                raise Refused(
+                    f"the code after the wait reads `{name}`, the task's own request; a "
+                    "callback runs as another task: " + _BY_HAND
+                )
+            if name in intermediates:
+                raise Refused(
+                    f"the code after the waits uses `{name}`, the result of an earlier step, "
+                    "and a chain hands only the last result on; " + _BY_HAND
+                )
+            if name in in_range and name != value:
+                raise Refused(
+                    f"the code after the wait uses `{name}`, the dispatched work itself; "
+                    + _BY_HAND
+                )
+        extras = [n for n in wanted if n != value]
+        uses_value = value is not None and value in wanted
+
+        # What happens to the tail.
+        literal_return = False
+        callback = True
+        returns_value = plan.returns_value
+        small = _only_small(tail[0]) if len(tail) == 1 else None
+        if not tail:
+            callback = False
+        elif (
+            isinstance(small, cst.Return)
+            and isinstance(small.value, cst.Name)
+            and value is not None
+            and small.value.value == value
+        ):
+            callback, returns_value = False, True
+        elif (
+            self.strategy is Strategy.METADATA
+            and isinstance(small, cst.Return)
+            and small.value is not None
+            and _literalish(small.value)
+        ):
+            callback, literal_return = False, True
+
+        taken = self._taken_names()
+        module_names = self._module_names()
+        safety = Safety.SAFE if self.strategy is Strategy.REPLACE else Safety.REVIEW
+        notes: list[str] = []
+        new_function_name = None
+        callback_sig = None
+        if callback:
+            new_function_name = _fresh(f"{function.name.value}_finish", module_names)
+            method = "s" if uses_value else "si"
+            callback_sig = f"{new_function_name}.{method}({', '.join(extras)})"
+            verdicts = {n: self._serialisable(n, params) for n in extras}
+            for n, verdict in verdicts.items():
+                if isinstance(verdict, str):
+                    raise Refused(
+                        f"`{n}` is {verdict}, which cannot travel to the callback through "
+                        "Celery's JSON serializer (`EncodeError` when the canvas is sent): "
+                        f"pass what the callback needs instead (an id, a list); " + _BY_HAND
+                    )
+            unsure = [n for n, verdict in verdicts.items() if verdict is not True]
+            if unsure:
+                names = ", ".join(f"`{n}`" for n in unsure)
+                one_name = len(unsure) == 1
+                notes.append(
+                    f"{names} now travel{'s' if one_name else ''} to the callback through the "
+                    f"serializer: check {'it survives' if one_name else 'they survive'} JSON "
+                    "unchanged (a set fails, a tuple comes back a list)"
+                )
+                safety = Safety.REVIEW
+        elif not returns_value and not literal_return and self.strategy is Strategy.REPLACE:
+            notes.append("the task now returns the subtasks' result where it returned None")
+            safety = Safety.REVIEW
+
+        # The orchestrator's own request: add `bind=True` and `self` where missing.
+        new_decorator = self.task.decorator
+        assert new_decorator is not None
+        new_params = function.params
+        if not bind:
+            if not _celery_decorator(self.celery, new_decorator):
+                raise Refused(
+                    f"the task needs `bind=True` for its own request, and celerymod cannot "
+                    f"tell whether `{describe(new_decorator.decorator)}` accepts it; " + _BY_HAND
+                )
+            if function.params.posonly_params:
+                raise Refused("the task has positional-only parameters; " + _BY_HAND)
+            if "self" in taken:
+                raise Refused("the task needs `self` for its request, a name it uses; " + _BY_HAND)
+            self_name = "self"
+            new_decorator = _with_bind(new_decorator)
+            new_params = function.params.with_changes(
+                params=[cst.Param(cst.Name("self")), *function.params.params]
+            )
+            notes.append("adds `bind=True` and `self` to the task")
+        assert self_name is not None
+
+        statements = self._dispatch(plan, callback_sig, taken, self_name, literal_return)
+        generated = [cst.parse_statement(s) for s in statements]
+        # Comments above the replaced statements stay, above the dispatch.
+        comments: list[cst.EmptyLine] = []
+        for statement in self.flat[self.first : self.last + 1]:
+            comments += [line for line in _leading(self._relead(statement)) if line.comment]
+            trailing = getattr(statement, "trailing_whitespace", None)
+            if isinstance(trailing, cst.TrailingWhitespace) and trailing.comment is not None:
+                comments.append(cst.EmptyLine(comment=trailing.comment))
+        first_lines = list(_leading(self._relead(self.flat[self.first])))
+        blank = [first_lines[0]] if first_lines and first_lines[0].comment is None else []
+        generated[0] = generated[0].with_changes(leading_lines=[*blank, *comments])
+        new_body = function.body.with_changes(body=[*prefix, *generated])
+        decorators = [new_decorator if d is self.task.decorator else d for d in function.decorators]
+        new_function = function.with_changes(
+            body=new_body, params=new_params, decorators=decorators
+        )
+        replacement: cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] = new_function
+        if callback:
+            assert new_function_name is not None
+            callback_params = (
+                ([self_name] if bind else []) + ([value] if uses_value and value else []) + extras
+            )
+            replacement = cst.FlattenSentinel(
+                [new_function, self._callback(new_function_name, callback_params, tail)]
+            )
+        if self.timeouts:
+            # A chord or chain has no deadline of its own; `time_limit` is per subtask.
+            self.review_notes.append(
+                f"drops the {'wait' if len(self.shape.waits) == 1 else 'waits'}' "
+                f"{', '.join(self.timeouts)}: nothing fails the task any more when the "
+                "subtasks take longer (give them a `time_limit` if that mattered)"
+            )
+        self._failure_notes(plan, callback)
+        notes += self.extra_notes + self.review_notes
+        if self.review_notes:
+            safety = Safety.REVIEW
+        message = self._message(plan, callback_sig, literal_return, notes)
+        remove: tuple[ImportItem, ...] = ()
+        if self.removed_workaround:
+            remove = (ImportItem("celery.result", "allow_join_result"),)
+        return Fix(
+            message=message,
+            safety=safety,
+            replacements=((function, replacement),),
+            add_imports=self._import_items(),
+            remove_imports=remove,
+        )
+
+    def _dispatch(
+        self,
+        plan: _Chain | _Chord,
+        callback_sig: str | None,
+        taken: set[str],
+        self_name: str,
+        literal_return: bool,
+    ) -> list[str]:
+        one = self._indent()
+        out: list[str] = []
+        header = None
+        if isinstance(plan, _Chord):
+            header = _fresh("header", taken)
+            out.append(f"{header} = {plan.header}")
+        links = []
+        if isinstance(plan, _Chain):
+            links = [*plan.steps, *([callback_sig] if callback_sig else [])]
+            if len(links) == 1:
+                self.imports.discard("chain")
+        if self.strategy is Strategy.REPLACE:
+            if len(links) == 1:
+                out.append(f"return {self_name}.replace({links[0]})")
+            elif isinstance(plan, _Chain):
+                line = f"return {self_name}.replace({self._spell('chain')}({', '.join(links)}))"
+                if len(one) + len(line) <= 88:
+                    out.append(line)
+                else:
+                    workflow = _fresh("workflow", taken)
+                    out.append(_call(f"{workflow} = {self._spell('chain')}(", links, ")", one))
+                    out.append(f"return {self_name}.replace({workflow})")
+            elif callback_sig:
+                self.imports.add("chord")
+                chord = self._spell("chord")
+                out.append(f"return {self_name}.replace({chord}({header}, {callback_sig}))")
+            else:
+                out.append(f"return {self_name}.replace({header})")
+            return [line + "\n" for line in out]
+        result = _fresh("result", taken)
+        if len(links) == 1:
+            out.append(f"{result} = {links[0]}.apply_async()")
+            fields = [
+                '"status": "in_progress"',
+                f'"job_id": {self_name}.request.id',
+                f'"result_id": {result}.id',
+                '"total": 1',
+            ]
+        elif isinstance(plan, _Chain):
+            chain = self._spell("chain")
+            out.append(_call(f"{result} = {chain}(", links, ").apply_async()", one))
+            fields = [
+                '"status": "in_progress"',
+                f'"job_id": {self_name}.request.id',
+                f'"chain_id": {result}.id',
+                f'"result_id": {result}.id',
+                f'"total": {len(links)}',  # the links of the chain, callback included
+            ]
+        elif callback_sig:
+            self.imports.add("chord")
+            out.append(f"{result} = {self._spell('chord')}({header})({callback_sig})")
+            # An eager chord (`task_always_eager`) runs its header in place and keeps no
+            # group: `parent` is None there, and `group_id` too.
+            group_result = _fresh("group_result", taken)
+            out.append(f"{group_result} = {result}.parent  # None under task_always_eager")
+            out.append(f"if {group_result} is not None:\n{one}{group_result}.save()")
+            fields = [
+                '"status": "in_progress"',
+                f'"job_id": {self_name}.request.id',
+                f'"group_id": getattr({group_result}, "id", None)',
+                f'"result_id": {result}.id',
+                f'"total": len({header}.tasks)',
+            ]
+        else:
+            out.append(f"{result} = {header}.apply_async()")
+            out.append(f"{result}.save()")
+            fields = [
+                '"status": "in_progress"',
+                f'"job_id": {self_name}.request.id',
+                f'"group_id": {result}.id',
+                f'"total": len({result}.results)',
+            ]
+        out.append(_call("return {", fields, "}", one, force=True))
+        return [line + "\n" for line in out]
+
+    def _indent(self) -> str:
+        body = self.function.body
+        assert isinstance(body, cst.IndentedBlock)
+        return body.indent if body.indent is not None else self.celery.module.default_indent
+
+    def _callback(
+        self, name: str, params: list[str], tail: Sequence[cst.BaseStatement]
+    ) -> cst.FunctionDef:
+        decorator = self.task.decorator
+        assert decorator is not None
+        decorator = self._callback_decorator(decorator, name)
+        decorators = [decorator, *self._stacked_decorators(name)]
+        stub = cst.parse_statement(f"def {name}({', '.join(params)}):\n    pass\n")
+        assert isinstance(stub, cst.FunctionDef)
+        body = self.function.body
+        assert isinstance(body, cst.IndentedBlock)
+        moved = list(tail)
+        lines = list(_leading(moved[0]))
+        while lines and lines[0].comment is None:
+            lines.pop(0)
+        moved[0] = moved[0].with_changes(leading_lines=lines)
+        return stub.with_changes(
+            decorators=decorators,
+            body=body.with_changes(body=moved, footer=body.footer),
+            leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
+        )
+
+
+def _celery_decorator(celery: CeleryModule, decorator: cst.Decorator | None) -> bool:
+    """True for Celery's own task decorators (`shared_task`, `<app>.task`), which take
+    `bind=True`; a configured custom decorator may not."""
+    if decorator is None:
+        return False
+    target = decorator.decorator
+    base = target.func if isinstance(target, cst.Call) else target
+    if celery.dotted_names(base) & TASK_DECORATORS:
+        return True
+    return (
+        isinstance(base, cst.Attribute) and base.attr.value == "task" and celery.is_app(base.value)
+    )
+
+
+def _with_bind(decorator: cst.Decorator) -> cst.Decorator:
+    target = decorator.decorator
+    if not isinstance(target, cst.Call):
+        target = cst.Call(func=target)
+    kept = [a for a in target.args if not (a.keyword and a.keyword.value == "bind")]
+    return decorator.with_changes(decorator=with_keyword(target, "bind", cst.Name("True"), kept))
+
+
+def _call(opening: str, items: Sequence[str], closing: str, one: str, force: bool = False) -> str:
+    """`opening item, item closing` on one line when short, else one item per line."""
+    flat = f"{opening}{', '.join(items)}{closing}"
+    if not force and len(one) + len(flat) <= 88 and "\n" not in flat:
+        return flat
+    # Continuation lines are relative: libcst adds the block's indentation to them.
+    inner = "".join(f"{one}{item},\n" for item in items)
+    return f"{opening}\n{inner}{closing}"

@@ -1,0 +1,232 @@
+"""The chord or chain each shape of waits becomes (fan-out, loop, sequence), and the checks
+on the tail that moves into the callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+from libcst.metadata import Assignment, ScopeProvider
+
+from celerymod.analysis.records import WaitSite
+from celerymod.analysis.syntax import source_text
+from celerymod.analysis.vocabulary import CallForm, Canvas, OriginKind
+from celerymod.transforms.base import walk
+from celerymod.transforms.blocking_subtask_wait_fix.body import _Body
+from celerymod.transforms.blocking_subtask_wait_fix.common import (
+    _BY_HAND,
+    Refused,
+    _Chain,
+    _Chord,
+    _only_small,
+    _single_assign_name,
+)
+
+
+class _Plans(_Body):
+    """The chord or chain each shape becomes, and the checks on the tail it moves."""
+
+    # -- shapes --
+
+    def _fan_out(self) -> _Chord:
+        (site,) = self.shape.waits
+        self._check_wait_call(site)
+        origin = site.origin
+        if origin.canvas is not Canvas.GROUP or not isinstance(origin.signature, cst.Call):
+            raise Refused("the waited canvas is already a chord; " + _BY_HAND)
+        if origin.form is CallForm.APPLY:
+            raise Refused("the group runs eagerly with `apply()`; " + _BY_HAND)
+        if origin.call is not None and origin.call.args:
+            raise Refused(
+                "the group is dispatched with options the rewrite would drop; " + _BY_HAND
+            )
+        if origin.collection is not None:
+            raise Refused("the group's results are collected in a list first; " + _BY_HAND)
+        wait_index = self._index_of(site.node)
+        assert wait_index is not None
+        sources = self._source_statements(site, wait_index)
+        name, returns = self._wait_value(site, wait_index, site.node)
+        self._set_range([*sources, wait_index])
+        return _Chord(source_text(origin.signature), name, returns)
+
+    def _signature(self, site: WaitSite, immutable: bool, skip_first: bool = False) -> str:
+        origin = site.origin
+        if origin.kind is not OriginKind.DISPATCH or origin.canvas not in (
+            Canvas.TASK,
+            Canvas.SIGNATURE,
+        ):
+            raise Refused("the waited result is not one task's; " + _BY_HAND)
+        if origin.form is CallForm.SEND_TASK:
+            raise Refused("`send_task` names the task by string; " + _BY_HAND)
+        if origin.collection is not None:
+            raise Refused("the results are collected in a list first; " + _BY_HAND)
+        arguments = origin.arguments()
+        if arguments is None or origin.task_expr is None:
+            raise Refused("celerymod cannot tell the task's arguments; " + _BY_HAND)
+        if not arguments.spelled_out:
+            raise Refused(
+                "the arguments are passed as `*args`/`**kwargs` that the rewrite cannot "
+                "spell out; " + _BY_HAND
+            )
+        if origin.canvas is Canvas.SIGNATURE and origin.call is not None and origin.call.args:
+            raise Refused("the signature is dispatched with extra arguments; " + _BY_HAND)
+        options = list(arguments.options)
+        if origin.form is CallForm.APPLY and options:
+            raise Refused("`apply()` options do not carry over; " + _BY_HAND)
+        if origin.canvas is Canvas.SIGNATURE and options:
+            raise Refused("the signature carries options; " + _BY_HAND)
+        args = list(arguments.args[1:] if skip_first else arguments.args)
+        parts = [source_text(a) for a in args]
+        parts += [f"{key}={source_text(value)}" for key, value in arguments.kwargs]
+        method = "si" if immutable else "s"
+        text = f"{source_text(origin.task_expr)}.{method}({', '.join(parts)})"
+        if options:
+            text += ".set(" + ", ".join(f"{k}={source_text(v)}" for k, v in options) + ")"
+        return text
+
+    def _loop(self) -> _Chord:
+        (site,) = self.shape.waits
+        self._check_wait_call(site)
+        loop = site.loop
+        signature = self._signature(site, immutable=False)
+        wait_index = self._index_of(site.node)
+        assert wait_index is not None
+        if self._source_statements(site, wait_index):
+            raise Refused("the loop dispatches in a statement of its own; " + _BY_HAND)
+        self.imports.add("group")
+        if isinstance(loop, cst.ListComp):
+            if loop.elt is not site.node:
+                raise Refused("the comprehension does more than wait; " + _BY_HAND)
+            name, returns = self._wait_value(site, wait_index, loop)
+            self._set_range([wait_index])
+            group = self._spell("group")
+            return _Chord(f"{group}({signature}{_comp_for(loop.for_in)})", name, returns)
+        if not isinstance(loop, cst.For) or self.flat[wait_index] is not loop:
+            raise Refused(
+                "the waits are repeated by a comprehension other than a list; " + _BY_HAND
+            )
+        if loop.orelse is not None or not isinstance(loop.body, cst.IndentedBlock):
+            raise Refused("the loop has an `else` or a one-line body; " + _BY_HAND)
+        body = loop.body.body
+        small = _only_small(body[0]) if len(body) == 1 else None
+        call = small.value if isinstance(small, cst.Expr) else None
+        if not (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "append"
+            and isinstance(call.func.value, cst.Name)
+            and len(call.args) == 1
+            and call.args[0].value is site.node
+        ):
+            raise Refused("the loop body does more than `results.append(<wait>)`; " + _BY_HAND)
+        name = call.func.value.value
+        # `name = []` before the loop, with nothing else touching `name` in between.
+        start = None
+        for index in range(wait_index - 1, -1, -1):
+            assigned = _single_assign_name(self.flat[index])
+            if assigned is not None and assigned[0] == name:
+                value = assigned[1]
+                if isinstance(value, cst.List) and not value.elements:
+                    start = index
+                break
+            if any(isinstance(n, cst.Name) and n.value == name for n in walk(self.flat[index])):
+                break
+        if start is None:
+            raise Refused(f"`{name}` is not an empty list filled only by the loop; " + _BY_HAND)
+        self.drop.add(start)
+        self._set_range([wait_index])
+        target, values = source_text(loop.target), source_text(loop.iter)
+        header = f"{self._spell('group')}({signature} for {target} in {values})"
+        return _Chord(header, name, False)
+
+    def _chain(self) -> _Chain:
+        waits = self.shape.waits
+        feeds = self.shape.feeds_next
+        steps: list[str] = []
+        involved: list[int] = []
+        value_name: str | None = None
+        returns = False
+        self.intermediates: set[str] = set()
+        for position, site in enumerate(waits):
+            self._check_wait_call(site)
+            receives = position > 0 and feeds[position - 1]
+            steps.append(self._signature(site, immutable=not receives, skip_first=receives))
+            wait_index = self._index_of(site.node)
+            assert wait_index is not None
+            involved += [*self._source_statements(site, wait_index), wait_index]
+            name, returned = self._wait_value(site, wait_index, site.node)
+            if returned and position != len(waits) - 1:
+                raise Refused("a wait returns before the others ran; " + _BY_HAND)
+            if value_name is not None:
+                self.intermediates.add(value_name)
+            value_name, returns = name, returned
+        self._set_range(involved)
+        self.imports.add("chain")
+        return _Chain(steps, value_name, returns)
+
+    def _set_range(self, indices: Sequence[int]) -> None:
+        first, last = min(indices), max(indices)
+        if sorted(set(indices)) != list(range(first, last + 1)):
+            raise Refused("other statements sit between the dispatches and the waits; " + _BY_HAND)
+        self.first, self.last = first, last
+
+    def _tail_names(self, tail: Sequence[cst.BaseStatement]) -> tuple[list[str], set[str]]:
+        """(names the tail reads that the orchestrator binds before it, in order of first
+        use; names among them bound in the rewritten range)."""
+        scope = self._function_scope()
+        tail_ids = {id(n) for statement in tail for n in walk(statement)}
+        wanted: list[str] = []
+        in_range: set[str] = set()
+        range_ids = {id(n) for s in self.flat[self.first : self.last + 1] for n in walk(s)}
+        for statement in tail:
+            for node in walk(statement):
+                if not isinstance(node, cst.Name):
+                    continue
+                node_scope = self.celery._meta(ScopeProvider, node, None)
+                if node_scope is None:
+                    continue
+                for access in node_scope.accesses[node]:
+                    for referent in access.referents:
+                        if not isinstance(referent, Assignment) or referent.scope is not scope:
+                            continue
+                        if id(referent.node) in tail_ids:
+                            continue
+                        if isinstance(
+                            referent.node,
+                            (cst.FunctionDef | cst.ClassDef, cst.Import | cst.ImportFrom),
+                        ):
+                            raise Refused(
+                                f"the code after the wait uses `{referent.name}`, defined "
+                                "inside the task; " + _BY_HAND
+                            )
+                        if id(referent.node) in range_ids:
+                            in_range.add(referent.name)
+                        if referent.name not in wanted:
+                            wanted.append(referent.name)
+        return wanted, in_range
+
+    def _check_tail(self, tail: Sequence[cst.BaseStatement]) -> None:
+        for statement in tail:
+            for node in walk(statement):
+                if isinstance(node, cst.Yield | cst.Await):
+                    raise Refused("the code after the wait yields or awaits; " + _BY_HAND)
+                if isinstance(node, cst.Global | cst.Nonlocal):
+                    raise Refused("the code after the wait declares `global`; " + _BY_HAND)
+                if isinstance(node, cst.For | cst.While):
+                    for inner in walk(node.body):
+                        if isinstance(inner, cst.Return):
+                            raise Refused(
+                                "the code after the wait returns from inside a loop; " + _BY_HAND
+                            )
+
+
+def _comp_for(node: cst.CompFor) -> str:
+    """` for x in xs if c ...` on one line, whatever the comprehension's layout."""
+    if node.asynchronous is not None:
+        raise Refused("the comprehension is asynchronous; " + _BY_HAND)
+    text = f" for {source_text(node.target)} in {source_text(node.iter)}"
+    text += "".join(f" if {source_text(condition.test)}" for condition in node.ifs)
+    if node.inner_for_in is not None:
+        text += _comp_for(node.inner_for_in)
+    return text
