@@ -496,7 +496,19 @@ def fix(
         reporter.errors(errors)
         if show_fixes:
             _show(reporter, changed, fixes=True, diffs=False)
-        reporter.fix_summary(fixes, len(outcome.written), unfixable, written=True, left=left)
+        # Count what reached the disk: "Applied 2 fixes in 0 files" said nothing true.
+        landed = set(outcome.written)
+        fixes = sum(
+            1
+            for r in changed
+            if r.path in landed
+            for f in r.findings
+            if f.fix and applying.applies(f.fix)
+        )
+        unwritten = len(changed) - len(landed)
+        reporter.fix_summary(
+            fixes, len(landed), unfixable, written=True, left=left, unwritten=unwritten
+        )
     else:
         _show(reporter, changed, fixes=True, diffs=not show_fixes)
         reporter.errors(errors)

@@ -1,0 +1,106 @@
+"""Reliability (issue 12): writes that are all or nothing, files that crash or exhaust the
+parser, discovery oddities, and messages that say what happened. Through the real command
+where it applies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from celerymod import runner, textio
+from cli_helpers import FIXTURES, celerymod, copy_case
+
+TWO_FILES = FIXTURES / "nested-task-call" / "absolute_import"
+
+
+def _two_file_project(folder: Path) -> Path:
+    shutil.copytree(TWO_FILES / "input", folder, dirs_exist_ok=True)
+    return folder
+
+
+# -- 1. a change spanning two files is written whole or not at all --------------------------
+
+
+def test_a_two_file_fix_is_not_written_half_when_the_second_file_is_read_only(
+    tmp_path: Path,
+) -> None:
+    project = _two_file_project(tmp_path)
+    batch, scoring = project / "shop" / "batch.py", project / "shop" / "scoring.py"
+    before = batch.read_bytes(), scoring.read_bytes()
+    scoring.chmod(0o444)
+
+    result = celerymod("fix", "--write", "--no-cache", ".", cwd=project)
+
+    assert result.returncode == 2
+    assert (batch.read_bytes(), scoring.read_bytes()) == before
+    assert "shop/scoring.py: not written: read-only" in result.stderr
+    assert "shop/batch.py: not written" in result.stderr
+    assert "shop/scoring.py" in result.stderr.split("shop/batch.py: not written", 1)[1]
+    assert "Applied" not in result.stderr  # Not "Applied 1 fix in 0 files."
+    assert "2 files with fixes could not be written (see errors above); no fix was applied." in result.stderr
+
+
+def test_a_later_write_that_fails_restores_the_earlier_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_bytes(b"a = 1\n")
+    second.write_bytes(b"b = 1\n")
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def fail_second(source: str, target: str) -> None:
+        calls.append(target)
+        if target == str(second):
+            raise OSError(28, "No space left on device")
+        real_replace(source, target)
+
+    monkeypatch.setattr(runner.os, "replace", fail_second)
+    outcome = runner.write_together(
+        [
+            runner.WriteItem("a.py", str(first), b"a = 2\n", textio.source_hash(b"a = 1\n")),
+            runner.WriteItem("b.py", str(second), b"b = 2\n", textio.source_hash(b"b = 1\n")),
+        ]
+    )
+    assert first.read_bytes() == b"a = 1\n"
+    assert second.read_bytes() == b"b = 1\n"
+    assert outcome.written == ()
+    messages = {error.path: error.message for error in outcome.errors}
+    assert "No space left on device" in messages["b.py"]
+    assert "restored" in messages["a.py"] and "b.py" in messages["a.py"]
+    assert not list(tmp_path.glob(".celerymod-*"))
+
+
+_KILL_BETWEEN_WRITES = """
+import os, signal, sys
+from celerymod import runner, textio
+real = os.replace
+def replace_then_die(source, target):
+    real(source, target)
+    os.kill(os.getpid(), signal.SIGTERM)  # A kill right after the first file is renamed.
+runner.os.replace = replace_then_die
+items = [
+    runner.WriteItem(p, p, b"new = 1\\n", textio.source_hash(open(p, "rb").read()))
+    for p in sys.argv[1:]
+]
+runner.write_together(items)
+"""
+
+
+def test_a_kill_between_the_writes_of_one_change_does_not_leave_it_half(tmp_path: Path) -> None:
+    paths = [tmp_path / "a.py", tmp_path / "b.py"]
+    for path in paths:
+        path.write_bytes(b"old = 1\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", _KILL_BETWEEN_WRITES, *map(str, paths)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert completed.returncode == -signal.SIGTERM
+    assert [p.read_bytes() for p in paths] == [b"new = 1\n", b"new = 1\n"]
