@@ -104,3 +104,62 @@ def test_a_kill_between_the_writes_of_one_change_does_not_leave_it_half(tmp_path
     )
     assert completed.returncode == -signal.SIGTERM
     assert [p.read_bytes() for p in paths] == [b"new = 1\n", b"new = 1\n"]
+
+
+# -- 2, 3, 5. files the parser cannot take: each is its own error, the run goes on ---------
+
+# Each mentions what CEL003 looks for, so that the prefilter lets it reach the parser.
+PARSED = "import time\n\n\nasync def f():\n    time.sleep(1)\n\n\n"
+LONG_OR = PARSED + "x = " + " or ".join(f"a{i}" for i in range(10_000)) + "\n"
+DEEP = {
+    "plus.py": "x = " + " + ".join(f"a{i}" for i in range(500)) + "\n",
+    "elifs.py": "if a0:\n    pass\n" + "".join(f"elif a{i}:\n    pass\n" for i in range(1, 1000)),
+    "chain.py": "x = a" + ".b" * 1000 + "\n",
+    "lists.py": "x = " + "[" * 150 + "]" * 150 + "\n",
+}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_that_crashed_the_native_parser_is_its_own_error_and_the_run_goes_on(
+    tmp_path: Path, jobs: str
+) -> None:
+    (tmp_path / "generated.py").write_text(LONG_OR)
+    for number in range(8):  # Enough files for the process pool with --jobs 2.
+        copy_case("import_time_attribute", tmp_path, f"poller{number}.py")
+
+    result = celerymod("check", "--no-cache", "--jobs", jobs, ".", cwd=tmp_path)
+
+    # It no longer kills the run (a segfault before): it is its own clear error, the other
+    # files are checked.
+    assert result.returncode == 2, result.stderr
+    assert "generated.py: too deeply nested for celerymod's parser" in result.stderr
+    assert result.stdout.count("CEL003") == 8
+    assert "Traceback" not in result.stderr and "BrokenProcessPool" not in result.stderr
+
+
+def test_deeply_nested_valid_code_is_checked_not_a_traceback(tmp_path: Path) -> None:
+    for name, text in DEEP.items():
+        (tmp_path / name).write_text(PARSED + text)
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+
+    result = celerymod("fix", "--write", "--no-cache", "--jobs", "1", ".", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    assert f"Applied {len(DEEP) + 1} fixes in {len(DEEP) + 1} files." in result.stderr
+
+
+def test_valid_code_libcst_cannot_parse_is_not_called_a_syntax_error(tmp_path: Path) -> None:
+    (tmp_path / "strings.py").write_text("x = (" + " ".join('"s"' for _ in range(3001)) + ")\n")
+    (tmp_path / "backslash_cr.py").write_bytes(b"x = 1 \\\r\n")
+    for path in tmp_path.iterdir():
+        compile(path.read_bytes(), str(path), "exec")  # Both are valid Python.
+    # A task that waits, so that the files are parsed at all.
+    for path in tmp_path.iterdir():
+        path.write_bytes(PARSED.encode() + path.read_bytes())
+
+    result = celerymod("check", "--no-cache", ".", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "syntax error" not in result.stderr
+    assert result.stderr.count("celerymod's parser cannot read this file") == 2, result.stderr

@@ -12,10 +12,12 @@ import contextlib
 import os
 import signal
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -81,7 +83,7 @@ def _index_one(file: SourceFile) -> IndexEntry | None:
     from celerymod import index
 
     try:
-        entry = index.index_file(source, file.path, file.module_name)
+        entry = deep(lambda: index.index_file(source, file.path, file.module_name))
     except Exception:  # noqa: BLE001 - a file the index cannot read is reported later.
         return None
     if store:
@@ -137,17 +139,57 @@ def _process(
     from celerymod import engine
 
     try:
-        return engine.process(
-            source,
-            file.path,
-            config,
-            index=index,
-            module_name=file.module_name,
-            foreign=foreign,
+        return deep(
+            lambda: engine.process(
+                source,
+                file.path,
+                config,
+                index=index,
+                module_name=file.module_name,
+                foreign=foreign,
+            )
         )
+    except RecursionError:
+        return FileResult(path=file.path, errors=(FileError(file.path, TOO_DEEP),))
     except Exception as error:  # noqa: BLE001 - one broken file must not stop the run.
         message = f"internal error: {type(error).__name__}: {error}"
         return FileResult(path=file.path, errors=(FileError(file.path, message),))
+
+
+TOO_DEEP = "too deeply nested for celerymod's parser (valid Python, but not checked)"
+CRASHED = "celerymod's parser crashed on this file (valid Python or not, it was not checked)"
+# libcst's native parser and its visitors recurse once per nesting level (a 10,000-term
+# `or` is 10,000 levels): on the default 8 MB stack that overflows (a segfault) or hits
+# Python's recursion limit. A thread with a large stack (only reserved, not used, until
+# needed) gives both room; deeper still is a RecursionError, reported as TOO_DEEP.
+_STACK_BYTES = 256 * 1024 * 1024
+_RECURSION_LIMIT = 20_000
+
+
+def deep(call: Callable[[], T]) -> T:
+    """`call()` on a thread with a large stack and recursion limit; its result or error."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread.
+            failure.append(error)
+
+    previous_stack = threading.stack_size(_STACK_BYTES)
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous_limit, _RECURSION_LIMIT))
+    try:
+        worker = threading.Thread(target=target, name="celerymod-parse")
+        worker.start()
+    finally:
+        threading.stack_size(previous_stack)
+    worker.join()
+    sys.setrecursionlimit(previous_limit)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _reason(error: OSError) -> str:
@@ -171,13 +213,42 @@ def _map(
                 progress()
         return
     chunk = max(1, len(items) // (jobs * 16))
-    with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(config, index)
-    ) as pool:
-        for result in pool.map(function, items, chunksize=chunk):
-            yield result
+    done = 0
+    try:
+        with ProcessPoolExecutor(
+            max_workers=jobs, initializer=_init_worker, initargs=(config, index)
+        ) as pool:
+            for result in pool.map(function, items, chunksize=chunk):
+                yield result
+                done += 1
+                if progress:
+                    progress()
+    except BrokenProcessPool:
+        # A worker died (a crash in native code): which file did it is unknown, so the rest
+        # run one per fresh worker; the file that kills its own worker is its own error.
+        for item in items[done:]:
+            yield _isolated(function, item, config, index)
             if progress:
                 progress()
+
+
+def _isolated(
+    function: Callable[[T], R], item: T, config: RunConfig, index: ProjectIndex | None
+) -> R:
+    with ProcessPoolExecutor(
+        max_workers=1, initializer=_init_worker, initargs=(config, index)
+    ) as pool:
+        try:
+            return pool.submit(function, item).result()
+        except BrokenProcessPool:
+            return _crashed(function, item)
+
+
+def _crashed(function: Callable[[T], R], item: T) -> R:
+    if function is _process_one and isinstance(item, SourceFile):
+        error = FileError(item.path, CRASHED)
+        return FileResult(path=item.path, errors=(error,))  # type: ignore[return-value]
+    return None  # type: ignore[return-value]  # The index pass: the file is reported later.
 
 
 def needs_index(config: RunConfig) -> bool:
