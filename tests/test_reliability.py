@@ -163,3 +163,33 @@ def test_valid_code_libcst_cannot_parse_is_not_called_a_syntax_error(tmp_path: P
     assert result.returncode == 2
     assert "syntax error" not in result.stderr
     assert result.stderr.count("celerymod's parser cannot read this file") == 2, result.stderr
+
+
+# -- 4. discovery: loops, FIFOs, patterns pathspec rejects --------------------------------
+
+
+def test_a_symlink_loop_a_fifo_and_bad_patterns_are_clear_errors_not_crashes(
+    tmp_path: Path,
+) -> None:
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    os.symlink("loop.py", tmp_path / "loop.py")
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / ".gitignore").write_text("[z-a]\nfoo\\\n")
+
+    result = celerymod("check", "--no-cache", "--exclude", "[z-a]", ".", cwd=tmp_path)
+
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stdout.count("CEL003") == 1
+    assert "loop.py: skipped: cannot read: symbolic link loop" in result.stderr
+    assert "broken" not in result.stderr
+    assert "pipe.py: skipped: not a regular file or folder" in result.stderr
+    assert "exclude: pattern '[z-a]' ignored" in result.stderr
+    assert ".gitignore: pattern 'foo\\\\' ignored" in result.stderr
+
+
+def test_a_named_symlink_loop_is_called_a_loop(tmp_path: Path) -> None:
+    os.symlink("x.py", tmp_path / "x.py")
+    result = celerymod("check", "--no-cache", "x.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "x.py: cannot read: symbolic link loop" in result.stderr
