@@ -181,7 +181,7 @@ def test_a_symlink_loop_a_fifo_and_bad_patterns_are_clear_errors_not_crashes(
     assert "Traceback" not in result.stderr
     assert result.returncode == 2
     assert result.stdout.count("CEL003") == 1
-    assert "loop.py: skipped: cannot read: symbolic link loop" in result.stderr
+    assert "loop.py: cannot read: symbolic link loop" in result.stderr
     assert "broken" not in result.stderr
     assert "pipe.py: skipped: not a regular file or folder" in result.stderr
     assert "exclude: pattern '[z-a]' ignored" in result.stderr
@@ -193,3 +193,14 @@ def test_a_named_symlink_loop_is_called_a_loop(tmp_path: Path) -> None:
     result = celerymod("check", "--no-cache", "x.py", cwd=tmp_path)
     assert result.returncode == 2
     assert "x.py: cannot read: symbolic link loop" in result.stderr
+
+
+# -- 6. messages that say what happened --------------------------------------------------
+
+
+def test_invalid_utf8_is_called_invalid_utf8_with_its_position(tmp_path: Path) -> None:
+    (tmp_path / "latin.py").write_bytes(b"import time\nname = '\xe9t\xe9'\nasync def f():\n    time.sleep(1)\n")
+    result = celerymod("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "latin.py: not valid UTF-8: byte 0xe9 at offset 20 (line 2)" in result.stderr
+    assert "encoding declaration" not in result.stderr

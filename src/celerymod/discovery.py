@@ -195,7 +195,8 @@ def _walk(
             problem = _not_a_file(path)
             if problem:
                 # A FIFO would block the read forever; a symlink loop cannot be resolved.
-                errors.append(FileError(str(path), f"skipped: {problem}"))
+                skipped = problem if problem.startswith("cannot read") else f"skipped: {problem}"
+                errors.append(FileError(str(path), skipped))
                 continue
             if path.is_symlink() and not _inside(path.resolve(), real_root):
                 continue
