@@ -204,3 +204,22 @@ def test_invalid_utf8_is_called_invalid_utf8_with_its_position(tmp_path: Path) -
     assert result.returncode == 2
     assert "latin.py: not valid UTF-8: byte 0xe9 at offset 20 (line 2)" in result.stderr
     assert "encoding declaration" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("select = []", "selects no rule"),
+        ('select = [""]', "selects no rule"),
+        ('strategy = ""', "must be one of metadata, replace, not ''"),
+    ],
+)
+def test_a_config_that_would_check_nothing_or_is_empty_is_an_error(
+    tmp_path: Path, setting: str, said: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.celerymod]\n{setting}\n")
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    result = celerymod("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "All checks passed" not in result.stderr

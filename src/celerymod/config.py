@@ -104,8 +104,15 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
         return [code for code in expanded if code]
 
     select = codes("select", options.select)
+    if select is not None and not select:
+        # An empty selection would check nothing and print "All checks passed!".
+        source = "--select" if options.select is not None else f"`tool.celerymod.select` in {where}"
+        known = ", ".join(registry.BY_CODE)
+        raise ConfigError(f"{source} selects no rule (known: {known})", file)
     ignore = codes("ignore", options.ignore) or []
-    strategy_name = options.strategy or table.get("strategy") or Strategy.METADATA.value
+    # `strategy = ""` is a mistake to report, not the default.
+    default = table["strategy"] if "strategy" in table else Strategy.METADATA.value
+    strategy_name = options.strategy or default
     try:
         strategy = Strategy(strategy_name)
     except ValueError:
