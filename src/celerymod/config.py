@@ -111,7 +111,7 @@ def load(paths: Sequence[str], options: Options) -> RunConfig:
         raise ConfigError(f"{source} selects no rule (known: {known})", file)
     ignore = codes("ignore", options.ignore) or []
     # `strategy = ""` is a mistake to report, not the default.
-    default = table["strategy"] if "strategy" in table else Strategy.METADATA.value
+    default = table.get("strategy", Strategy.METADATA.value)
     strategy_name = options.strategy or default
     try:
         strategy = Strategy(strategy_name)
