@@ -59,7 +59,7 @@ def test_check_exits_2_on_undecodable_file(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_bytes(b"import time\nx = '\xff\xfe'\nasync def f():\n    time.sleep(1)\n")
     result = celerymod("check", ".", cwd=tmp_path)
     assert result.returncode == 2
-    assert "error: bad.py: cannot decode as utf-8" in result.stderr
+    assert "error: bad.py: not valid UTF-8: byte 0xff at offset 17 (line 2)" in result.stderr
 
 
 def test_check_exits_2_on_unreadable_file(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_check_exits_2_on_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "sub" / "gone.py").symlink_to(tmp_path / "sub" / "missing.py")
     walked = celerymod("check", "sub", cwd=tmp_path)
     assert walked.returncode == 2
-    assert "error: sub/gone.py: cannot read: No such file or directory" in walked.stderr
+    assert "error: sub/gone.py: cannot read: broken symbolic link" in walked.stderr
 
 
 def test_check_exits_2_on_missing_path(tmp_path: Path) -> None:

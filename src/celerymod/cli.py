@@ -675,8 +675,20 @@ def fix(
         reporter.errors(errors)
         if show_fixes:
             _show(reporter, changed, fixes=True, diffs=False)
-        reporter.fix_summary(fixes, len(outcome.written), unfixable, written=True, left=left)
-        if exit_non_zero_on_fix and outcome.written and not errors:
+        # Count what reached the disk: "Applied 2 fixes in 0 files" said nothing true.
+        landed = set(outcome.written)
+        fixes = sum(
+            1
+            for r in changed
+            if r.path in landed
+            for f in r.findings
+            if f.fix and applying.applies(f.fix)
+        )
+        unwritten = len(changed) - len(landed)
+        reporter.fix_summary(
+            fixes, len(landed), unfixable, written=True, left=left, unwritten=unwritten
+        )
+        if exit_non_zero_on_fix and landed and not errors:
             raise typer.Exit(EXIT_FINDINGS)
     else:
         _show(reporter, changed, fixes=True, diffs=not show_fixes)

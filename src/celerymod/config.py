@@ -130,6 +130,11 @@ def load_with_origins(
                         raise ConfigError(f"{problem} in --{key} {hint}")
                     raise ConfigError(f"{problem} in `tool.celerymod.{key}` in {where} {hint}", file)
                 found |= matched
+        if key == "select" and not found:
+            # An empty selection would check nothing and print "All checks passed!".
+            source = "--select" if from_cli else f"`tool.celerymod.select` in {where}"
+            known = ", ".join(registry.BY_CODE)
+            raise ConfigError(f"{source} selects no rule (known: {known})", None if from_cli else file)
         return found
 
     # As in ruff: the config file's selection, then the command line's; a `select` starts
@@ -157,7 +162,9 @@ def load_with_origins(
         per_file.append((pattern, frozenset(ignored)))
     origin("per-file-ignores", None, "per-file-ignores")
 
-    strategy_name = options.strategy or table.get("strategy") or Strategy.METADATA.value
+    # `strategy = ""` is a mistake to report, not the default.
+    default = table.get("strategy", Strategy.METADATA.value)
+    strategy_name = options.strategy or default
     origin("strategy", options.strategy, "strategy")
     try:
         strategy = Strategy(strategy_name)

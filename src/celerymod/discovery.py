@@ -12,7 +12,9 @@ that name, `app/views.py` that one file, `*_pb2.py` any file so named.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,16 +69,17 @@ def discover(
 
     `base` is the folder exclude patterns are relative to (default: the current folder).
     """
-    excluded = _Excluder(pathspec.GitIgnoreSpec.from_lines(exclude), Path(base or os.getcwd()))
-    files: dict[str, SourceFile] = {}
     errors: list[FileError] = []
+    excluded = _Excluder(_spec(exclude, "exclude", errors), Path(base or os.getcwd()))
+    files: dict[str, SourceFile] = {}
     for given in paths:
         root = Path(given)
         if not os.path.lexists(root):
             errors.append(FileError(given, "no such file or directory"))
             continue
-        if not root.exists():
-            errors.append(FileError(given, "cannot read: broken symbolic link"))
+        problem = _not_a_file(root)
+        if problem and problem != "not a regular file or folder":
+            errors.append(FileError(given, problem))
             continue
         if root.is_file():
             if not (force_exclude and excluded(root, root.parent, False)):
@@ -92,10 +95,39 @@ def discover(
             # Named on purpose: the patterns apply below it, relative to it, as they would
             # to a folder walked outside the project.
             walk_excluded = _Excluder(excluded.spec, root)
-        for found in _walk(root, walk_excluded, respect_gitignore):
+        for found in _walk(root, walk_excluded, respect_gitignore, errors):
             display = os.path.normpath(os.path.join(given, found.relative_to(root)))
             _add(files, display, found)
     return sorted(files.values(), key=lambda f: f.path), errors
+
+
+def _spec(lines: Sequence[str], where: str, errors: list[FileError]) -> pathspec.GitIgnoreSpec:
+    """The patterns pathspec accepts; each one it rejects (git may accept `[z-a]` or a
+    trailing backslash) is an error of `where` and is left out, never a crash."""
+    good: list[str] = []
+    for line in lines:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except Exception as error:  # noqa: BLE001 - pathspec raises re.error and its own.
+            errors.append(FileError(where, f"pattern {line!r} ignored: {error}"))
+            continue
+        good.append(line)
+    return pathspec.GitIgnoreSpec.from_lines(good)
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a source file or walked as a folder; None if it can."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "cannot read: symbolic link loop"
+        if os.path.islink(path):
+            return "cannot read: broken symbolic link"
+        return f"cannot read: {error.strerror or error}"
+    if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+        return None
+    return "not a regular file or folder"
 
 
 def _add(files: dict[str, SourceFile], display: str, path: Path) -> None:
@@ -129,17 +161,22 @@ class _Excluder:
         )
 
 
-def _walk(root: Path, excluded: _Excluder, respect_gitignore: bool) -> Iterator[Path]:
+def _walk(
+    root: Path, excluded: _Excluder, respect_gitignore: bool, errors: list[FileError]
+) -> Iterator[Path]:
     real_root = root.resolve()
     ignores = _ancestor_ignores(real_root) if respect_gitignore else []
     if _ignored(ignores, real_root, True):
         # The folder was named on the command line: naming it overrides the ignore files
         # above it (as for a named file), or the run would look at nothing and pass.
         ignores = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    def unreadable(error: OSError) -> None:
+        errors.append(FileError(str(error.filename), f"cannot read: {error.strerror or error}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
         here = Path(dirpath)
         if respect_gitignore and (here / ".gitignore").is_file():
-            ignores = [*ignores, (here.resolve(), _read_ignore(here / ".gitignore"))]
+            ignores = [*ignores, (here.resolve(), _read_ignore(here / ".gitignore", errors))]
         keep: list[str] = []
         for name in sorted(dirnames):
             folder = here / name
@@ -155,6 +192,12 @@ def _walk(root: Path, excluded: _Excluder, respect_gitignore: bool) -> Iterator[
             if not name.endswith(".py"):
                 continue
             path = here / name
+            problem = _not_a_file(path)
+            if problem:
+                # A FIFO would block the read forever; a symlink loop cannot be resolved.
+                skipped = problem if problem.startswith("cannot read") else f"skipped: {problem}"
+                errors.append(FileError(str(path), skipped))
+                continue
             if path.is_symlink() and not _inside(path.resolve(), real_root):
                 continue
             if _ignored(ignores, path.resolve(), False) or excluded(path, root, False):
@@ -166,12 +209,12 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _read_ignore(path: Path) -> pathspec.GitIgnoreSpec:
+def _read_ignore(path: Path, errors: list[FileError] | None = None) -> pathspec.GitIgnoreSpec:
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         lines = []
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    return _spec(lines, str(path), errors if errors is not None else [])
 
 
 def _ancestor_ignores(root: Path) -> list[tuple[Path, pathspec.GitIgnoreSpec]]:

@@ -133,6 +133,10 @@ def _syntax_error_message(text: str, path: str, error: cst.ParserSyntaxError) ->
         return f"syntax error at {python_error.lineno}:{python_error.offset}: {python_error.msg}"
     except ValueError:
         pass
+    else:
+        # Python compiles it: the code is valid and the limit is libcst's, not the user's.
+        where = f"{error.raw_line}:{error.raw_column + 1}"
+        return f"celerymod's parser cannot read this file (valid Python; libcst fails at {where})"
     return f"syntax error at {error.raw_line}:{error.raw_column + 1}: {error.message}"
 
 

@@ -64,6 +64,8 @@ class _Review:
         self.index = index
         self.states: dict[str, _FileState] = {}
         self.errors: list[FileError] = []
+        # The files each accepted change edits: they are written together or not at all.
+        self.links: list[set[str]] = []
 
     def state(self, path: str) -> _FileState:
         """The file's state, read on first use."""
@@ -107,6 +109,7 @@ class _Review:
                 state.keys.append(finding.fix.key)
             state.foreign += [e for e in finding.fix.foreign if e.path == path]
             state.current = new
+        self.links.append(set(candidate))
 
     def diff(self, candidate: dict[str, bytes]) -> str:
         parts = []
@@ -158,14 +161,15 @@ def review(
         session.accept(finding, candidate)
         applied += 1
     written: list[str] = []
-    for path, state in session.states.items():
-        if state.current == state.source:
-            continue
-        error = runner.write_atomic(state.file.absolute, state.current, state.source_hash)
-        if error:
-            session.errors.append(FileError(path, error))
-        else:
-            written.append(path)
+    items = {
+        path: runner.WriteItem(path, state.file.absolute, state.current, state.source_hash)
+        for path, state in session.states.items()
+        if state.current != state.source
+    }
+    for group in runner.change_groups(list(items), session.links):
+        outcome = runner.write_together([items[path] for path in group])
+        written += outcome.written
+        session.errors += outcome.errors
     return Outcome(applied, len(changes), tuple(written), tuple(session.errors))
 
 

@@ -118,14 +118,27 @@ class Reporter:
             self.err.print(Text("All checks passed!", "green"))
 
     def fix_summary(
-        self, fixes: int, files: int, unfixable: int, written: bool, left: int = 0
+        self,
+        fixes: int,
+        files: int,
+        unfixable: int,
+        written: bool,
+        left: int = 0,
+        unwritten: int = 0,
     ) -> None:
-        """`fixes` applied (or that --write would apply); `left` review fixes it leaves."""
+        """`fixes` applied (or that --write would apply); `left` review fixes it leaves;
+        `unwritten` files that had fixes but could not be written."""
         if self.quiet:
             return
         noun = "fix" if fixes == 1 else "fixes"
         where = f"{files} file" + ("" if files == 1 else "s")
-        if not fixes:
+        if unwritten:
+            files_noun = "file" if unwritten == 1 else "files"
+            said = f"{unwritten} {files_noun} with fixes could not be written (see errors above)"
+            self.err.print(Text(said + ("; no fix was applied." if not fixes else "."), "red"))
+        if not fixes and unwritten:
+            pass  # Said above: there were fixes, none reached the disk.
+        elif not fixes:
             self.err.print(Text("No safe fix to apply." if left else "Nothing to fix."))
         elif written:
             self.err.print(Text(f"Applied {fixes} {noun} in {where}.", "green"))

@@ -8,11 +8,16 @@ for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -78,7 +83,7 @@ def _index_one(file: SourceFile) -> IndexEntry | None:
     from celerymod.analysis import indexing
 
     try:
-        entry = indexing.index_file(source, file.path, file.module_name)
+        entry = deep(lambda: indexing.index_file(source, file.path, file.module_name))
     except Exception:  # noqa: BLE001 - a file the index cannot read is reported later.
         return None
     if store:
@@ -135,17 +140,57 @@ def _process(
     from celerymod import engine
 
     try:
-        return engine.process(
-            source,
-            file.path,
-            config,
-            index=index,
-            module_name=file.module_name,
-            foreign=foreign,
+        return deep(
+            lambda: engine.process(
+                source,
+                file.path,
+                config,
+                index=index,
+                module_name=file.module_name,
+                foreign=foreign,
+            )
         )
+    except RecursionError:
+        return FileResult(path=file.path, errors=(FileError(file.path, TOO_DEEP),))
     except Exception as error:  # noqa: BLE001 - one broken file must not stop the run.
         message = f"internal error: {type(error).__name__}: {error}"
         return FileResult(path=file.path, errors=(FileError(file.path, message),))
+
+
+TOO_DEEP = "too deeply nested for celerymod's parser (valid Python, but not checked)"
+CRASHED = "celerymod's parser crashed on this file (valid Python or not, it was not checked)"
+# libcst's native parser and its visitors recurse once per nesting level (a 10,000-term
+# `or` is 10,000 levels): on the default 8 MB stack that overflows (a segfault) or hits
+# Python's recursion limit. A thread with a large stack (only reserved, not used, until
+# needed) gives both room; deeper still is a RecursionError, reported as TOO_DEEP.
+_STACK_BYTES = 256 * 1024 * 1024
+_RECURSION_LIMIT = 20_000
+
+
+def deep(call: Callable[[], T]) -> T:
+    """`call()` on a thread with a large stack and recursion limit; its result or error."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread.
+            failure.append(error)
+
+    previous_stack = threading.stack_size(_STACK_BYTES)
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous_limit, _RECURSION_LIMIT))
+    try:
+        worker = threading.Thread(target=target, name="celerymod-parse")
+        worker.start()
+    finally:
+        threading.stack_size(previous_stack)
+    worker.join()
+    sys.setrecursionlimit(previous_limit)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _reason(error: OSError) -> str:
@@ -169,13 +214,42 @@ def _map(
                 progress()
         return
     chunk = max(1, len(items) // (jobs * 16))
-    with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(config, index)
-    ) as pool:
-        for result in pool.map(function, items, chunksize=chunk):
-            yield result
+    done = 0
+    try:
+        with ProcessPoolExecutor(
+            max_workers=jobs, initializer=_init_worker, initargs=(config, index)
+        ) as pool:
+            for result in pool.map(function, items, chunksize=chunk):
+                yield result
+                done += 1
+                if progress:
+                    progress()
+    except BrokenProcessPool:
+        # A worker died (a crash in native code): which file did it is unknown, so the rest
+        # run one per fresh worker; the file that kills its own worker is its own error.
+        for item in items[done:]:
+            yield _isolated(function, item, config, index)
             if progress:
                 progress()
+
+
+def _isolated(
+    function: Callable[[T], R], item: T, config: RunConfig, index: ProjectIndex | None
+) -> R:
+    with ProcessPoolExecutor(
+        max_workers=1, initializer=_init_worker, initargs=(config, index)
+    ) as pool:
+        try:
+            return pool.submit(function, item).result()
+        except BrokenProcessPool:
+            return _crashed(function, item)
+
+
+def _crashed(function: Callable[[T], R], item: T) -> R:
+    if function is _process_one and isinstance(item, SourceFile):
+        error = FileError(item.path, CRASHED)
+        return FileResult(path=item.path, errors=(error,))  # type: ignore[return-value]
+    return None  # type: ignore[return-value]  # The index pass: the file is reported later.
 
 
 def needs_index(config: RunConfig) -> bool:
@@ -238,19 +312,156 @@ def foreign_edits(
 
 
 def write_results(results: Iterable[FileResult], files: Sequence[SourceFile]) -> WriteOutcome:
-    """Write every changed file atomically, refusing files that changed since they were read."""
+    """Write every changed file atomically, refusing files that changed since they were read.
+
+    The files one change edits together (a CEL002 fix: the caller and the task's module) are
+    written all or nothing (`write_together`): a caller that imports a helper its other file
+    never got would no longer import.
+    """
     absolute = {file.path: file.absolute for file in files}
+    changed = [result for result in results if result.new_source is not None]
+    items = {
+        result.path: WriteItem(
+            result.path, absolute[result.path], result.new_source or b"", result.source_hash
+        )
+        for result in changed
+    }
+    links = [
+        {finding.path, *finding.fix.other_paths}
+        for result in changed
+        for finding in result.findings
+        if finding.fix is not None and finding.fix.foreign
+    ]
     written: list[str] = []
     errors: list[FileError] = []
-    for result in results:
-        if result.new_source is None:
-            continue
-        error = write_atomic(absolute[result.path], result.new_source, result.source_hash)
-        if error:
-            errors.append(FileError(result.path, error))
-        else:
-            written.append(result.path)
+    for group in change_groups(list(items), links):
+        outcome = write_together([items[path] for path in group])
+        written += outcome.written
+        errors += outcome.errors
     return WriteOutcome(tuple(written), tuple(errors))
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    """One file to write: its reported path, where it is, its new bytes, and the hash of the
+    bytes the new ones were computed from."""
+
+    path: str
+    absolute: str
+    data: bytes
+    expected_hash: str
+
+
+def change_groups(paths: Sequence[str], links: Iterable[set[str]]) -> list[list[str]]:
+    """`paths` split into the groups that must be written together, in the order of `paths`:
+    two paths are together when some link (the files one change edits) holds both."""
+    group_of = {path: {path} for path in paths}
+    for link in links:
+        members = [path for path in link if path in group_of]
+        if not members:
+            continue
+        merged = set().union(*(group_of[path] for path in members))
+        for path in merged:
+            group_of[path] = merged
+    groups: list[list[str]] = []
+    seen: set[str] = set()
+    for path in paths:
+        if path not in seen:
+            group = [p for p in paths if p in group_of[path]]
+            seen.update(group)
+            groups.append(group)
+    return groups
+
+
+def write_together(items: Sequence[WriteItem]) -> WriteOutcome:
+    """Write `items` all or nothing.
+
+    Every file is checked and its temp file written (and synced) before any is renamed into
+    place, so a read-only file, a folder without room or a file changed since it was read
+    stops the whole change. The renames then run back to back with SIGINT, SIGTERM and SIGHUP
+    held, so a Ctrl-C or a kill lands after the change is whole; if a rename still fails, the
+    files already renamed get their old bytes back. (SIGKILL or a power cut between two
+    renames cannot be covered without a journal.)
+    """
+    prepared: list[tuple[WriteItem, _Prepared]] = []
+    failed: dict[str, str] = {}
+    try:
+        for item in items:
+            ready = _prepare(item.absolute, item.data, item.expected_hash)
+            if isinstance(ready, str):
+                failed[item.path] = ready
+            else:
+                prepared.append((item, ready))
+        if failed:
+            return _refused(items, failed)
+        done: list[tuple[WriteItem, _Prepared]] = []
+        with _signals_held():
+            for item, ready in prepared:
+                error = _commit(item.absolute, ready, item.expected_hash)
+                if error:
+                    return _rolled_back(items, done, item, error)
+                done.append((item, ready))
+    finally:
+        for _, ready in prepared:
+            Path(ready.temp).unlink(missing_ok=True)
+    return WriteOutcome(tuple(item.path for item in items), ())
+
+
+def _refused(items: Sequence[WriteItem], failed: dict[str, str]) -> WriteOutcome:
+    errors = []
+    blockers = ", ".join(failed)
+    for item in items:
+        message = failed.get(item.path)
+        if message is None:
+            message = f"not written: part of one change with {blockers}, which cannot be written"
+        errors.append(FileError(item.path, message))
+    return WriteOutcome((), tuple(errors))
+
+
+def _rolled_back(
+    items: Sequence[WriteItem],
+    done: Sequence[tuple[WriteItem, _Prepared]],
+    failed: WriteItem,
+    error: str,
+) -> WriteOutcome:
+    """A rename of the change failed after others succeeded: put those back as they were."""
+    errors = [FileError(failed.path, error)]
+    kept: list[str] = []
+    for item, ready in done:
+        problem = write_atomic(item.absolute, ready.original, textio.source_hash(item.data))
+        if problem is None:
+            message = f"restored to what it was: {failed.path} of the same change failed"
+            errors.append(FileError(item.path, message))
+        else:
+            kept.append(item.path)
+            message = f"written, but {failed.path} of the same change was not, and the "
+            message += f"restore failed ({problem}): the change is half applied"
+            errors.append(FileError(item.path, message))
+    done_paths = {item.path for item, _ in done}
+    for item in items:
+        if item.path != failed.path and item.path not in done_paths:
+            errors.append(FileError(item.path, f"not written: {failed.path} of the same change failed"))
+    return WriteOutcome(tuple(kept), tuple(errors))
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    temp: str
+    info: os.stat_result
+    original: bytes
 
 
 def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
@@ -262,6 +473,17 @@ def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
     that lands while the temp file is written is not overwritten; what remains is the
     instant between that check and the rename, which no portable call closes.
     """
+    ready = _prepare(path, data, expected_hash)
+    if isinstance(ready, str):
+        return ready
+    try:
+        return _commit(path, ready, expected_hash)
+    finally:
+        Path(ready.temp).unlink(missing_ok=True)
+
+
+def _prepare(path: str, data: bytes, expected_hash: str) -> _Prepared | str:
+    """Check `path` may be replaced and write `data` to a synced temp file beside it."""
     try:
         current = read_source(path)
         info = os.stat(path)
@@ -278,24 +500,37 @@ def write_atomic(path: str, data: bytes, expected_hash: str) -> str | None:
         return _CHANGED
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=".celerymod-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temp, mode & 0o7777)
-            _keep_owner(temp, info)
-            if _changed_since(path, info, expected_hash):
-                Path(temp).unlink(missing_ok=True)
-                return _CHANGED
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    except OSError as error:
+        return f"not written: {error.strerror or error}"
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode & 0o7777)
+        _keep_owner(temp, info)
+    except BaseException as error:
+        Path(temp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            return f"not written: {error.strerror or error}"
+        raise
+    return _Prepared(temp, info, current)
+
+
+def _commit(path: str, ready: _Prepared, expected_hash: str) -> str | None:
+    """Rename the temp file over `path` unless `path` changed since it was checked."""
+    if _changed_since(path, ready.info, expected_hash):
+        return _CHANGED
+    try:
+        os.replace(ready.temp, path)
     except OSError as error:
         return f"not written: {error.strerror or error}"
     return None
+
+
+# What temp files of a write are named: `.celerymod-XXXXXXXX.tmp` beside the file.
+TEMP_PREFIX, TEMP_SUFFIX = ".celerymod-", ".tmp"
 
 
 _CHANGED = "not written: the file changed since it was read; run celerymod again"

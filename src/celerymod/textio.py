@@ -29,12 +29,27 @@ def decode(data: bytes) -> Decoded:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
+        # tokenize says "invalid or missing encoding declaration" for any non-UTF-8 byte in
+        # the first two lines, which misleads when the file simply is not UTF-8.
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise DecodeError(_not_decodable(data, bad, "UTF-8")) from None
         raise DecodeError(str(error)) from None
     try:
         text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as error:
+    except UnicodeDecodeError as error:
+        declared = "UTF-8" if encoding in {"utf-8", "utf-8-sig"} else f"{encoding} (declared)"
+        raise DecodeError(_not_decodable(data, error, declared)) from None
+    except LookupError as error:
         raise DecodeError(f"cannot decode as {encoding}: {error}") from None
     return Decoded(text=text, encoding=encoding)
+
+
+def _not_decodable(data: bytes, error: UnicodeDecodeError, encoding: str) -> str:
+    line = data.count(b"\n", 0, error.start) + 1
+    byte = data[error.start : error.start + 1].hex()
+    return f"not valid {encoding}: byte 0x{byte} at offset {error.start} (line {line})"
 
 
 def encode(text: str, like: Decoded) -> bytes:

@@ -1,0 +1,225 @@
+"""Reliability (issue 12): writes that are all or nothing, files that crash or exhaust the
+parser, discovery oddities, and messages that say what happened. Through the real command
+where it applies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from celerymod import runner, textio
+from cli_helpers import FIXTURES, celerymod, copy_case
+
+TWO_FILES = FIXTURES / "nested-task-call" / "absolute_import"
+
+
+def _two_file_project(folder: Path) -> Path:
+    shutil.copytree(TWO_FILES / "input", folder, dirs_exist_ok=True)
+    return folder
+
+
+# -- 1. a change spanning two files is written whole or not at all --------------------------
+
+
+def test_a_two_file_fix_is_not_written_half_when_the_second_file_is_read_only(
+    tmp_path: Path,
+) -> None:
+    project = _two_file_project(tmp_path)
+    batch, scoring = project / "shop" / "batch.py", project / "shop" / "scoring.py"
+    before = batch.read_bytes(), scoring.read_bytes()
+    scoring.chmod(0o444)
+
+    result = celerymod("fix", "--write", "--no-cache", ".", cwd=project)
+
+    assert result.returncode == 2
+    assert (batch.read_bytes(), scoring.read_bytes()) == before
+    assert "shop/scoring.py: not written: read-only" in result.stderr
+    assert "shop/batch.py: not written" in result.stderr
+    assert "shop/scoring.py" in result.stderr.split("shop/batch.py: not written", 1)[1]
+    assert "Applied" not in result.stderr  # Not "Applied 1 fix in 0 files."
+    assert "2 files with fixes could not be written (see errors above); no fix was applied." in result.stderr
+
+
+def test_a_later_write_that_fails_restores_the_earlier_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_bytes(b"a = 1\n")
+    second.write_bytes(b"b = 1\n")
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def fail_second(source: str, target: str) -> None:
+        calls.append(target)
+        if target == str(second):
+            raise OSError(28, "No space left on device")
+        real_replace(source, target)
+
+    monkeypatch.setattr(runner.os, "replace", fail_second)
+    outcome = runner.write_together(
+        [
+            runner.WriteItem("a.py", str(first), b"a = 2\n", textio.source_hash(b"a = 1\n")),
+            runner.WriteItem("b.py", str(second), b"b = 2\n", textio.source_hash(b"b = 1\n")),
+        ]
+    )
+    assert first.read_bytes() == b"a = 1\n"
+    assert second.read_bytes() == b"b = 1\n"
+    assert outcome.written == ()
+    messages = {error.path: error.message for error in outcome.errors}
+    assert "No space left on device" in messages["b.py"]
+    assert "restored" in messages["a.py"] and "b.py" in messages["a.py"]
+    assert not list(tmp_path.glob(".celerymod-*"))
+
+
+_KILL_BETWEEN_WRITES = """
+import os, signal, sys
+from celerymod import runner, textio
+real = os.replace
+def replace_then_die(source, target):
+    real(source, target)
+    os.kill(os.getpid(), signal.SIGTERM)  # A kill right after the first file is renamed.
+runner.os.replace = replace_then_die
+items = [
+    runner.WriteItem(p, p, b"new = 1\\n", textio.source_hash(open(p, "rb").read()))
+    for p in sys.argv[1:]
+]
+runner.write_together(items)
+"""
+
+
+def test_a_kill_between_the_writes_of_one_change_does_not_leave_it_half(tmp_path: Path) -> None:
+    paths = [tmp_path / "a.py", tmp_path / "b.py"]
+    for path in paths:
+        path.write_bytes(b"old = 1\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", _KILL_BETWEEN_WRITES, *map(str, paths)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert completed.returncode == -signal.SIGTERM
+    assert [p.read_bytes() for p in paths] == [b"new = 1\n", b"new = 1\n"]
+
+
+# -- 2, 3, 5. files the parser cannot take: each is its own error, the run goes on ---------
+
+# Each mentions what CEL003 looks for, so that the prefilter lets it reach the parser.
+PARSED = "import time\n\n\nasync def f():\n    time.sleep(1)\n\n\n"
+LONG_OR = PARSED + "x = " + " or ".join(f"a{i}" for i in range(10_000)) + "\n"
+DEEP = {
+    "plus.py": "x = " + " + ".join(f"a{i}" for i in range(500)) + "\n",
+    "elifs.py": "if a0:\n    pass\n" + "".join(f"elif a{i}:\n    pass\n" for i in range(1, 1000)),
+    "chain.py": "x = a" + ".b" * 1000 + "\n",
+    "lists.py": "x = " + "[" * 150 + "]" * 150 + "\n",
+}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_that_crashed_the_native_parser_is_its_own_error_and_the_run_goes_on(
+    tmp_path: Path, jobs: str
+) -> None:
+    (tmp_path / "generated.py").write_text(LONG_OR)
+    for number in range(8):  # Enough files for the process pool with --jobs 2.
+        copy_case("import_time_attribute", tmp_path, f"poller{number}.py")
+
+    result = celerymod("check", "--no-cache", "--jobs", jobs, ".", cwd=tmp_path)
+
+    # It no longer kills the run (a segfault before): it is its own clear error, the other
+    # files are checked.
+    assert result.returncode == 2, result.stderr
+    assert "generated.py: too deeply nested for celerymod's parser" in result.stderr
+    assert result.stdout.count("CEL003") == 8
+    assert "Traceback" not in result.stderr and "BrokenProcessPool" not in result.stderr
+
+
+def test_deeply_nested_valid_code_is_checked_not_a_traceback(tmp_path: Path) -> None:
+    for name, text in DEEP.items():
+        (tmp_path / name).write_text(PARSED + text)
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+
+    result = celerymod("fix", "--write", "--no-cache", "--jobs", "1", ".", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    assert f"Applied {len(DEEP) + 1} fixes in {len(DEEP) + 1} files." in result.stderr
+
+
+def test_valid_code_libcst_cannot_parse_is_not_called_a_syntax_error(tmp_path: Path) -> None:
+    (tmp_path / "strings.py").write_text("x = (" + " ".join('"s"' for _ in range(3001)) + ")\n")
+    (tmp_path / "backslash_cr.py").write_bytes(b"x = 1 \\\r\n")
+    for path in tmp_path.iterdir():
+        compile(path.read_bytes(), str(path), "exec")  # Both are valid Python.
+    # A task that waits, so that the files are parsed at all.
+    for path in tmp_path.iterdir():
+        path.write_bytes(PARSED.encode() + path.read_bytes())
+
+    result = celerymod("check", "--no-cache", ".", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "syntax error" not in result.stderr
+    assert result.stderr.count("celerymod's parser cannot read this file") == 2, result.stderr
+
+
+# -- 4. discovery: loops, FIFOs, patterns pathspec rejects --------------------------------
+
+
+def test_a_symlink_loop_a_fifo_and_bad_patterns_are_clear_errors_not_crashes(
+    tmp_path: Path,
+) -> None:
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    os.symlink("loop.py", tmp_path / "loop.py")
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / ".gitignore").write_text("[z-a]\nfoo\\\n")
+
+    result = celerymod("check", "--no-cache", "--exclude", "[z-a]", ".", cwd=tmp_path)
+
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stdout.count("CEL003") == 1
+    assert "loop.py: cannot read: symbolic link loop" in result.stderr
+    assert "broken" not in result.stderr
+    assert "pipe.py: skipped: not a regular file or folder" in result.stderr
+    assert "exclude: pattern '[z-a]' ignored" in result.stderr
+    assert ".gitignore: pattern 'foo\\\\' ignored" in result.stderr
+
+
+def test_a_named_symlink_loop_is_called_a_loop(tmp_path: Path) -> None:
+    os.symlink("x.py", tmp_path / "x.py")
+    result = celerymod("check", "--no-cache", "x.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "x.py: cannot read: symbolic link loop" in result.stderr
+
+
+# -- 6. messages that say what happened --------------------------------------------------
+
+
+def test_invalid_utf8_is_called_invalid_utf8_with_its_position(tmp_path: Path) -> None:
+    (tmp_path / "latin.py").write_bytes(b"import time\nname = '\xe9t\xe9'\nasync def f():\n    time.sleep(1)\n")
+    result = celerymod("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "latin.py: not valid UTF-8: byte 0xe9 at offset 20 (line 2)" in result.stderr
+    assert "encoding declaration" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("select = []", "selects no rule"),
+        ('select = [""]', "selects no rule"),
+        ('strategy = ""', "must be one of metadata, replace, not ''"),
+    ],
+)
+def test_a_config_that_would_check_nothing_or_is_empty_is_an_error(
+    tmp_path: Path, setting: str, said: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.celerymod]\n{setting}\n")
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    result = celerymod("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "All checks passed" not in result.stderr
