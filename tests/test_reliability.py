@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import libcst as cst
+import pytest
 from cli_helpers import SLEEP_FIXTURES, celerymod
+
+from celerymod import engine
+from celerymod.await_placement import misplaced_awaits
 
 
 def _copy(name: str, folder: Path) -> Path:
@@ -44,3 +49,68 @@ def test_definition_time_code_inside_a_coroutine_is_fixed_and_compiles(tmp_path:
     assert new.count("time.sleep(") == 4
     again = celerymod("check", str(target))
     assert again.returncode == 0, again.stdout
+
+
+def test_type_alias_and_generic_bounds_in_a_coroutine_are_never_fixed(tmp_path: Path) -> None:
+    # Python 3.12 syntax: the running 3.11 cannot compile it, so only libcst checked the
+    # output, which took `type Pause = await asyncio.sleep(1)` and wrote it.
+    target = _copy("type_statements_and_generics_in_coroutine", tmp_path)
+    before = target.read_bytes()
+    fixed = celerymod("fix", "--write", str(target))
+    assert "internal error" not in fixed.stdout + fixed.stderr
+    assert target.read_bytes() == before
+    checked = celerymod("check", str(target))
+    assert "[*]" not in checked.stdout
+    assert "generic class's bases" in checked.stdout
+
+
+# Each snippet, with whether some `await` in it is one Python refuses. Those without 3.12
+# syntax are also compiled below, so the table cannot drift from what Python does.
+AWAIT_PLACES = [
+    ("async def f():\n    await g()\n", False),
+    ("def f():\n    await g()\n", True),
+    ("await g()\n", True),
+    ("async def f():\n    x = [await g(i) for i in y]\n", False),
+    ("def f():\n    x = [await g(i) for i in y]\n", True),
+    ("def f():\n    x = (await g(i) for i in y)\n", False),
+    ("def f():\n    x = (i for i in await y)\n", True),
+    ("async def f():\n    h = lambda: await g()\n", True),
+    ("async def f():\n    h = lambda x=await g(): x\n", False),
+    ("async def f():\n    class A:\n        x = await g()\n", True),
+    ("async def f():\n    class A(await g()):\n        pass\n", False),
+    ("async def f():\n    @(await g())\n    def h(x=await g()):\n        pass\n", False),
+    ("@(await g())\nasync def f():\n    pass\n", True),
+    ("async def f(x=await g()):\n    pass\n", True),
+    ("async def f():\n    def h():\n        await g()\n", True),
+    ("async def f():\n    type X = await g()\n", True),
+    ("async def f[T: await g()]():\n    pass\n", True),
+    ("async def f():\n    class A[T](await g()):\n        pass\n", True),
+    ("async def f():\n    def h[T](x=await g()):\n        pass\n", False),
+    # Conservative: Python 3.11 evaluates this one in the coroutine, but the `annotations`
+    # future import and Python 3.14 refuse `await` in any annotation.
+    ("async def f():\n    def h(x: await g()):\n        pass\n", True),
+]
+
+
+@pytest.mark.parametrize(("code", "refused"), AWAIT_PLACES)
+def test_misplaced_awaits_match_where_python_refuses_await(code: str, refused: bool) -> None:
+    assert bool(misplaced_awaits(cst.parse_module(code))) == refused
+    if "type " in code or "[T" in code or "x: await" in code:
+        return
+    try:
+        compile(code, "x.py", "exec", dont_inherit=True)
+    except SyntaxError:
+        assert refused
+    else:
+        assert not refused
+
+
+def test_validation_refuses_await_in_a_type_alias_when_python_cannot_compile_the_original() -> None:
+    original = "import time\n\nasync def f():\n    type X = int\n    time.sleep(1)\n"
+    broken = "import asyncio\n\nasync def f():\n    type X = await asyncio.sleep(1)\n"
+    with pytest.raises(engine.InternalError, match="type alias"):
+        engine._validate(original, broken, "x.py")
+    fine = "import asyncio\n\nasync def f():\n    type X = int\n    await asyncio.sleep(1)\n"
+    engine._validate(original, fine, "x.py")
+    # An original that already holds such an await is not the fix's doing.
+    engine._validate(broken, broken + "\n\nasync def g():\n    await f()\n", "x.py")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from celerymod import import_order, registry, textio
+from celerymod.await_placement import misplaced_awaits
 from celerymod.index import ProjectIndex
 from celerymod.model import (
     FileError,
@@ -343,13 +345,21 @@ def _codemod_context(where: ModuleContext) -> CodemodContext:
 def _validate(original: str, new: str, path: str) -> None:
     """Refuse output that libcst cannot parse, or that no longer compiles when it used to."""
     try:
-        cst.parse_module(new)
+        new_module = cst.parse_module(new)
     except cst.ParserSyntaxError as error:
         raise InternalError(f"the fixed code does not parse: {error.message}") from None
     try:
         compile(original, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
-        return  # Newer syntax than this interpreter knows: libcst's parse is the check.
+        # Newer syntax than this interpreter knows: libcst's parser (the newest grammar) is
+        # the check, and it accepts `await` anywhere, so look where the awaits are. Only new
+        # ones count: the original's own are not the fix's doing.
+        added = Counter(misplaced_awaits(new_module))
+        added -= Counter(misplaced_awaits(cst.parse_module(original)))
+        if added:
+            where = ", ".join(sorted(added))
+            raise InternalError(f"the fixed code puts `await` where Python refuses it: {where}")
+        return
     try:
         compile(new, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as error:
