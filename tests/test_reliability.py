@@ -114,3 +114,49 @@ def test_validation_refuses_await_in_a_type_alias_when_python_cannot_compile_the
     engine._validate(original, fine, "x.py")
     # An original that already holds such an await is not the fix's doing.
     engine._validate(broken, broken + "\n\nasync def g():\n    await f()\n", "x.py")
+
+
+# The CEL001 chord rewrite moves the later wait into `report_finish`, where it is a CEL002
+# nested call that only the next run used to fix.
+TWO_ROUNDS = """\
+from celery import group, shared_task
+
+
+@shared_task
+def score(item):
+    return item * 2
+
+
+@shared_task
+def publish(total):
+    return total + 1
+
+
+@shared_task
+def report(items):
+    results = group(score.s(i) for i in items).apply_async().get()
+    total = sum(results)
+    return publish.delay(total).get()
+"""
+
+
+def test_one_fix_run_reaches_the_fixpoint(tmp_path: Path) -> None:
+    target = tmp_path / "tasks.py"
+    target.write_text(TWO_ROUNDS, "utf-8")
+    dry = celerymod("fix", "--unsafe-fixes", str(target))
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "Would apply 2 fixes in 1 file" in dry.stderr
+    # The diff is the combined one, from the file as it is.
+    assert "-    return publish.delay(total).get()" in dry.stdout
+    assert dry.stdout.count("--- a/") == 1
+    fixed = celerymod("fix", "--write", "--unsafe-fixes", str(target))
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "Applied 2 fixes in 1 file" in fixed.stderr
+    after = target.read_text("utf-8")
+    assert ".get()" not in after
+    compile(after, str(target), "exec", dont_inherit=True)
+    checked = celerymod("check", "--unsafe-fixes", str(target))
+    assert "[*]" not in checked.stdout, checked.stdout
+    again = celerymod("fix", "--write", "--unsafe-fixes", str(target))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert target.read_text("utf-8") == after
