@@ -649,7 +649,8 @@ def fix(
     findings = [f for result in results for f in result.findings]
     unfixable = sum(1 for f in findings if f.fix is None and not f.part_of_fix)
     changed = [r for r in results if r.new_source is not None]
-    fixes = sum(1 for r in changed for f in r.findings if f.fix and applying.applies(f.fix))
+    # What was applied, including fixes that code earlier fixes produced offered.
+    fixes = sum(1 for r in changed for fix in r.applied if applying.applies(fix))
     left = sum(1 for f in findings if f.fix is not None and not applying.applies(f.fix))
 
     if run.stdin is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from celerymod import import_order, registry, textio
 from celerymod.analysis.index import ProjectIndex
+from celerymod.await_placement import misplaced_awaits
 from celerymod.model import (
     FileError,
     FileResult,
@@ -41,6 +43,8 @@ _NOQA = re.compile(
 )
 # A fix that keeps producing work (two fixes re-creating each other) must not loop forever.
 _MAX_ROUNDS = 20
+# How many times one run re-analyses fixed code for fixes that code now offers.
+_FIXPOINT_ROUNDS = 10
 
 
 class InternalError(Exception):
@@ -104,7 +108,7 @@ def process(
     if not wanted and not foreign:
         return FileResult(path=path, findings=findings, source_hash=digest, parsed=True)
     try:
-        new_text = apply_fixes(decoded.text, context, rules, wanted, foreign)
+        new_text, done = _apply_fixes(decoded.text, context, rules, wanted, foreign)
     except InternalError as error:
         return FileResult(
             path=path,
@@ -113,16 +117,65 @@ def process(
             source_hash=digest,
             parsed=True,
         )
+    # A fix nested in one applied before it may dissolve (the code it edits moved): count
+    # only what was applied.
+    applied = tuple(f for f in fixable if f.key in done)
+    errors: tuple[FileError, ...] = ()
+    if keys is None:
+        # "Every fix" means the fixpoint: a fix may produce code that another fix applies to
+        # (a CEL001 callback now holding a CEL002 wait). A chosen subset stays that subset.
+        new_text, later, problem = _fixpoint(new_text, context, rules, config)
+        applied += later
+        errors = (FileError(path, problem),) if problem else ()
     if new_text == decoded.text:
-        return FileResult(path=path, findings=findings, source_hash=digest, parsed=True)
+        return FileResult(
+            path=path, findings=findings, errors=errors, source_hash=digest, parsed=True
+        )
     return FileResult(
         path=path,
         findings=findings,
+        errors=errors,
         new_source=textio.encode(new_text, decoded),
         diff=textio.unified_diff(decoded.text, new_text, path),
         source_hash=digest,
         parsed=True,
+        applied=applied,
     )
+
+
+def _fixpoint(
+    text: str, context: ModuleContext, rules: Sequence[RuleSpec], config: RunConfig
+) -> tuple[str, tuple[FixInfo, ...], str]:
+    """Apply, to the code the fixes produced, the fixes found in it, until none is left.
+
+    Returns the code, the fixes applied on the way, and what went wrong ("" if nothing).
+    Fixes that also edit another file are left for the next run: their other half would be
+    sent to a file this file's processing cannot reach.
+    """
+    applied: list[FixInfo] = []
+    for _ in range(_FIXPOINT_ROUNDS):
+        wanted = {
+            p.finding.fix.key: p.finding.fix
+            for p in _analyze(text, context, rules)
+            if p.finding.fix is not None
+            and not p.finding.fix.foreign
+            and config.applies(p.finding.fix)
+        }
+        if not wanted:
+            return text, tuple(applied), ""
+        try:
+            new_text, done = _apply_fixes(text, context, rules, wanted.keys())
+        except InternalError as error:
+            return text, tuple(applied), f"internal error, later fixes not applied: {error}"
+        if new_text == text:
+            return text, tuple(applied), ""
+        applied.extend(fix for key, fix in wanted.items() if key in done)
+        text = new_text
+    problem = (
+        f"fixes still changed the code after {_FIXPOINT_ROUNDS} rounds; "
+        "run `celerymod fix` again"
+    )
+    return text, tuple(applied), problem
 
 
 def _syntax_error_message(text: str, path: str, error: cst.ParserSyntaxError) -> str:
@@ -262,7 +315,19 @@ def apply_fixes(
     inside another waits for the next round, where it is found again by its key in the new
     code. Raises InternalError if the result does not parse or compile.
     """
+    return _apply_fixes(text, context, rules, keys, foreign)[0]
+
+
+def _apply_fixes(
+    text: str,
+    context: ModuleContext,
+    rules: Sequence[RuleSpec],
+    keys: Collection[str],
+    foreign: Sequence[ForeignEdit] = (),
+) -> tuple[str, set[object]]:
+    """`apply_fixes`, and the keys (and foreign edits) it applied."""
     original = text
+    done: set[object] = set()
     pending: set[object] = set(keys) | set(foreign)
     for _ in range(_MAX_ROUNDS):
         if not pending:
@@ -285,9 +350,10 @@ def apply_fixes(
             break  # What is left no longer matches anything: nothing more to do.
         chosen = _non_overlapping(batch)
         pending -= {tag for _, tag in chosen}
+        done |= {tag for _, tag in chosen}
         text = _apply_batch(wrapper.module, [fix for fix, _ in chosen], context).code
     _validate(original, text, context.path)
-    return text
+    return text, done
 
 
 def _non_overlapping(batch: list[tuple[Fix, object]]) -> list[tuple[Fix, object]]:
@@ -348,13 +414,21 @@ def _codemod_context(where: ModuleContext) -> CodemodContext:
 def _validate(original: str, new: str, path: str) -> None:
     """Refuse output that libcst cannot parse, or that no longer compiles when it used to."""
     try:
-        cst.parse_module(new)
+        new_module = cst.parse_module(new)
     except cst.ParserSyntaxError as error:
         raise InternalError(f"the fixed code does not parse: {error.message}") from None
     try:
         compile(original, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
-        return  # Newer syntax than this interpreter knows: libcst's parse is the check.
+        # Newer syntax than this interpreter knows: libcst's parser (the newest grammar) is
+        # the check, and it accepts `await` anywhere, so look where the awaits are. Only new
+        # ones count: the original's own are not the fix's doing.
+        added = Counter(misplaced_awaits(new_module))
+        added -= Counter(misplaced_awaits(cst.parse_module(original)))
+        if added:
+            where = ", ".join(sorted(added))
+            raise InternalError(f"the fixed code puts `await` where Python refuses it: {where}")
+        return
     try:
         compile(new, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as error:

@@ -131,7 +131,8 @@ class FileError:
 class FileResult:
     """Everything one pass over one file produced.
 
-    `new_source` holds the file with every fix applied, or None when nothing changes;
+    `new_source` holds the file with every fix applied (until no fix is left, when every fix
+    was asked for), or None when nothing changes;
     `diff` is the unified diff between the two (computed in the worker).
     `source_hash` identifies the bytes that were read, so a write can be refused when the
     file changed in between.
@@ -144,6 +145,10 @@ class FileResult:
     diff: str = ""
     source_hash: str = ""
     parsed: bool = False
+    # Every fix `new_source` holds: those of `findings` that were applied (one nested in an
+    # earlier fix may dissolve), then those found in the code earlier fixes produced (a fix
+    # may create code another fix applies to; `findings` describe the file as it was read).
+    applied: tuple[FixInfo, ...] = ()
 
 
 @dataclass(frozen=True)

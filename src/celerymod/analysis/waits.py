@@ -205,6 +205,11 @@ class Waits(ResultCollections):
             if nested is not None:
                 statement = nested
                 inner = inner[inner.index(nested) + 1 :]
+        elif workaround is None:
+            # Deeper (`if x: with allow_join_result(): ...`): not rewritten, but the guard is
+            # silenced all the same, and the block is not one "holding no wait".
+            held = [n for n in inner if isinstance(n, cst.With) and self._allows_join(n)]
+            workaround = Workaround("allow_join_result", held[0]) if held else None
         enclosing = _enclosing([statement, *inner, node])
         loop = next((n for n in reversed(enclosing) if _is_loop(n)), None)
         indices = {index}

@@ -6,7 +6,9 @@ Finds calls of `time.sleep` inside the body of an `async def`, however `sleep` w
 
 Not findings: a local function or variable called `sleep`, a shadowed `time`, calls inside a
 nested `def`, `lambda` or class body (those run synchronously, where `await` is not allowed),
-and `time.sleep` passed as a value (`loop.run_in_executor(None, time.sleep, 1)`,
+code that runs outside the coroutine or not at all (the `async def`'s own decorators,
+defaults and annotations, any annotation, `type` alias values, type-parameter bounds), and
+`time.sleep` passed as a value (`loop.run_in_executor(None, time.sleep, 1)`,
 `asyncio.to_thread(time.sleep, 1)`, `functools.partial(time.sleep, 1)`), which is the right
 way to block in a thread.
 
@@ -41,8 +43,10 @@ The fix is safe: the coroutine still pauses for the same time; other coroutines 
 meanwhile, which is the point. One corner differs: a negative duration raises `ValueError`
 with `time.sleep` but returns at once with `asyncio.sleep`.
 
-No fix is offered for a call inside a generator expression (`await` there turns the
-generator into an async generator, and its consumers would break) or where the name the
+A nested function's decorators and defaults, and a class's bases, do run in the coroutine
+and are fixed. No fix is offered for a call inside a generator expression (`await` there
+turns the generator into an async generator, and its consumers would break), in a generic
+class's bases (a scope where `await` is not allowed) or where the name the
 fix needs (`asyncio`, `trio`, `anyio`) is bound to something else in that scope.
 """
 
@@ -63,7 +67,9 @@ from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix
 
-Frame = Literal["async", "sync", "genexp"]
+# "sync" also stands for code that runs outside any coroutine (annotations, `type` values);
+# "generic" for the bases of a generic class, which run in the coroutine but cannot await.
+Frame = Literal["async", "sync", "genexp", "generic"]
 # Event-loop libraries in the order the fix prefers them when a module imports several:
 # anyio runs on both of the others.
 _LOOP_LIBRARIES = ("anyio", "trio")
@@ -85,24 +91,61 @@ class Checker(BaseChecker):
         self.library = next((lib for lib in _LOOP_LIBRARIES if lib in imported), "asyncio")
         self.library_name = imported.get(self.library, self.library)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    # Frames open at bodies, not at definitions: a function's decorators and defaults, a
+    # lambda's defaults and a class's decorators and bases run where the definition is.
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         self.frames.append("async" if node.asynchronous is not None else "sync")
         self.function_names.append(node.name.value)
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         self.frames.pop()
         self.function_names.pop()
 
-    def visit_Lambda(self, node: cst.Lambda) -> None:
+    def visit_Lambda_body(self, node: cst.Lambda) -> None:
         self.frames.append("sync")
 
-    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+    def leave_Lambda_body(self, node: cst.Lambda) -> None:
         self.frames.pop()
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+    def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
         self.frames.append("sync")
 
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+    def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self.frames.pop()
+
+    def visit_ClassDef_bases(self, node: cst.ClassDef) -> None:
+        # A generic class's bases run in its type-parameter scope, where `await` is refused.
+        if node.type_parameters is not None:
+            self.frames.append("generic")
+
+    def leave_ClassDef_bases(self, node: cst.ClassDef) -> None:
+        if node.type_parameters is not None:
+            self.frames.pop()
+
+    def visit_ClassDef_keywords(self, node: cst.ClassDef) -> None:
+        self.visit_ClassDef_bases(node)
+
+    def leave_ClassDef_keywords(self, node: cst.ClassDef) -> None:
+        self.leave_ClassDef_bases(node)
+
+    # Annotations (evaluated lazily, or never for locals), `type` aliases and type-parameter
+    # bounds run outside the coroutine, if at all.
+    def visit_Annotation(self, node: cst.Annotation) -> None:
+        self.frames.append("sync")
+
+    def leave_Annotation(self, original_node: cst.Annotation) -> None:
+        self.frames.pop()
+
+    def visit_TypeAlias(self, node: cst.TypeAlias) -> None:
+        self.frames.append("sync")
+
+    def leave_TypeAlias(self, original_node: cst.TypeAlias) -> None:
+        self.frames.pop()
+
+    def visit_TypeParameters(self, node: cst.TypeParameters) -> None:
+        self.frames.append("sync")
+
+    def leave_TypeParameters(self, original_node: cst.TypeParameters) -> None:
         self.frames.pop()
 
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
@@ -112,20 +155,25 @@ class Checker(BaseChecker):
         self.frames.pop()
 
     def visit_Call(self, node: cst.Call) -> None:
-        function_frames = [f for f in self.frames if f != "genexp"]
-        if not function_frames or function_frames[-1] != "async":
+        scopes = [i for i, f in enumerate(self.frames) if f in ("async", "sync")]
+        if not scopes or self.frames[scopes[-1]] != "async":
             return
         names = self.get_metadata(QualifiedNameProvider, node.func, set())
         if not any(q.name == "time.sleep" for q in names):
             return
         callee = _dotted(node.func)
         where = f"`{callee}` blocks the event loop inside `async def {self.function_names[-1]}`"
-        innermost_function = max(i for i, f in enumerate(self.frames) if f != "genexp")
-        if "genexp" in self.frames[innermost_function:]:
+        inside = self.frames[scopes[-1] :]
+        if "genexp" in inside:
             self.report(
                 node,
                 f"{where}; not fixed: `await` inside a generator expression would make it an "
                 "async generator",
+            )
+            return
+        if "generic" in inside:
+            self.report(
+                node, f"{where}; not fixed: `await` is not allowed in a generic class's bases"
             )
             return
         if not self._name_free(node, self.library_name):
