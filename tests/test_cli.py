@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from celerymod import runner, textio
+from celerymod import textio, writes
 from cli_helpers import celerymod, copy_case, expected, snapshot
 
 CLEAN = b"import time\n\n\ndef wait():\n    time.sleep(1)\n"
@@ -174,7 +174,7 @@ def test_write_refuses_a_file_changed_since_it_was_read(tmp_path: Path) -> None:
     target.write_bytes(b"old = 1\n")
     stale_hash = textio.source_hash(b"old = 1\n")
     target.write_bytes(b"new = 2\n")
-    error = runner.write_atomic(str(target), b"fixed = 3\n", stale_hash)
+    error = writes.write_atomic(str(target), b"fixed = 3\n", stale_hash)
     assert error is not None and "changed since it was read" in error
     assert target.read_bytes() == b"new = 2\n"
 
@@ -214,8 +214,8 @@ def test_an_edit_landing_during_the_write_is_not_overwritten(
         target.write_bytes(b"edited by the user = 2\n")  # Lands after the first check.
         return real_fdopen(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner.os, "fdopen", edit_while_writing)
-    error = runner.write_atomic(str(target), b"fixed = 3\n", read_hash)
+    monkeypatch.setattr(writes.os, "fdopen", edit_while_writing)
+    error = writes.write_atomic(str(target), b"fixed = 3\n", read_hash)
     assert error is not None and "changed since it was read" in error
     assert target.read_bytes() == b"edited by the user = 2\n"
     assert not list(tmp_path.glob(".celerymod-*.tmp"))

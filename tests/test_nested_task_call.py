@@ -22,7 +22,7 @@ import pytest
 from cli_helpers import cache_env, celerymod
 from fixture_cases import FolderCase, folder_cases, render_folder_findings
 
-from celerymod import discovery, runner
+from celerymod import discovery, runner, writes
 from celerymod.model import FileResult
 
 UPDATE = os.environ.get("CELERYMOD_UPDATE_FIXTURES") == "1"
@@ -40,7 +40,7 @@ def _pipeline(root: Path, case: FolderCase, write: bool) -> list[FileResult]:
         index = runner.build_index(files, config)
         results = runner.run(files, config, index)
         if write:
-            outcome = runner.write_results(results, files)
+            outcome = writes.write_results(results, files)
             assert not outcome.errors, outcome.errors
     finally:
         os.chdir(previous)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from celerymod import runner, textio
+from celerymod import textio, writes
 from cli_helpers import FIXTURES, celerymod, copy_case
 
 TWO_FILES = FIXTURES / "nested-task-call" / "absolute_import"
@@ -61,11 +61,11 @@ def test_a_later_write_that_fails_restores_the_earlier_ones(
             raise OSError(28, "No space left on device")
         real_replace(source, target)
 
-    monkeypatch.setattr(runner.os, "replace", fail_second)
-    outcome = runner.write_together(
+    monkeypatch.setattr(writes.os, "replace", fail_second)
+    outcome = writes.write_together(
         [
-            runner.WriteItem("a.py", str(first), b"a = 2\n", textio.source_hash(b"a = 1\n")),
-            runner.WriteItem("b.py", str(second), b"b = 2\n", textio.source_hash(b"b = 1\n")),
+            writes.WriteItem("a.py", str(first), b"a = 2\n", textio.source_hash(b"a = 1\n")),
+            writes.WriteItem("b.py", str(second), b"b = 2\n", textio.source_hash(b"b = 1\n")),
         ]
     )
     assert first.read_bytes() == b"a = 1\n"
@@ -79,17 +79,17 @@ def test_a_later_write_that_fails_restores_the_earlier_ones(
 
 _KILL_BETWEEN_WRITES = """
 import os, signal, sys
-from celerymod import runner, textio
+from celerymod import textio, writes
 real = os.replace
 def replace_then_die(source, target):
     real(source, target)
     os.kill(os.getpid(), signal.SIGTERM)  # A kill right after the first file is renamed.
-runner.os.replace = replace_then_die
+writes.os.replace = replace_then_die
 items = [
-    runner.WriteItem(p, p, b"new = 1\\n", textio.source_hash(open(p, "rb").read()))
+    writes.WriteItem(p, p, b"new = 1\\n", textio.source_hash(open(p, "rb").read()))
     for p in sys.argv[1:]
 ]
-runner.write_together(items)
+writes.write_together(items)
 """
 
 

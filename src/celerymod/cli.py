@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from celerymod import __version__, config, registry, runner
+from celerymod import __version__, config, registry, runner, writes
 from celerymod.analysis.index import ProjectIndex
 from celerymod.discovery import SourceFile, discover, module_name
 from celerymod.formats import github, sarif
@@ -556,7 +556,7 @@ def _reader(run: _Run) -> Callable[[str], bytes | None]:
         if run.stdin is not None:
             return run.stdin
         try:
-            return runner.read_source(absolute[path])
+            return writes.read_source(absolute[path])
         except (KeyError, OSError):
             return None
 
@@ -671,7 +671,7 @@ def fix(
             raise typer.Exit(EXIT_INTERRUPTED)
         reporter.review_summary(reviewed.applied, reviewed.offered, len(reviewed.written))
     elif write:
-        outcome = runner.write_results(changed, files)
+        outcome = writes.write_results(changed, files)
         errors += outcome.errors
         reporter.errors(errors)
         if show_fixes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from celerymod import engine, runner, textio
+from celerymod import engine, textio, writes
 from celerymod.analysis.index import ProjectIndex
 from celerymod.discovery import SourceFile
 from celerymod.model import FileError, FileResult, Finding, ForeignEdit, RunConfig, Safety
@@ -71,7 +71,7 @@ class _Review:
         """The file's state, read on first use."""
         if path not in self.states:
             file = self.files[path]
-            source = runner.read_source(file.absolute)
+            source = writes.read_source(file.absolute)
             state = _FileState(file, source, self.hashes.get(path, ""), current=source)
             if textio.source_hash(source) != state.source_hash:
                 self.errors.append(FileError(path, "changed since it was read; skipped"))
@@ -162,12 +162,12 @@ def review(
         applied += 1
     written: list[str] = []
     items = {
-        path: runner.WriteItem(path, state.file.absolute, state.current, state.source_hash)
+        path: writes.WriteItem(path, state.file.absolute, state.current, state.source_hash)
         for path, state in session.states.items()
         if state.current != state.source
     }
-    for group in runner.change_groups(list(items), session.links):
-        outcome = runner.write_together([items[path] for path in group])
+    for group in writes.change_groups(list(items), session.links):
+        outcome = writes.write_together([items[path] for path in group])
         written += outcome.written
         session.errors += outcome.errors
     return Outcome(applied, len(changes), tuple(written), tuple(session.errors))
