@@ -4,7 +4,7 @@ contributes to the project index (`index_entry`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from functools import cached_property
 
@@ -314,18 +314,40 @@ def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
 
 
 def _definitions(module: cst.Module) -> Iterator[tuple[cst.FunctionDef | cst.ClassDef, str]]:
-    """Every def and class with its `__qualname__`, in source order."""
+    """Every def and class with its `__qualname__`, in source order.
+
+    Only statements are walked: a `def` or `class` is always a statement, so expressions
+    (most of a module's nodes, and libcst's `children` is costly) are never entered."""
 
     def below(
-        node: cst.CSTNode, prefix: str
+        statements: Sequence[cst.CSTNode], prefix: str
     ) -> Iterator[tuple[cst.FunctionDef | cst.ClassDef, str]]:
-        for child in node.children:
-            if isinstance(child, cst.FunctionDef | cst.ClassDef):
-                qualname = prefix + child.name.value
-                yield child, qualname
-                inner = "<locals>." if isinstance(child, cst.FunctionDef) else ""
-                yield from below(child.body, f"{qualname}.{inner}")
-            else:
-                yield from below(child, prefix)
+        for statement in statements:
+            if isinstance(statement, cst.FunctionDef | cst.ClassDef):
+                qualname = prefix + statement.name.value
+                yield statement, qualname
+                inner = "<locals>." if isinstance(statement, cst.FunctionDef) else ""
+                yield from below(_statements(statement.body), f"{qualname}.{inner}")
+            elif isinstance(statement, (cst.BaseCompoundStatement, *_CLAUSES)):
+                for child in statement.children:
+                    if isinstance(child, cst.BaseSuite):
+                        yield from below(_statements(child), prefix)
+                    elif isinstance(child, _CLAUSES):
+                        yield from below([child], prefix)
 
-    yield from below(module, "")
+    yield from below(module.body, "")
+
+
+# The parts of compound statements that hold statements of their own.
+_CLAUSES = (
+    cst.Else,
+    cst.If,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+
+def _statements(suite: cst.BaseSuite) -> Sequence[cst.CSTNode]:
+    return suite.body if isinstance(suite, cst.IndentedBlock) else ()
