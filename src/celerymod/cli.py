@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from contextlib import redirect_stdout
+from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -431,20 +431,29 @@ def check(
     """
     paths = paths or ["."]
     reporter = Reporter(color.value, quiet)
-    if output_file is None:
+    with ExitStack() as stack:
+        if output_file is not None:
+            try:
+                stream = stack.enter_context(open(output_file, "w", encoding="utf-8"))
+            except OSError as error:
+                problem = f"cannot write --output-file: {error.strerror}"
+                reporter.errors([FileError(str(output_file), problem)])
+                raise typer.Exit(EXIT_ERROR) from None
+            # Only what would go to standard output moves: errors and the summary stay on stderr.
+            stack.enter_context(redirect_stdout(stream))
         _check(paths, select, extend_select, ignore, exclude, force_exclude, strategy, jobs,
                output_format, diff, show_fixes, statistics, exit_zero, unsafe_fixes, reporter,
                no_cache, stdin_filename, config_file, show_settings)
+
+
+def _refuse_diff_with_a_document(output_format: OutputFormat, source: str, reporter: Reporter) -> None:
+    """--diff prints text, which would break a format whose output is one JSON document."""
+    if output_format not in _DOCUMENT_FORMATS:
         return
-    try:
-        # Only what would go to standard output moves: errors and the summary stay on stderr.
-        with open(output_file, "w", encoding="utf-8") as stream, redirect_stdout(stream):
-            _check(paths, select, extend_select, ignore, exclude, force_exclude, strategy, jobs,
-                   output_format, diff, show_fixes, statistics, exit_zero, unsafe_fixes,
-                   reporter, no_cache, stdin_filename, config_file, show_settings)
-    except OSError as error:
-        reporter.errors([FileError(str(output_file), f"cannot write --output-file: {error.strerror}")])
-        raise typer.Exit(EXIT_ERROR) from None
+    message = f"cannot be combined with --format {output_format.value}{source}: its output is "
+    message += "one JSON document (SARIF carries the fixes in its `fixes` entries)"
+    reporter.errors([FileError("--diff", message)])
+    raise typer.Exit(EXIT_ERROR)
 
 
 def _check(
@@ -469,11 +478,8 @@ def _check(
     show_settings: bool,
 ) -> None:
     output_format = format_option or OutputFormat.TEXT  # Until the config is read.
-    if diff and output_format in _DOCUMENT_FORMATS:
-        message = f"cannot be combined with --format {output_format.value}: its output is one "
-        message += "JSON document (SARIF carries the fixes in its `fixes` entries)"
-        reporter.errors([FileError("--diff", message)])
-        raise typer.Exit(EXIT_ERROR)
+    if diff:
+        _refuse_diff_with_a_document(output_format, "", reporter)
     # GitHub resolves annotation paths and SARIF URIs against the repository root.
     root = os.environ.get("GITHUB_WORKSPACE") or None
 
@@ -494,11 +500,8 @@ def _check(
     )
     run_config = _load(paths, options, reporter, stdin_filename, config_failed, show_settings)
     output_format = format_option or OutputFormat(run_config.output_format)
-    if diff and output_format in _DOCUMENT_FORMATS:
-        message = f"cannot be combined with --format {output_format.value} (from config): its "
-        message += "output is one JSON document (SARIF carries the fixes in its `fixes` entries)"
-        reporter.errors([FileError("--diff", message)])
-        raise typer.Exit(EXIT_ERROR)
+    if diff:
+        _refuse_diff_with_a_document(output_format, " (from config)", reporter)
     # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
     run_config = replace(run_config, unsafe_fixes=True)
     run = _collect(paths, run_config, stdin_filename, reporter)

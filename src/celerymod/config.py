@@ -140,15 +140,16 @@ def load_with_origins(
     # As in ruff: the config file's selection, then the command line's; a `select` starts
     # over from its own codes, `extend-select` adds, `ignore` removes.
     enabled = set(registry.BY_CODE)
-    for from_cli, source in ((False, table), (True, None)):
-        def given(key: str, attr: str) -> Sequence[str] | None:
-            return getattr(options, attr) if from_cli else source.get(key)  # type: ignore[union-attr]
-
-        chosen = codes("select", given("select", "select"), from_cli)
+    layers = (
+        (False, table.get("select"), table.get("extend-select"), table.get("ignore")),
+        (True, options.select, options.extend_select, options.ignore),
+    )
+    for from_cli, select, extend, ignore in layers:
+        chosen = codes("select", select, from_cli)
         if chosen is not None:
             enabled = chosen
-        enabled |= codes("extend-select", given("extend-select", "extend_select"), from_cli) or set()
-        enabled -= codes("ignore", given("ignore", "ignore"), from_cli) or set()
+        enabled |= codes("extend-select", extend, from_cli) or set()
+        enabled -= codes("ignore", ignore, from_cli) or set()
     # Where the rule selection came from: a --select starts over, so the config's is gone.
     rule_keys = (("select", "select"), ("extend-select", "extend_select"), ("ignore", "ignore"))
     sources = [f"--{key}" for key, attr in rule_keys if getattr(options, attr) is not None]

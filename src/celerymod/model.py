@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pathspec
 
 
 class Safety(StrEnum):
@@ -181,14 +186,12 @@ class RunConfig:
             return self
         import os
 
-        import pathspec
-
         root = os.path.dirname(self.config_path) if self.config_path else os.getcwd()
         relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
         relative = relative.replace(os.sep, "/")
         ignored = set(self.ignore)
         for pattern, codes in self.per_file_ignores:
-            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(relative):
+            if _pattern_spec(pattern).match_file(relative):
                 ignored |= codes
         return replace(self, ignore=frozenset(ignored), per_file_ignores=())
 
@@ -201,3 +204,11 @@ class RunConfig:
         if code in self.ignore:
             return False
         return self.select is None or code in self.select
+
+
+@cache
+def _pattern_spec(pattern: str) -> pathspec.GitIgnoreSpec:
+    """One `per-file-ignores` pattern, compiled once per process rather than once per file."""
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines([pattern])
