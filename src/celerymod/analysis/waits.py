@@ -323,7 +323,8 @@ def _looks_like_wait(call: cst.Call) -> bool:
 def _enclosing(path: Sequence[cst.CSTNode]) -> tuple[cst.CSTNode, ...]:
     """The compound statements and comprehensions along `path` (outermost first, ending with
     the wait) that hold the wait. The iterable of a `for` and the outermost iterable of a
-    comprehension are evaluated once, before looping: a wait there is not inside the loop.
+    comprehension are evaluated once, before looping: a wait there is not inside the loop; nor
+    is a wait in an `if`'s test (an `elif`'s test is inside the `if`'s `else`).
     A wait in the `else` of a `for` or `while` is listed under that `else` block."""
     found: list[cst.CSTNode] = []
     for position, current in enumerate(path[:-1]):
@@ -333,6 +334,8 @@ def _enclosing(path: Sequence[cst.CSTNode]) -> tuple[cst.CSTNode, ...]:
         elif isinstance(current, cst.For):
             if child is current.body:
                 found.append(current)
+        elif isinstance(current, cst.If) and child is current.test:
+            pass  # The test runs once, unconditionally: a wait there is not under the `if`.
         elif isinstance(current, cst.ListComp | cst.SetComp | cst.DictComp | cst.GeneratorExp):
             grandchild = path[position + 2] if position + 2 < len(path) else None
             if not (child is current.for_in and grandchild is current.for_in.iter):

@@ -8,15 +8,32 @@ import libcst as cst
 
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import describe, source_text
+from celerymod.transforms.base import walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     _VALUE_KEYWORDS,
     Refused,
+    _Carried,
+    _fresh,
     _leading,
     _only_small,
     _single_assign_name,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.spelling import _Spelling
+
+# Statements that may hold the last wait inside a larger expression (see `_carry`).
+_CARRIED_SMALL = (cst.Expr, cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Return)
+
+# Expressions whose parts run only under a condition, or repeatedly.
+_CONDITIONAL = (
+    cst.IfExp,
+    cst.BooleanOperation,
+    cst.Lambda,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+)
 
 
 class _Body(_Spelling):
@@ -100,10 +117,60 @@ class _Body(_Spelling):
             return None, True
         elif isinstance(small, cst.Expr) and small.value is expression:
             return None, False
-        raise Refused(
-            f"the waited value is used inside a larger statement (`{describe(self.flat[index])}`); "
-            + _BY_HAND
-        )
+        self.carried = self._carry(index, expression)
+        return self.carried.name, False
+
+    def _carry(self, index: int, expression: cst.CSTNode) -> _Carried:
+        """The statement at `index` uses the waited value inside a larger expression
+        (`print(r.get())`, `total += r.get()`, `return f(r.get())`, `for row in r.get():`,
+        `if r.get():`): it moves into the callback with the wait replaced by a name for the
+        value the callback receives. Refused where the wait runs only under a condition
+        (`a or r.get()`, `x if c else r.get()`) or more than once."""
+        statement = self.flat[index]
+        larger = f"the waited value is used inside `{describe(statement)}`"
+        path: list[cst.CSTNode] = []
+        current = self.celery.parent(expression)
+        while current is not None and current is not statement:
+            path.append(current)
+            current = self.celery.parent(current)
+        if current is None:
+            raise Refused(f"{larger}; " + _BY_HAND)
+        small = _only_small(statement)
+        if isinstance(statement, cst.SimpleStatementLine):
+            if not isinstance(small, _CARRIED_SMALL):
+                raise Refused(f"{larger}; " + _BY_HAND)
+        elif isinstance(statement, cst.For):
+            if not (statement.iter is expression or any(n is statement.iter for n in path)):
+                raise Refused(f"{larger}; " + _BY_HAND)
+        elif isinstance(statement, cst.If):
+            if not (statement.test is expression or any(n is statement.test for n in path)):
+                raise Refused(f"{larger}; " + _BY_HAND)
+        else:
+            raise Refused(f"{larger}; " + _BY_HAND)
+        for node in path:
+            if isinstance(node, _CONDITIONAL):
+                raise Refused(
+                    f"{larger}, where it runs only when a condition holds (or more than "
+                    "once); " + _BY_HAND
+                )
+        taken = {n.value for n in walk(self.function) if isinstance(n, cst.Name)}
+        name = _fresh("value", taken | self._module_names())
+        # Calls the statement makes before the wait ran before it; in the callback they run
+        # after the subtasks: the same code, but later.
+        before = []
+        for node in walk(statement):
+            if node is expression:
+                break
+            if isinstance(node, cst.Call) and not any(node is n for n in path):
+                before.append(node)
+        if before:
+            self.review_notes.append(
+                f"`{describe(before[0])}` ran before the wait and now runs in the callback, "
+                "after the subtasks"
+            )
+        moved = statement.deep_replace(expression, cst.Name(name))
+        assert isinstance(moved, cst.BaseStatement)
+        return _Carried(index, statement, moved, name, expression)
 
     def _check_wait_call(self, site: WaitSite) -> None:
         if site.method == "collect":

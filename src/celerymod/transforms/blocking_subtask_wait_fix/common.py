@@ -81,6 +81,19 @@ class _Chord:
     total_hint: int | None = None
 
 
+@dataclass(frozen=True)
+class _Carried:
+    """The statement that uses the last wait's value inside a larger expression
+    (`print(r.get())`, `for row in r.get():`): it becomes the callback's first statement,
+    with the wait replaced by `name`, the value the callback receives."""
+
+    index: int  # in the flattened body
+    original: cst.BaseStatement
+    statement: cst.BaseStatement
+    name: str
+    wait: cst.CSTNode  # the wait (or comprehension of waits) replaced by `name`
+
+
 def _leading(statement: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
     lines: Sequence[cst.EmptyLine] = getattr(statement, "leading_lines", ())
     return lines

@@ -34,8 +34,12 @@ class _Emit(_Messages):
         function = self.function
         prefix = [
             self._relead(s) for i, s in enumerate(self.flat[: self.first]) if i not in self.drop
-        ]
+        ] + [self._relead(self.flat[i]) for i in self.lifted]
         tail = [self._relead(s) for s in self.flat[self.last + 1 :]]
+        carried = self.carried
+        if carried is not None:
+            lines = _leading(self._relead(carried.original))
+            tail.insert(0, carried.statement.with_changes(leading_lines=lines))
         if plan.returns_value and tail:
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
         self._check_tail(tail)
@@ -62,7 +66,7 @@ class _Emit(_Messages):
                     + _BY_HAND
                 )
         extras = [n for n in wanted if n != value]
-        uses_value = value is not None and value in wanted
+        uses_value = value is not None and (value in wanted or carried is not None)
 
         # What happens to the tail.
         literal_return = False
@@ -144,7 +148,9 @@ class _Emit(_Messages):
         generated = [cst.parse_statement(s) for s in statements]
         # Comments above the replaced statements stay, above the dispatch.
         comments: list[cst.EmptyLine] = []
-        for statement in self.flat[self.first : self.last + 1]:
+        for index, statement in enumerate(self.flat[self.first : self.last + 1], self.first):
+            if carried is not None and statement is carried.original or index in self.lifted:
+                continue  # Its comments move with it.
             comments += [line for line in _leading(self._relead(statement)) if line.comment]
             trailing = getattr(statement, "trailing_whitespace", None)
             if isinstance(trailing, cst.TrailingWhitespace) and trailing.comment is not None:

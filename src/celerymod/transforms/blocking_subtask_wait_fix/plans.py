@@ -10,7 +10,7 @@ import libcst as cst
 from libcst.metadata import Assignment, ScopeProvider
 
 from celerymod.analysis.records import WaitSite
-from celerymod.analysis.syntax import source_text
+from celerymod.analysis.syntax import describe, source_text
 from celerymod.analysis.vocabulary import CallForm, Canvas, OriginKind
 from celerymod.transforms.base import walk
 from celerymod.transforms.blocking_subtask_wait_fix.body import _Body
@@ -19,8 +19,23 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     Refused,
     _Chain,
     _Chord,
+    _literalish,
     _only_small,
     _single_assign_name,
+)
+
+# What makes a statement moved before the dispatch change the task's course.
+_LEAVES = (
+    cst.Return,
+    cst.Raise,
+    cst.Break,
+    cst.Continue,
+    cst.Yield,
+    cst.Await,
+    cst.Global,
+    cst.Nonlocal,
+    cst.FunctionDef,
+    cst.ClassDef,
 )
 
 
@@ -158,6 +173,11 @@ class _Plans(_Body):
             name, returned = self._wait_value(site, wait_index, site.node)
             if returned and position != len(waits) - 1:
                 raise Refused("a wait returns before the others ran; " + _BY_HAND)
+            if self.carried is not None and position != len(waits) - 1:
+                raise Refused(
+                    "an earlier step's value is used inside a larger statement, and a chain "
+                    "hands only the last result on; " + _BY_HAND
+                )
             if value_name is not None:
                 self.intermediates.add(value_name)
             value_name, returns = name, returned
@@ -166,22 +186,58 @@ class _Plans(_Body):
         return _Chain(steps, value_name, returns)
 
     def _set_range(self, indices: Sequence[int]) -> None:
+        """The statements the chord or chain replaces: `first`..`last`. Statements between
+        them that neither read nor bind a name of the dispatches and waits (`count = 0`)
+        move up, before the dispatch (`lifted`); a move that changes when code runs (a
+        call) makes the fix `review`."""
         first, last = min(indices), max(indices)
-        if sorted(set(indices)) != list(range(first, last + 1)):
-            raise Refused("other statements sit between the dispatches and the waits; " + _BY_HAND)
         self.first, self.last = first, last
+        self.lifted = [i for i in range(first, last + 1) if i not in indices]
+        if not self.lifted:
+            return
+        carried = self.carried.index if self.carried is not None else None
+        involved = {
+            n.value
+            for i in set(indices) - {carried}
+            for n in walk(self.flat[i])
+            if isinstance(n, cst.Name)
+        }
+        apart = "other statements sit between the dispatches and the waits"
+        for index in self.lifted:
+            statement = self.flat[index]
+            nodes = list(walk(statement))
+            if any(isinstance(n, cst.Name) and n.value in involved for n in nodes):
+                raise Refused(f"{apart}, using the same names; " + _BY_HAND)
+            if any(isinstance(n, _LEAVES) for n in nodes):
+                raise Refused(f"{apart}, and may leave the task early; " + _BY_HAND)
+            assigned = _single_assign_name(statement)
+            if assigned is None or not _literalish(assigned[1]):
+                self.review_notes.append(
+                    f"`{describe(statement)}` ran after the dispatch and now runs before it"
+                )
 
     def _tail_names(self, tail: Sequence[cst.BaseStatement]) -> tuple[list[str], set[str]]:
         """(names the tail reads that the orchestrator binds before it, in order of first
         use; names among them bound in the rewritten range)."""
         scope = self._function_scope()
-        tail_ids = {id(n) for statement in tail for n in walk(statement)}
+        carried = self.carried
+        ranged = [
+            s
+            for i, s in enumerate(self.flat[self.first : self.last + 1], self.first)
+            if i not in self.lifted
+        ]
+        if carried is not None:
+            # The statement moving into the callback counts as tail, but not its wait.
+            ranged.remove(carried.original)
+            tail = [carried.original, *tail]
+        excluded = {id(n) for n in walk(carried.wait)} if carried is not None else set()
+        tail_ids = {id(n) for statement in tail for n in walk(statement)} - excluded
         wanted: list[str] = []
         in_range: set[str] = set()
-        range_ids = {id(n) for s in self.flat[self.first : self.last + 1] for n in walk(s)}
+        range_ids = {id(n) for s in ranged for n in walk(s)} | excluded
         for statement in tail:
             for node in walk(statement):
-                if not isinstance(node, cst.Name):
+                if not isinstance(node, cst.Name) or id(node) in excluded:
                     continue
                 node_scope = self.celery._meta(ScopeProvider, node, None)
                 if node_scope is None:

@@ -16,7 +16,12 @@ from celerymod.analysis.shapes import Shape
 from celerymod.analysis.syntax import describe
 from celerymod.model import Strategy
 from celerymod.transforms.base import walk
-from celerymod.transforms.blocking_subtask_wait_fix.common import _BY_HAND, Refused, _fresh
+from celerymod.transforms.blocking_subtask_wait_fix.common import (
+    _BY_HAND,
+    Refused,
+    _Carried,
+    _fresh,
+)
 
 
 class _Spelling:
@@ -34,6 +39,7 @@ class _Spelling:
         self.extra_notes: list[str] = []  # notes found while building the callback
         self.review_notes: list[str] = []  # notes of changes that make the fix `review`
         self.timeouts: list[str] = []  # the waits' timeouts, which a chord or chain drops
+        self.carried: _Carried | None = None  # the last wait's statement, moved to the callback
 
     # -- the task's scope (the tail's names and the spelling of new ones) --
 

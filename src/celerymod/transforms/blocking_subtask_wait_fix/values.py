@@ -22,8 +22,11 @@ class _Values(_Plans):
     def _taken_names(self) -> set[str]:
         """Names the new orchestrator may not reuse: its parameters, the prefix, and what
         the replaced statements compute (not the names they bind, which disappear)."""
-        nodes: list[cst.CSTNode] = [self.function.params, *self.flat[: self.first]]
-        for statement in self.flat[self.first : self.last + 1]:
+        lifted = [self.flat[i] for i in self.lifted]
+        nodes: list[cst.CSTNode] = [self.function.params, *self.flat[: self.first], *lifted]
+        for index, statement in enumerate(self.flat[self.first : self.last + 1], self.first):
+            if index in self.lifted:
+                continue
             assigned = _single_assign_name(statement)
             nodes.append(assigned[1] if assigned is not None else statement)
         gone = {name for site in self.shape.waits for name in site.origin.names}
@@ -39,7 +42,7 @@ class _Values(_Plans):
         if name in params:
             return True
         values = []
-        for statement in self.flat[: self.first]:
+        for statement in [*self.flat[: self.first], *(self.flat[i] for i in self.lifted)]:
             assigned = _single_assign_name(statement)
             if assigned is not None and assigned[0] == name:
                 values.append(assigned[1])
