@@ -65,7 +65,9 @@ class _Plans(_Body):
         self._set_range([*sources, wait_index])
         return _Chord(source_text(origin.signature), name, returns)
 
-    def _signature(self, site: WaitSite, immutable: bool, skip_first: bool = False) -> str:
+    def _signature(
+        self, site: WaitSite, immutable: bool, skip_first: bool = False, collected: bool = False
+    ) -> str:
         origin = site.origin
         if origin.kind is not OriginKind.DISPATCH or origin.canvas not in (
             Canvas.TASK,
@@ -74,7 +76,7 @@ class _Plans(_Body):
             raise Refused("the waited result is not one task's; " + _BY_HAND)
         if origin.form is CallForm.SEND_TASK:
             raise Refused("`send_task` names the task by string; " + _BY_HAND)
-        if origin.collection is not None:
+        if origin.collection is not None and not collected:
             raise Refused("the results are collected in a list first; " + _BY_HAND)
         arguments = origin.arguments()
         if arguments is None or origin.task_expr is None:
@@ -103,6 +105,8 @@ class _Plans(_Body):
     def _loop(self) -> _Chord:
         (site,) = self.shape.waits
         self._check_wait_call(site)
+        if site.origin.collection is not None:
+            return self._collected(site)
         loop = site.loop
         signature = self._signature(site, immutable=False)
         wait_index = self._index_of(site.node)
@@ -154,6 +158,94 @@ class _Plans(_Body):
         target, values = source_text(loop.target), source_text(loop.iter)
         header = f"{self._spell('group')}({signature} for {target} in {values})"
         return _Chord(header, name, False)
+
+    def _collected(self, site: WaitSite) -> _Chord:
+        """Results collected first, then waited one by one: `pending = [t.delay(x) for x in
+        xs]` (or `pending = []` and a `for` appending `t.delay(x)`), then `[r.get() for r in
+        pending]` (or a `for` appending `r.get()` to an empty list): one chord over the same
+        items, whose callback receives the values in the same order."""
+        origin = site.origin
+        collection = origin.collection
+        assert collection is not None
+        name, builder = collection.name, collection.builder
+        if name is None or origin.call is None:
+            raise Refused("the results are collected without a name; " + _BY_HAND)
+        signature = self._signature(site, immutable=False, collected=True)
+        # The statements that dispatch: a comprehension, or a loop filling an empty list.
+        build_index = self._index_of(builder)
+        if build_index is None:
+            raise Refused("the results are collected inside another statement; " + _BY_HAND)
+        if isinstance(builder, cst.ListComp):
+            assigned = _single_assign_name(self.flat[build_index])
+            if assigned is None or assigned != (name, builder) or builder.elt is not origin.call:
+                raise Refused("the comprehension that collects does more; " + _BY_HAND)
+            items = _comp_for(builder.for_in)
+            indices = [build_index]
+        elif isinstance(builder, cst.For) and self.flat[build_index] is builder:
+            if _appended(builder, name) is not origin.call:
+                raise Refused("the loop that collects does more than append; " + _BY_HAND)
+            items = f" for {source_text(builder.target)} in {source_text(builder.iter)}"
+            indices = [self._empty_list_before(name, build_index, in_range=True), build_index]
+        else:
+            raise Refused("the results are collected in a dict or by hand; " + _BY_HAND)
+        # The statement that waits: a comprehension, or a loop filling an empty list.
+        wait_index = self._index_of(site.node)
+        assert wait_index is not None
+        loop = site.loop
+        for_in = loop.for_in if isinstance(loop, cst.ListComp) else None
+        target = for_in.target if for_in is not None else getattr(loop, "target", None)
+        walked = for_in.iter if for_in is not None else getattr(loop, "iter", None)
+        func = site.node.func if isinstance(site.node, cst.Call) else None
+        if not (
+            isinstance(walked, cst.Name)
+            and walked.value == name
+            and isinstance(target, cst.Name)
+            and isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == target.value
+        ):
+            raise Refused("the waits walk the results other than one by one in order; " + _BY_HAND)
+        if isinstance(loop, cst.ListComp):
+            assert for_in is not None
+            if loop.elt is not site.node or for_in.ifs or for_in.inner_for_in is not None:
+                raise Refused("the comprehension of waits does more than wait; " + _BY_HAND)
+            value, returns = self._wait_value(site, wait_index, loop)
+            indices.append(wait_index)
+            if not any(isinstance(n, cst.Name) and n.value == target.value for n in walk(builder)):
+                self.gone_names.add(target.value)  # The comprehension's own name goes with it.
+        elif isinstance(loop, cst.For) and self.flat[wait_index] is loop:
+            appended = _appended(loop, None)
+            if appended is not site.node:
+                raise Refused("the loop of waits does more than append; " + _BY_HAND)
+            value, returns = _appended_to(loop), False
+            assert value is not None
+            empty = self._empty_list_before(value, wait_index, in_range=False)
+            if empty >= min(indices):
+                indices.append(empty)
+            else:
+                self.drop.add(empty)
+            indices.append(wait_index)
+        else:
+            raise Refused(
+                "the results are waited on by a comprehension other than a list; " + _BY_HAND
+            )
+        self._set_range(indices)
+        self.imports.add("group")
+        return _Chord(f"{self._spell('group')}({signature}{items})", value, returns)
+
+    def _empty_list_before(self, name: str, index: int, in_range: bool) -> int:
+        """The index of `name = []` before statement `index`, with nothing in between
+        touching `name` (when `in_range`, it must be the statement right before)."""
+        for position in range(index - 1, -1, -1):
+            assigned = _single_assign_name(self.flat[position])
+            if assigned is not None and assigned[0] == name:
+                if isinstance(assigned[1], cst.List) and not assigned[1].elements:
+                    if not in_range or position == index - 1:
+                        return position
+                break
+            if any(isinstance(n, cst.Name) and n.value == name for n in walk(self.flat[position])):
+                break
+        raise Refused(f"`{name}` is not an empty list filled only by the loop; " + _BY_HAND)
 
     def _chain(self) -> _Chain:
         waits = self.shape.waits
@@ -286,3 +378,35 @@ def _comp_for(node: cst.CompFor) -> str:
     if node.inner_for_in is not None:
         text += _comp_for(node.inner_for_in)
     return text
+
+
+def _appended(loop: cst.For, name: str | None) -> cst.BaseExpression | None:
+    """What a `for` whose whole body is `<name>.append(value)` appends (any name when
+    `name` is None), or None."""
+    if loop.orelse is not None or not isinstance(loop.body, cst.IndentedBlock):
+        return None
+    body = loop.body.body
+    small = _only_small(body[0]) if len(body) == 1 else None
+    call = small.value if isinstance(small, cst.Expr) else None
+    if (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "append"
+        and isinstance(call.func.value, cst.Name)
+        and (name is None or call.func.value.value == name)
+        and len(call.args) == 1
+        and call.args[0].keyword is None
+        and not call.args[0].star
+    ):
+        return call.args[0].value
+    return None
+
+
+def _appended_to(loop: cst.For) -> str | None:
+    """The list a `for` appends to (see `_appended`)."""
+    assert isinstance(loop.body, cst.IndentedBlock)
+    small = _only_small(loop.body.body[0])
+    assert isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)
+    func = small.value.func
+    assert isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+    return func.value.value

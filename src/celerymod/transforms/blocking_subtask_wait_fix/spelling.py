@@ -40,6 +40,7 @@ class _Spelling:
         self.review_notes: list[str] = []  # notes of changes that make the fix `review`
         self.timeouts: list[str] = []  # the waits' timeouts, which a chord or chain drops
         self.carried: _Carried | None = None  # the last wait's statement, moved to the callback
+        self.gone_names: set[str] = set()  # names only the replaced statements bound
 
     # -- the task's scope (the tail's names and the spelling of new ones) --
 

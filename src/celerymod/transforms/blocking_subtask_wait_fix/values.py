@@ -30,6 +30,7 @@ class _Values(_Plans):
             assigned = _single_assign_name(statement)
             nodes.append(assigned[1] if assigned is not None else statement)
         gone = {name for site in self.shape.waits for name in site.origin.names}
+        gone |= self.gone_names
         taken = {n.value for node in nodes for n in walk(node) if isinstance(n, cst.Name)}
         params = {n.value for n in walk(self.function.params) if isinstance(n, cst.Name)}
         return (taken - gone) | params
