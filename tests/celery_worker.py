@@ -311,6 +311,7 @@ def load_task_modules(app, modules: Iterable[tuple[str, str | os.PathLike]]) -> 
     Returns ``{module_name: module}``.
     """
     from celery import Celery
+    from celery.local import Proxy
 
     if sys.modules.get(APP_SHIM_MODULE) is None or sys.modules[APP_SHIM_MODULE].app is not app:
         install_app_shim(app)
@@ -333,7 +334,9 @@ def load_task_modules(app, modules: Iterable[tuple[str, str | os.PathLike]]) -> 
             raise
         foreign = [
             attr for attr, value in vars(module).items()
+            # `current_app` is a proxy of the shim's app, not an app of its own.
             if isinstance(value, Celery) and value is not app
+            and not issubclass(type(value), Proxy)
         ]
         if foreign:
             sys.modules.pop(name, None)

@@ -108,7 +108,7 @@ def populate_registry(collection_slugs):
 
 ## Use instead
 Let Celery wait: a `chord` runs a callback task once a group is done, a `chain` runs steps one
-after another. `celerymod fix` rewrites four shapes, each in one of two
+after another. `celerymod fix` rewrites five shapes, each in one of two
 strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 
 | shape | before | after (`replace`) |
@@ -117,6 +117,22 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 | loop of waits | `for i in ids: out.append(t.delay(i).get())` after `out = []`, or `out = [t.delay(i).get() for i in ids]` | the same, with `header = group(t.s(i) for i in ids)` |
 | sequence | `a.delay().get()`, `b.apply_async(args=[y]).get()` | `return self.replace(chain(a.si(), b.si(y)))` |
 | pipeline | `r = a.delay(x).get()`, `b.delay(r).get()` | `return self.replace(chain(a.si(x), b.s()))` |
+| collected, then waited | `rs = [t.delay(i) for i in ids]` (or a loop appending to `rs = []`), then `out = [r.get() for r in rs]` (or a loop appending `r.get()` to `out = []`) | `header = group(t.s(i) for i in ids)`, then as a fan-out |
+
+- **Steps sent by name**: `app.send_task("name", args, kwargs, **options)` becomes
+  `app.signature("name", args=[...], kwargs={...}, **options)` on the same app expression
+  (`immutable=True` where the step receives nothing), in any of the shapes above. Always
+  `review`: `send_task` goes through the broker even under `task_always_eager`, where the
+  signature runs in place, and only if that process registers the task.
+- **A value used inside a larger statement** (`print(r.get())`, `total += r.get()`,
+  `return {"n": r.get()}`, `for row in r.get():`, `if r.get():`): the statement becomes the
+  callback's first statement, with the wait replaced by the value it receives (`value`).
+  Not where the wait runs only under a condition or repeatedly (`a or r.get()`,
+  `x if c else r.get()`, inside a lambda or comprehension). Calls the statement made before
+  the wait now run after the subtasks (review, said in the message).
+- **Statements between the dispatch and the wait** that share no name with them and cannot
+  leave the task (`count = 0`) move up, before the dispatch; one that calls something
+  (`log.info(...)`) makes the fix review: it now runs before the dispatch instead of after.
 
 - Each signature keeps every argument and keyword of the call: `apply_async(args=[...],
   kwargs={...})` is spelled out as `t.s(...)`, dispatch options become `.set(countdown=5)`.
@@ -176,13 +192,14 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 waits inside `if`, `try`, `while`, `with` or nested loops; a task waiting in more than one
 shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
 looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
-into a list before waiting, or waited with `.collect()` or `propagate=` (or with positional arguments after the
-timeout); a wait already on a
-chord or chain, on `send_task("name")`, or whose arguments are `*args`/`**kwargs` that cannot
+into a dict (or walked with `enumerate`/`zip`) before waiting, or waited with `.collect()` or
+`propagate=` (or with positional arguments after the timeout); a wait already on a
+chord or chain, or whose arguments are `*args`/`**kwargs` that cannot
 be spelled out; a value the callback needs that cannot go through JSON (a set, a model
-instance: pass its id); a group dispatched with options; a wait whose value is used inside a larger
-expression; a loop body that does more than `out.append(<wait>)`; dispatches and waits with
-other statements between them; a tail that reads `self` (its request belongs to the
+instance: pass its id); a group dispatched with options; a wait whose value is used under a
+condition inside a larger expression; a loop body that does more than `out.append(<wait>)`;
+statements between the dispatches and the waits that use their names or may leave the task
+(`return`, `raise`); a tail that reads `self` (its request belongs to the
 orchestrator), reads the dispatched result object itself, reads an intermediate step's result
 (a chain hands on only the last one), returns from inside a loop, yields, or uses a function
 defined inside the task; a task whose `name=` celerymod cannot follow (an attribute, an

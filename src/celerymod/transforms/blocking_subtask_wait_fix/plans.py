@@ -11,9 +11,8 @@ from libcst.metadata import Assignment, ScopeProvider
 
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import describe, source_text
-from celerymod.analysis.vocabulary import CallForm, Canvas, OriginKind
+from celerymod.analysis.vocabulary import CallForm, Canvas
 from celerymod.transforms.base import walk
-from celerymod.transforms.blocking_subtask_wait_fix.body import _Body
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     Refused,
@@ -23,6 +22,7 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _only_small,
     _single_assign_name,
 )
+from celerymod.transforms.blocking_subtask_wait_fix.steps import _Steps
 
 # What makes a statement moved before the dispatch change the task's course.
 _LEAVES = (
@@ -39,7 +39,7 @@ _LEAVES = (
 )
 
 
-class _Plans(_Body):
+class _Plans(_Steps):
     """The chord or chain each shape becomes, and the checks on the tail it moves."""
 
     # -- shapes --
@@ -64,43 +64,6 @@ class _Plans(_Body):
         name, returns = self._wait_value(site, wait_index, site.node)
         self._set_range([*sources, wait_index])
         return _Chord(source_text(origin.signature), name, returns)
-
-    def _signature(
-        self, site: WaitSite, immutable: bool, skip_first: bool = False, collected: bool = False
-    ) -> str:
-        origin = site.origin
-        if origin.kind is not OriginKind.DISPATCH or origin.canvas not in (
-            Canvas.TASK,
-            Canvas.SIGNATURE,
-        ):
-            raise Refused("the waited result is not one task's; " + _BY_HAND)
-        if origin.form is CallForm.SEND_TASK:
-            raise Refused("`send_task` names the task by string; " + _BY_HAND)
-        if origin.collection is not None and not collected:
-            raise Refused("the results are collected in a list first; " + _BY_HAND)
-        arguments = origin.arguments()
-        if arguments is None or origin.task_expr is None:
-            raise Refused("celerymod cannot tell the task's arguments; " + _BY_HAND)
-        if not arguments.spelled_out:
-            raise Refused(
-                "the arguments are passed as `*args`/`**kwargs` that the rewrite cannot "
-                "spell out; " + _BY_HAND
-            )
-        if origin.canvas is Canvas.SIGNATURE and origin.call is not None and origin.call.args:
-            raise Refused("the signature is dispatched with extra arguments; " + _BY_HAND)
-        options = list(arguments.options)
-        if origin.form is CallForm.APPLY and options:
-            raise Refused("`apply()` options do not carry over; " + _BY_HAND)
-        if origin.canvas is Canvas.SIGNATURE and options:
-            raise Refused("the signature carries options; " + _BY_HAND)
-        args = list(arguments.args[1:] if skip_first else arguments.args)
-        parts = [source_text(a) for a in args]
-        parts += [f"{key}={source_text(value)}" for key, value in arguments.kwargs]
-        method = "si" if immutable else "s"
-        text = f"{source_text(origin.task_expr)}.{method}({', '.join(parts)})"
-        if options:
-            text += ".set(" + ", ".join(f"{k}={source_text(v)}" for k, v in options) + ")"
-        return text
 
     def _loop(self) -> _Chord:
         (site,) = self.shape.waits
@@ -239,9 +202,9 @@ class _Plans(_Body):
         for position in range(index - 1, -1, -1):
             assigned = _single_assign_name(self.flat[position])
             if assigned is not None and assigned[0] == name:
-                if isinstance(assigned[1], cst.List) and not assigned[1].elements:
-                    if not in_range or position == index - 1:
-                        return position
+                empty = isinstance(assigned[1], cst.List) and not assigned[1].elements
+                if empty and (not in_range or position == index - 1):
+                    return position
                 break
             if any(isinstance(n, cst.Name) and n.value == name for n in walk(self.flat[position])):
                 break

@@ -21,7 +21,8 @@ waited value (named as the original variable). Both strategies need the task's o
 whose `job_id` is `self.request.id`, and `replace`, which calls `self.replace`).
 
 The rewrite is one `_Rewrite` per task, stacked from layers in this package, each in its
-own module (bottom first): spelling.py (state, names), body.py (the task body), plans.py
+own module (bottom first): spelling.py (state, names), body.py (the task body), steps.py
+(each step's signature), plans.py
 (the chord or chain per shape), values.py (what the callback may receive), messages.py,
 emit.py (the new source); common.py holds
 `Refused` and small helpers.
