@@ -67,6 +67,8 @@ def _waits(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in WAIT_METHODS:
                 return True
+        elif isinstance(node, ast.Attribute) and node.attr in WAIT_METHODS:
+            return True  # A wait method bound to a name first: `j = res.join`, `j()`.
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
             return True
         elif isinstance(node, ast.While) and _polls(node.test):

@@ -129,3 +129,6 @@ class WaitSite:
     # The code checked first that the result is ready (`if res.ready():`): the wait cannot
     # block, and `disable_sync_subtasks=False` on it is the whole fix.
     ready_checked: bool = False
+    # The wait method was bound to a name first (`j = res.join`, then `j()`): that
+    # assignment statement. The rewrite leaves such waits alone.
+    bound_method: cst.CSTNode | None = None

@@ -94,6 +94,8 @@ class Waits(ResultCollections):
 
     def _call_wait(self, call: cst.Call, task: Task) -> WaitSite | None:
         func = call.func
+        if isinstance(func, cst.Name):
+            return self._bound_method_wait(call, func, task)
         if not isinstance(func, cst.Attribute) or func.attr.value not in WAIT_METHODS:
             return None
         method = func.attr.value
@@ -116,6 +118,22 @@ class Waits(ResultCollections):
         workaround = Workaround("disable_sync_subtasks", disable) if disable is not None else None
         site = self._site(call, method, origin, task, workaround)
         return replace(site, ready_checked=True) if checked else site
+
+    def _bound_method_wait(self, call: cst.Call, name: cst.Name, task: Task) -> WaitSite | None:
+        """A wait method bound to a name first, then called: `j = res.join_native if native
+        else res.join`, `j(timeout=5)`; `get = res.get`, `get()`. Reported, never rewritten
+        (the binding would outlive the result it names): `bound_method` is set."""
+        if not _looks_like_wait(call):
+            return None
+        for value, statement in self._assigned_values(name):
+            options = [value.body, value.orelse] if isinstance(value, cst.IfExp) else [value]
+            for option in options:
+                if isinstance(option, cst.Attribute) and option.attr.value in WAIT_METHODS:
+                    origin = self.result_origin(option.value, task)
+                    if origin is not None and origin.kind is not OriginKind.ARGUMENT:
+                        site = self._site(call, option.attr.value, origin, task, None)
+                        return replace(site, bound_method=statement)
+        return None
 
     def _ready_checked(self, call: cst.Call, task: Task) -> bool:
         """Whether the result `call` waits on is known to be ready when it runs: inside

@@ -437,6 +437,7 @@ def _wait_text(site: WaitSite) -> str:
     node = site.node
     if isinstance(node, cst.UnaryOperation):
         return describe(node)
-    assert isinstance(node.func, cst.Attribute)
     arguments = "(...)" if node.args else "()"
+    if not isinstance(node.func, cst.Attribute):  # A bound wait method: `join(timeout=30)`.
+        return f"{describe(node.func)}{arguments}"
     return f"{describe(node.func.value)}.{node.func.attr.value}{arguments}"

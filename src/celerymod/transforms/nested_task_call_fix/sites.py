@@ -124,6 +124,8 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
     origin = site.origin
     if site.workaround is not None or origin.kind is not OriginKind.DISPATCH:
         return None
+    if site.bound_method is not None:
+        return None  # `j = res.join`, `j()`: CEL001 reports it, nothing rewrites it.
     if origin.form not in _SUPPORTED_FORMS or origin.collection is not None:
         return None
     if origin.canvas not in (Canvas.TASK, Canvas.SIGNATURE) or origin.call is None:
