@@ -81,6 +81,9 @@ class AppsAndTasks(ModuleNames):
         a module in its path is or ends in `worker`, or this module imports from `celery`.
         """
         if isinstance(node, cst.Name) and self._is_local(node):
+            parameter = self._parameter_app(node)
+            if parameter is not None:
+                return parameter
             return self._module_level_name(node) in self.apps
         for dotted in self.dotted_names(node):
             if dotted in self.task_decorators or dotted in APP_OBJECTS:
@@ -93,6 +96,25 @@ class AppsAndTasks(ModuleNames):
                     return True
                 continue
             if _looks_like_app_path(dotted) or self.imports_celery:
+                return True
+        return False
+
+    def _parameter_app(self, node: cst.Name) -> bool | None:
+        """None when `node` names no parameter. Otherwise whether that parameter is an app
+        (a factory registering tasks on the app it receives: `def register(app): @app.task
+        ...`): annotated with Celery's app class, or, in a module importing celery, named
+        `app`, `*_app` or `celery*` (`router.task` stays silent)."""
+        params = [r.node for r in self._referents(node) if isinstance(r.node, cst.Param)]
+        if not params:
+            return None
+        for param in params:
+            annotation = param.annotation
+            if annotation is not None and self.dotted_names(annotation.annotation) & APP_CLASSES:
+                return True
+            name = param.name.value.lower()
+            if self.imports_celery and (
+                name == "app" or name.endswith("_app") or name.startswith("celery")
+            ):
                 return True
         return False
 
