@@ -17,6 +17,7 @@ from celerymod.analysis.syntax import _is_loop, _is_true, _walk_body, source_tex
 from celerymod.analysis.vocabulary import (
     ALLOW_JOIN_RESULT,
     DISABLE_SYNC_SUBTASKS,
+    RESULT_CLASSES,
     WAIT_KEYWORDS,
     WAIT_METHODS,
     CallForm,
@@ -105,6 +106,8 @@ class Waits(ResultCollections):
         origin = self.result_origin(func.value, task)
         if origin is not None and origin.kind is OriginKind.ARGUMENT and not _looks_like_wait(call):
             origin = None
+        if origin is None and self._narrowed_to_result(func.value, task):
+            origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
         if origin is None and disable is not None:
             # The keyword exists only on Celery's waits: enough to know this is one.
             origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
@@ -118,6 +121,41 @@ class Waits(ResultCollections):
         workaround = Workaround("disable_sync_subtasks", disable) if disable is not None else None
         site = self._site(call, method, origin, task, workaround)
         return replace(site, ready_checked=True) if checked else site
+
+    def _narrowed_to_result(self, receiver: cst.BaseExpression, task: Task) -> bool:
+        """Whether the wait runs in the body of an `if isinstance(<receiver>, AsyncResult):`
+        (or another of Celery's result classes, alone, in a tuple or in an `and`): the
+        code knows it holds a Celery result even where celerymod cannot tell its origin."""
+        if not isinstance(receiver, cst.Name):
+            return False
+        child: cst.CSTNode = receiver
+        current = self.parent(receiver)
+        while current is not None and current is not task.function:
+            if isinstance(current, cst.If) and child is current.body:
+                if self._tests_result_class(current.test, receiver.value):
+                    return True
+            child, current = current, self.parent(current)
+        return False
+
+    def _tests_result_class(self, test: cst.BaseExpression, name: str) -> bool:
+        if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+            return self._tests_result_class(test.left, name) or self._tests_result_class(
+                test.right, name
+            )
+        if not (
+            isinstance(test, cst.Call)
+            and isinstance(test.func, cst.Name)
+            and test.func.value == "isinstance"
+            and len(test.args) == 2
+            and isinstance(test.args[0].value, cst.Name)
+            and test.args[0].value.value == name
+        ):
+            return False
+        classes = test.args[1].value
+        options = (
+            [e.value for e in classes.elements] if isinstance(classes, cst.Tuple) else [classes]
+        )
+        return any(self.dotted_names(option) & RESULT_CLASSES for option in options)
 
     def _bound_method_wait(self, call: cst.Call, name: cst.Name, task: Task) -> WaitSite | None:
         """A wait method bound to a name first, then called: `j = res.join_native if native
