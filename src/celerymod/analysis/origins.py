@@ -232,6 +232,16 @@ class ResultOrigins(TaskHelpers):
                         task_expr=func.value,
                         task=self.task_for(func.value),
                     )
+                if method in ("map", "starmap", "chunks") and self.task_for(func.value):
+                    # Only on a known task: `pool.map(...)` and `executor.map(...)` abound.
+                    return ResultOrigin(
+                        OriginKind.DISPATCH,
+                        CallForm.CALL,
+                        Canvas.MAP,
+                        signature=node,
+                        task_expr=func.value,
+                        task=self.task_for(func.value),
+                    )
                 if method in _SIGNATURE_COPIES:
                     inner = self.signature_origin(func.value, task, depth + 1)
                     if inner is not None and inner.canvas is not Canvas.TASK:

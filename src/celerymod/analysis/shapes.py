@@ -106,6 +106,11 @@ def _shape_of_one(site: WaitSite) -> tuple[ShapeKind, str]:
         return ShapeKind.OTHER, "it waits on a result the task received as an argument"
     if origin.kind is OriginKind.UNKNOWN:
         return ShapeKind.OTHER, "celerymod cannot tell what produced this result"
+    if origin.canvas is Canvas.MAP:
+        return ShapeKind.OTHER, (
+            "it waits on `map`/`starmap`/`chunks`, whose items run in one task (a chord of "
+            "`t.s(x) for x in xs` keeps the values)"
+        )
     if site.bound_method is not None:
         return ShapeKind.OTHER, "the wait method is bound to a name before it is called"
     loops = [n for n in site.enclosing if _is_loop(n)]

@@ -168,6 +168,7 @@ class Canvas(StrEnum):
     GROUP = "group"
     CHAIN = "chain"  # `chain(...)` or `a.s() | b.s()`
     CHORD = "chord"
+    MAP = "map"  # `t.map(xs)`, `t.starmap(xs)`, `t.chunks(xs, n)`: one task over many items
     NONE = "none"  # looked up, received, or unknown: nothing dispatched here
 
 
