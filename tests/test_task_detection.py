@@ -201,6 +201,37 @@ def test_reexported_app_and_relative_imports(tmp_path: Path) -> None:
     assert index.task("proj.orders.tasks.pack") is not None
 
 
+def test_relative_app_import_in_a_namespace_package(tmp_path: Path) -> None:
+    """`from .celery import app` in a folder without `__init__.py` (a namespace package) is
+    the folder's own `celery` module, never the `celery` library: the tasks are seen."""
+    tasks = """
+    from celery import group
+
+    from .celery import app
+
+
+    @app.task
+    def part(i):
+        return i
+
+
+    @app.task
+    def total(n):
+        parts = group(part.s(i) for i in range(n)).apply_async().get()
+        return sum(parts)
+    """
+    celery_module = """
+    from celery import Celery
+
+    app = Celery("worker")
+    """
+    _write(tmp_path, {"worker/tasks.py": tasks, "worker/celery.py": celery_module})
+    results, _ = _run([tmp_path / "worker"])
+    findings = _findings(results)
+    assert [line for line, _ in findings["tasks.py"]] == [13]
+    assert "inside task `total`" in findings["tasks.py"][0][1]
+
+
 def test_task_class_from_another_module(tmp_path: Path) -> None:
     files = {
         "shop/__init__.py": "",

@@ -267,6 +267,40 @@ def test_a_failing_subtask_fails_the_rewrite_as_the_docs_say(
     assert outcome == ("raises", documented), (kind, strategy, outcome)
 
 
+def _other_branch_cases() -> list[Case]:
+    return [case for case in _worker_cases() if '"other_branch":' in case.input.read_text()]
+
+
+@pytest.mark.parametrize("case", _other_branch_cases(), ids=lambda case: case.name)
+def test_the_branch_that_does_not_dispatch_runs_as_before(
+    celery_worker_env: Any, case: Case
+) -> None:
+    """A rewrite of one `if` branch leaves the other branches and the code after the `if` in
+    place: with the scenario's `other_branch` arguments the original runs on the worker (it
+    waits on nothing there) and so does the rewrite, both with the oracle's value."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    other = {**scenario, **scenario["other_branch"]}
+    task_id = f"cel001-{uuid.uuid4()}"
+    oracle = _comparable(_oracle(env, before, other, task_id), scenario)
+    original = env.get(_dispatch(before, other), timeout=TIMEOUT)
+    assert _comparable(original, scenario) == oracle
+    rewritten = env.get(_dispatch(after, other, task_id), timeout=TIMEOUT)
+    assert _comparable(rewritten, scenario) == oracle
+
+
+def test_every_branch_rewrite_runs_both_branches_on_the_worker() -> None:
+    """A worker case whose fix rewrites one `if` branch declares the other branch's arguments."""
+    branch_cases = [
+        case.name
+        for case in _worker_cases()
+        if "stays in place for the others" in _fix_message(case)
+    ]
+    assert branch_cases, "no worker case rewrites an `if` branch"
+    assert set(branch_cases) <= {case.name for case in _other_branch_cases()}
+
+
 def _empty_cases() -> list[Case]:
     return [case for case in _worker_cases() if '"empty":' in case.input.read_text()]
 

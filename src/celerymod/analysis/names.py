@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from functools import cached_property
+from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
 import libcst as cst
@@ -121,6 +122,11 @@ class ModuleNames:
         if self._package is None:
             return None
         parts = self._package.split(".") if self._package else []
+        if not parts:
+            # A top-level module importing relatively sits in a namespace package (a folder
+            # without `__init__.py`): `.celery` there is `<folder>.celery`, never the
+            # `celery` library.
+            parts = [PurePath(self.path).parent.name or "__namespace__"]
         if level - 1 > len(parts):
             return None
         base = parts[: len(parts) - (level - 1)]

@@ -130,6 +130,13 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   Not where the wait runs only under a condition or repeatedly (`a or r.get()`,
   `x if c else r.get()`, inside a lambda or comprehension). Calls the statement made before
   the wait now run after the subtasks (review, said in the message).
+- **A wait inside one branch of an `if`** (`if`, `elif` or `else`, nested `if`s too, also
+  under a `with allow_join_result():` there), with the dispatch in the same branch: that
+  branch is rewritten like a task body and ends with the dispatch (`return self.replace(...)`
+  or the metadata); the code after the `if` that the branch fell through to moves into the
+  callback for that branch and stays in place for the others, which run as before (the
+  worker tests run both). Not when the code after the `if` reads a name only another branch
+  binds, or when the task waits in more than one branch.
 - **Statements between the dispatch and the wait** that share no name with them and cannot
   leave the task (`count = 0`) move up, before the dispatch; one that calls something
   (`log.info(...)`) makes the fix review: it now runs before the dispatch instead of after.
@@ -189,7 +196,7 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   `disable_sync_subtasks=False` goes with the wait call it was passed to.
 
 **Not fixed** (reported; the message says why and what to do by hand):
-waits inside `if`, `try`, `while`, `with` or nested loops; a task waiting in more than one
+waits inside `try`, `while`, `with` or nested loops, or in an `if` other than as above; a task waiting in more than one
 shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
 looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
 into a dict (or walked with `enumerate`/`zip`) before waiting, or waited with `.collect()` or

@@ -50,8 +50,9 @@ class _Body(_Spelling):
         self.removed_workaround = bool(dissolve)
         self.leading: dict[int, list[cst.EmptyLine]] = {}
         flat: list[cst.BaseStatement] = []
-        assert isinstance(self.function.body, cst.IndentedBlock)
-        for statement in self.function.body.body:
+        block = self.function.body if self.branch is None else self.branch.block
+        assert isinstance(block, cst.IndentedBlock)
+        for statement in block.body:
             if id(statement) in dissolve:
                 assert isinstance(statement, cst.With)
                 if len(statement.items) != 1 or statement.items[0].asname is not None:
@@ -171,6 +172,18 @@ class _Body(_Spelling):
         moved = statement.deep_replace(expression, cst.Name(name))
         assert isinstance(moved, cst.BaseStatement)
         return _Carried(index, statement, moved, name, expression)
+
+    def _after(self) -> list[cst.BaseStatement]:
+        """The statements after the last wait, which move into the callback: the rest of
+        the body, and in a branch the code after the `if`s when the branch falls through to
+        it (its last statement does not return or raise)."""
+        after = list(self.flat[self.last + 1 :])
+        if self.branch is not None and self.branch.continuation:
+            last = _only_small(after[-1]) if after else None
+            if not isinstance(last, cst.Return | cst.Raise):
+                after += self.branch.continuation
+                self.continued = True
+        return after
 
     def _check_wait_call(self, site: WaitSite) -> None:
         if site.method == "collect":

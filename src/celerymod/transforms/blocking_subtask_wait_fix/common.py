@@ -82,6 +82,19 @@ class _Chord:
 
 
 @dataclass(frozen=True)
+class Branch:
+    """The `if` branch a task's waits sit in (`if`, `elif` or `else` block, maybe nested):
+    the rewrite works on `block` as on a task body. `continuation` is the code after the
+    `if`s that the branch falls through to (innermost `if` first): it moves into the
+    callback for this branch and stays in place for the others. `before` are the task's
+    statements before the `if`s (outermost first), which ran before the branch."""
+
+    block: cst.IndentedBlock
+    continuation: tuple[cst.BaseStatement, ...]
+    before: tuple[cst.BaseStatement, ...]
+
+
+@dataclass(frozen=True)
 class _Carried:
     """The statement that uses the last wait's value inside a larger expression
     (`print(r.get())`, `for row in r.get():`): it becomes the callback's first statement,

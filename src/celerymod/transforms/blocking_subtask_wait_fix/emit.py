@@ -35,7 +35,8 @@ class _Emit(_Messages):
         prefix = [
             self._relead(s) for i, s in enumerate(self.flat[: self.first]) if i not in self.drop
         ] + [self._relead(self.flat[i]) for i in self.lifted]
-        tail = [self._relead(s) for s in self.flat[self.last + 1 :]]
+        after = self._after()
+        tail = [self._relead(s) for s in after]
         carried = self.carried
         if carried is not None:
             lines = _leading(self._relead(carried.original))
@@ -43,7 +44,7 @@ class _Emit(_Messages):
         if plan.returns_value and tail:
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
         self._check_tail(tail)
-        wanted, in_range = self._tail_names(self.flat[self.last + 1 :])
+        wanted, in_range = self._tail_names(after)
         value = plan.value_name
         intermediates: set[str] = getattr(self, "intermediates", set())
         params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
@@ -66,6 +67,8 @@ class _Emit(_Messages):
                     + _BY_HAND
                 )
         extras = [n for n in wanted if n != value]
+        if self.branch is not None:
+            self._bound_on_branch(extras)
         uses_value = value is not None and (value in wanted or carried is not None)
 
         # What happens to the tail.
@@ -96,6 +99,11 @@ class _Emit(_Messages):
         notes: list[str] = []
         new_function_name = None
         callback_sig = None
+        if callback and getattr(self, "continued", False):
+            notes.append(
+                "the code after the `if` moves into the callback for this branch and stays "
+                "in place for the others"
+            )
         if callback:
             new_function_name = _fresh(f"{function.name.value}_finish", module_names)
             method = "s" if uses_value else "si"
@@ -158,7 +166,15 @@ class _Emit(_Messages):
         first_lines = list(_leading(self._relead(self.flat[self.first])))
         blank = [first_lines[0]] if first_lines and first_lines[0].comment is None else []
         generated[0] = generated[0].with_changes(leading_lines=[*blank, *comments])
-        new_body = function.body.with_changes(body=[*prefix, *generated])
+        if self.branch is None:
+            new_body = function.body.with_changes(body=[*prefix, *generated])
+        else:
+            # The branch ends with the dispatch; the other branches and the code after the
+            # `if` stay as they were.
+            block = self.branch.block
+            new_block = block.with_changes(body=[*prefix, *generated])
+            new_body = function.body.deep_replace(block, new_block)
+            assert isinstance(new_body, cst.IndentedBlock)
         decorators = [new_decorator if d is self.task.decorator else d for d in function.decorators]
         new_function = function.with_changes(
             body=new_body, params=new_params, decorators=decorators

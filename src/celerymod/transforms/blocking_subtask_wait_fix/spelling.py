@@ -18,6 +18,7 @@ from celerymod.model import Strategy
 from celerymod.transforms.base import walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
+    Branch,
     Refused,
     _Carried,
     _fresh,
@@ -27,8 +28,20 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
 class _Spelling:
     """The state of one rewrite, and how it spells names in the module (the bottom layer)."""
 
-    def __init__(self, celery: CeleryModule, task: Task, shape: Shape, strategy: Strategy) -> None:
+    # The range of flat statements the chord or chain replaces (set by `_Plans._set_range`).
+    first: int
+    last: int
+
+    def __init__(
+        self,
+        celery: CeleryModule,
+        task: Task,
+        shape: Shape,
+        strategy: Strategy,
+        branch: Branch | None = None,
+    ) -> None:
         self.celery = celery
+        self.branch = branch  # the `if` branch the waits sit in; None: the task body
         self.task = task
         self.shape = shape
         self.strategy = strategy

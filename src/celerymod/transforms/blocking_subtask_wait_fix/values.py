@@ -8,7 +8,11 @@ import libcst as cst
 
 from celerymod.analysis.syntax import source_text
 from celerymod.transforms.base import walk
-from celerymod.transforms.blocking_subtask_wait_fix.common import _single_assign_name
+from celerymod.transforms.blocking_subtask_wait_fix.common import (
+    _BY_HAND,
+    Refused,
+    _single_assign_name,
+)
 from celerymod.transforms.blocking_subtask_wait_fix.plans import _Plans
 
 _MODEL_LOOKUPS = frozenset(
@@ -31,9 +35,36 @@ class _Values(_Plans):
             nodes.append(assigned[1] if assigned is not None else statement)
         gone = {name for site in self.shape.waits for name in site.origin.names}
         gone |= self.gone_names
+        if self.branch is not None:
+            # The other branches and the code after the `if` stay in the task.
+            nodes.append(self.function.body)
+            gone = set()
         taken = {n.value for node in nodes for n in walk(node) if isinstance(n, cst.Name)}
         params = {n.value for n in walk(self.function.params) if isinstance(n, cst.Name)}
         return (taken - gone) | params
+
+    def _bound_on_branch(self, names: list[str]) -> None:
+        """Each of `names` (what the callback receives besides the value) is bound before the
+        dispatch on the way into the branch: a parameter, or a statement before the `if`s or
+        before the dispatch in the branch. A name only the other branches bind would be
+        unbound here (the original would fail on it), and celerymod does not pass it."""
+        assert self.branch is not None
+        scope = self._function_scope()
+        kept = [s for i, s in enumerate(self.flat[: self.first]) if i not in self.drop]
+        on_path: list[cst.CSTNode] = [
+            self.function.params,
+            *self.branch.before,
+            *kept,
+            *(self.flat[i] for i in self.lifted),
+        ]
+        ids = {id(n) for node in on_path for n in walk(node)}
+        for name in names:
+            assignments = scope.assignments[name] if scope is not None else ()  # type: ignore[attr-defined]
+            if not any(id(a.node) in ids for a in assignments):
+                raise Refused(
+                    f"the code after the `if` reads `{name}`, which this branch does not bind "
+                    "before the dispatch; " + _BY_HAND
+                )
 
     def _serialisable(self, name: str, params: list[str]) -> bool | str:
         """Whether `name`'s value survives the JSON serializer unchanged on its way to the
@@ -43,20 +74,40 @@ class _Values(_Plans):
         if name in params:
             return True
         values = []
-        for statement in [*self.flat[: self.first], *(self.flat[i] for i in self.lifted)]:
+        other_binding = False
+        before = self.branch.before if self.branch is not None else ()
+        for statement in [*before, *self.flat[: self.first], *(self.flat[i] for i in self.lifted)]:
             assigned = _single_assign_name(statement)
             if assigned is not None and assigned[0] == name:
                 values.append(assigned[1])
-            elif any(isinstance(n, cst.Name) and n.value == name for n in walk(statement)):
+            elif _binds(statement, name):
                 # Bound some other way (`x += ...`, loop target, unpacking): cannot tell.
-                for node in walk(statement):
-                    if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.For):
-                        return False
+                other_binding = True
         for value in values:
             reason = _never_serialisable(value)
             if reason is not None:
                 return reason
+        if other_binding:
+            return False
         return bool(values) and all(_json_stable(v) for v in values)
+
+
+def _binds(statement: cst.CSTNode, name: str) -> bool:
+    """Whether `statement` binds `name` anywhere (an assignment or loop target, `+=`, `as`,
+    `:=`), not merely reads it (`for url in video.sources:` reads `video`)."""
+    targets: list[cst.CSTNode] = []
+    for node in walk(statement):
+        if isinstance(node, cst.AssignTarget):
+            targets.append(node.target)
+        elif isinstance(node, cst.AugAssign | cst.AnnAssign | cst.NamedExpr):
+            targets.append(node.target)
+        elif isinstance(node, cst.For | cst.CompFor):
+            targets.append(node.target)
+        elif isinstance(node, cst.AsName):
+            targets.append(node.name)
+    return any(
+        isinstance(n, cst.Name) and n.value == name for target in targets for n in walk(target)
+    )
 
 
 def _never_serialisable(node: cst.BaseExpression) -> str | None:
