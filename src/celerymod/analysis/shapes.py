@@ -68,9 +68,14 @@ def classify(waits: Sequence[WaitSite]) -> tuple[Shape, ...]:
     run: list[WaitSite] = []
     for index in sorted(by_statement):
         group = by_statement[index]
-        kinds = {_shape_of_one(site) for site in group}
-        kind, reason = kinds.pop()
-        if kinds:
+        ones = [_shape_of_one(site) for site in group]
+        kinds = set(ones)
+        kind, reason = ones[0]
+        if any(one[0] is ShapeKind.OTHER for one in ones):
+            # The first reason no rewrite fits (`while True:` holding two waits is a loop,
+            # not "different shapes").
+            kind, reason = next(one for one in ones if one[0] is ShapeKind.OTHER)
+        elif len(kinds) > 1:
             kind, reason = ShapeKind.OTHER, "waits of different shapes in one statement"
         elif kind is ShapeKind.SEQUENCE and len(group) > 1:
             kind, reason = ShapeKind.OTHER, "several waits in one statement"
@@ -114,7 +119,10 @@ def _shape_of_one(site: WaitSite) -> tuple[ShapeKind, str]:
     if site.bound_method is not None:
         return ShapeKind.OTHER, "the wait method is bound to a name before it is called"
     loops = [n for n in site.enclosing if _is_loop(n)]
-    blockers = [n for n in site.enclosing if not _is_loop(n)]
+    # The workaround's own `with allow_join_result():` goes with the rewrite: what else
+    # holds the wait is the reason (a `while` around it, say).
+    workaround = site.workaround.node if site.workaround is not None else None
+    blockers = [n for n in site.enclosing if not _is_loop(n) and n is not workaround]
     if blockers:
         return ShapeKind.OTHER, f"the wait sits inside `{_keyword_of(blockers[0])}`"
     if any(isinstance(n, cst.While) for n in loops) or len(loops) > 1:

@@ -47,6 +47,12 @@ wait cannot block, but Celery's guard raises before it looks: the fix adds
 `disable_sync_subtasks=False` to that wait (**safe**: the value and the exception are the
 same, as the worker tests show). Such a wait that already passes it is not a finding.
 
+**A wait that only reads a stored outcome.** `AsyncResult(id).get(propagate=False)` (also
+with `timeout=` / `interval=`), as error callbacks and cleanup tasks read a task they did not
+send: the fix reads `.result` instead (**review**: the same value, or the failure's
+exception, once the task has finished, which an error callback's always has; None instead of
+a wait while it is still running).
+
 **What counts as an app** (the `<app>` of `@<app>.task`):
 - in the same module: a module-level name bound to `Celery(...)` (or to a subclass of
   `Celery` defined there), to `current_app`, or to the result of a function (not a class)
@@ -277,6 +283,7 @@ from celerymod.analysis.vocabulary import METADATA
 from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_fix
 
 # This module finds and reports the waits (through `celerymod.analysis`); the fix, the rewrite
 # into a chord or chain, lives in transforms/blocking_subtask_wait_fix/ (rewrite.rewrite), and
@@ -305,10 +312,16 @@ class Checker(BaseChecker):
             waits = tuple(
                 site for site in celery.waits(task) if not _claimed_by_cel002(celery, site, self)
             )
+            read_only = {}
             for site in waits:
                 if site.ready_checked:
                     self.report(site.node, wait_message(site), fix=ready_fix(site))
-            waits = tuple(site for site in waits if not site.ready_checked)
+                elif (stored := stored_result_fix(site)) is not None:
+                    read_only[id(site.node)] = True
+                    self.report(site.node, wait_message(site), fix=stored)
+            waits = tuple(
+                site for site in waits if not site.ready_checked and id(site.node) not in read_only
+            )
             outcome = rewrite(celery, task, waits, self.context.config.strategy)
             for site in waits:
                 message = wait_message(site)
@@ -339,8 +352,8 @@ class Checker(BaseChecker):
                 self.report(loop.test, poll_message(polled, f"task `{task.name}`"))
         for helper, path in celery.helpers:
             for site in celery.waits(helper):
-                fix = ready_fix(site) if site.ready_checked else None
-                self.report(site.node, helper_wait_message(site, path), fix=fix)
+                fix = ready_fix(site) if site.ready_checked else stored_result_fix(site)
+                self.report(site.node, helper_wait_message(site, path, fix), fix=fix)
             for loop, polled in celery.polls(helper):
                 self.report(loop.test, poll_message(polled, _called_by(helper, path)))
 
@@ -419,12 +432,12 @@ def ready_fix(site: WaitSite) -> Fix:
     )
 
 
-def helper_wait_message(site: WaitSite, path: tuple[str, ...]) -> str:
+def helper_wait_message(site: WaitSite, path: tuple[str, ...], fix: Fix | None = None) -> str:
     """A wait in a plain function that a task calls: it runs in the task's worker process,
     so it is the same mistake, reported at the wait with the calls that lead to it."""
     wait = f"`{_wait_text(site)}` waits on a subtask inside {_called_by(site.task, path)}"
-    if site.ready_checked:
-        return f"{wait}{_risk(site)}"  # It has a fix, `ready_fix`.
+    if fix is not None:
+        return f"{wait}{_risk(site)}"  # Its fix says what changes.
     return (
         f"{wait}{_risk(site)}; not fixed automatically: the wait is in a helper (rewrite the "
         "task that calls it into a chord or chain, or pass the helper the finished value)"

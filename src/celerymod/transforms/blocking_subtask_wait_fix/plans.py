@@ -54,7 +54,8 @@ class _Plans(_Steps):
             raise Refused("the group runs eagerly with `apply()`; " + _BY_HAND)
         if origin.call is not None and origin.call.args:
             raise Refused(
-                "the group is dispatched with options the rewrite would drop; " + _BY_HAND
+                "the group is dispatched with arguments or options the rewrite would drop; "
+                + _BY_HAND
             )
         if origin.collection is not None:
             raise Refused("the group's results are collected in a list first; " + _BY_HAND)
