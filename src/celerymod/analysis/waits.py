@@ -93,6 +93,16 @@ class Waits(ResultCollections):
             for item in node.items
         )
 
+    def _under_allow_join(self, node: cst.CSTNode, task: Task) -> bool:
+        current = self.parent(node)
+        while current is not None and current is not task.function:
+            if isinstance(current, cst.FunctionDef | cst.Lambda):
+                return False
+            if isinstance(current, cst.With) and self._allows_join(current):
+                return True
+            current = self.parent(current)
+        return False
+
     def _call_wait(self, call: cst.Call, task: Task) -> WaitSite | None:
         func = call.func
         if isinstance(func, cst.Name):
@@ -110,6 +120,14 @@ class Waits(ResultCollections):
             origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
         if origin is None and disable is not None:
             # The keyword exists only on Celery's waits: enough to know this is one.
+            origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
+        if (
+            origin is None
+            and _looks_like_wait(call)  # Not `", ".join(parts)`, not `data.get("key")`.
+            and self._under_allow_join(call, task)
+        ):
+            # `with allow_join_result():` exists only to wait on Celery results: a Celery-
+            # looking wait there is one, whatever produced its receiver.
             origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
         if origin is None:
             return None

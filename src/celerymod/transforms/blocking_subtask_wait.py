@@ -13,7 +13,10 @@ loop or built by a comprehension (`for r in results: r.get()`,
 The two ways of silencing Celery's guard are findings of their own, with a message about
 the deadlock: waits inside `with allow_join_result():` and `.get(disable_sync_subtasks=False)`
 (also when passed as `**{"disable_sync_subtasks": False}` or `**options` with `options` a dict
-literal holding that key). A `with allow_join_result():` block in which no wait is found (the
+literal holding that key). Inside such a block, a call that looks like Celery's wait (`x.get()`, `x.join(timeout=5)`:
+no positional argument but a number, only Celery's keywords) is a wait whatever produced `x`
+(`workflow.apply().get()` on a canvas a helper built): the block exists only for such waits.
+A `with allow_join_result():` block in which no wait is found (the
 wait sits in a helper it calls) is reported on the `with`.
 
 **What counts as a task.** A function decorated with `shared_task` (`@shared_task`,
