@@ -142,7 +142,8 @@ class Waits(ResultCollections):
 
     def _narrowed_to_result(self, receiver: cst.BaseExpression, task: Task) -> bool:
         """Whether the wait runs in the body of an `if isinstance(<receiver>, AsyncResult):`
-        (or another of Celery's result classes, alone, in a tuple or in an `and`): the
+        (or another of Celery's result classes, alone, in a tuple or in an `and`; or
+        `hasattr(<receiver>, "join_native")`): the
         code knows it holds a Celery result even where celerymod cannot tell its origin."""
         if not isinstance(receiver, cst.Name):
             return False
@@ -163,12 +164,19 @@ class Waits(ResultCollections):
         if not (
             isinstance(test, cst.Call)
             and isinstance(test.func, cst.Name)
-            and test.func.value == "isinstance"
+            and test.func.value in ("isinstance", "hasattr")
             and len(test.args) == 2
             and isinstance(test.args[0].value, cst.Name)
             and test.args[0].value.value == name
         ):
             return False
+        if test.func.value == "hasattr":
+            # Only Celery's `ResultSet`/`GroupResult` have `join_native`: duck typing that
+            # tests for it holds a result.
+            attribute = test.args[1].value
+            return isinstance(attribute, cst.SimpleString) and attribute.evaluated_value in (
+                "join_native",
+            )
         classes = test.args[1].value
         options = (
             [e.value for e in classes.elements] if isinstance(classes, cst.Tuple) else [classes]

@@ -80,7 +80,10 @@ A task (or helper) parameter is taken for a result when annotated with a `celery
 class (`AsyncResult`, `GroupResult`, `ResultSet`, `EagerResult`), or when named `result`,
 `async_result`, `res`, `*_result` or `*_res` and the wait call looks like Celery's: no positional argument but
 a number (the timeout), and only Celery's keywords (`timeout`, `propagate`, `interval`, ...).
-So `result.get("key")` on a dict parameter is not a finding.
+So `result.get("key")` on a dict parameter is not a finding. Inside `if isinstance(x,
+AsyncResult):` (or `GroupResult`, `ResultSet`, `EagerResult`; in a tuple or an `and`) and
+`if hasattr(x, "join_native"):` (duck typing only Celery's result sets answer), `x` is a result
+whatever produced it.
 
 When CEL002 (nested-task-call) is selected, a single waited call of a project task it can
 extract into a helper is CEL002's finding, not CEL001's (`nested_task_call_fix.sites.claims`).
