@@ -11,7 +11,9 @@ by `CeleryModule.from_context` and memoised, which stacks the layers below:
 - waits.py: what is a wait; shapes.py: what shape a task's waits form.
 - arguments.py, records.py, syntax.py: a dispatch's arguments, the data handed to rules,
   small helpers on nodes.
-- index.py: the project index (plain data, no libcst); indexing.py: one file's entry in it.
+- index.py: the project index (plain data, no libcst); indexing.py: one file's entry in it,
+  read with the stdlib `ast` (ast_syntax.py: its helpers; known.py: Celery's names, shared
+  with the libcst layers, no libcst).
 
 This package imports no rule: a rule's fix lives with the rule (see transforms/).
 """

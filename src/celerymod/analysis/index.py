@@ -15,6 +15,7 @@ machinery (`celerymod.analysis.indexing`) only when it indexes a file.
 from __future__ import annotations
 
 import ast
+from pathlib import PurePath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -43,6 +44,37 @@ _MAX_CALL_DEPTH = 6
 
 # How many `from a import b` re-exports `resolve` follows before giving up (import cycles).
 _MAX_ALIAS_HOPS = 10
+
+
+def package_of(module_name: str | None, path: str) -> str | None:
+    """The package a module's relative imports start from: itself for an `__init__.py`,
+    else its parent ("" for a top-level module); None without a module name."""
+    if module_name is None:
+        return None
+    if path.endswith("__init__.py"):
+        return module_name
+    return module_name.rpartition(".")[0]
+
+
+def absolute_import(name: str, package: str | None, path: str | None = None) -> str | None:
+    """An import's dotted name with relative dots resolved against `package` (`package_of`);
+    None when it cannot be (no package, or more dots than the package has levels). A
+    top-level module (`package` "") at `path` importing relatively sits in a namespace
+    package (a folder without `__init__.py`): `.celery` there is `<folder>.celery`, never the
+    `celery` library."""
+    if not name.startswith("."):
+        return name
+    level = len(name) - len(name.lstrip("."))
+    if package is None:
+        return None
+    parts = package.split(".") if package else []
+    if not parts and path is not None:
+        parts = [PurePath(path).parent.name or "__namespace__"]
+    if level - 1 > len(parts):
+        return None
+    base = parts[: len(parts) - (level - 1)]
+    rest = name[level:]
+    return ".".join([*base, rest] if rest else base) or None
 
 
 @dataclass(frozen=True)
@@ -97,16 +129,79 @@ class TaskUse:
     how: str
 
 
+@dataclass(frozen=True)
+class CallScan:
+    """One walk of a module's tree, shared by `task_uses`, `function_calls` and the index
+    pass (`ast.walk` is pure Python and was most of the pass's time, walked four times)."""
+
+    # Every call, with the `__qualname__` of the module-level function (or method of a
+    # module-level class) it sits in, None elsewhere.
+    calls: tuple[tuple[ast.Call, str | None], ...]
+    dropped: frozenset[int]  # ids of the values of expression statements
+    imports: tuple[ast.Import | ast.ImportFrom, ...]  # every import, at any depth
+
+
+def scan_calls(tree: ast.Module) -> CallScan:
+    """The `CallScan` of `tree`, computed once for the latest tree."""
+    global _last_scan
+    if _last_scan is not None and _last_scan[0] is tree:
+        return _last_scan[1]
+    calls: list[tuple[ast.Call, str | None]] = []
+    dropped: set[int] = set()
+    imports: list[ast.Import | ast.ImportFrom] = []
+
+    def walk(node: ast.AST, owner: str | None) -> None:
+        stack: list[object] = [node]
+        while stack:
+            current = stack.pop()
+            kind = type(current)
+            if kind is ast.Call:
+                calls.append((current, owner))  # type: ignore[arg-type]
+            elif kind is ast.Expr:
+                dropped.add(id(current.value))  # type: ignore[attr-defined]
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                imports.append(current)  # type: ignore[arg-type]
+            elif not isinstance(current, ast.AST):
+                continue  # A name in a list field (`global a, b`) or a missing dict key.
+            for name in current._fields:  # type: ignore[attr-defined]
+                value = getattr(current, name, None)
+                if type(value) is list:
+                    stack.extend(value)
+                elif isinstance(value, ast.AST) and name != "ctx":
+                    stack.append(value)
+
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+            walk(statement, statement.name)
+        elif isinstance(statement, ast.ClassDef):
+            for part in (*statement.decorator_list, *statement.bases, *statement.keywords):
+                walk(part, None)
+            for member in statement.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                    walk(member, f"{statement.name}.{member.name}")
+                else:
+                    walk(member, None)
+        else:
+            walk(statement, None)
+    found = CallScan(tuple(calls), frozenset(dropped), tuple(imports))
+    _last_scan = (tree, found)
+    return found
+
+
+_last_scan: tuple[ast.Module, CallScan] | None = None
+
+
 def task_uses(
     tree: ast.Module, path: str, module_name: str | None, aliases: Iterable[tuple[str, str]]
 ) -> tuple[TaskUse, ...]:
     """Every `TaskUse` in a module, by the stdlib parser (no libcst: this runs on every
     indexed file). Names resolve through the module-level imports, or to this module."""
     bound = dict(aliases)
-    dropped = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    found = scan_calls(tree)
+    dropped = found.dropped
     uses: list[TaskUse] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+    for node, _ in found.calls:
+        if not isinstance(node.func, ast.Attribute):
             continue
         method = node.func.attr
         if method == "send_task":
@@ -138,22 +233,13 @@ def function_calls(
     `utils.helper(x)`): the edges `ProjectIndex.task_path` follows from tasks to helpers."""
     bound = dict(aliases)
     edges: set[tuple[str, str]] = set()
-
-    def scan(function: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> None:
-        caller = f"{module_name}.{qualname}"
-        for node in ast.walk(function):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
-                callee = _absolute(node.func, bound, module_name)
-                if callee is not None and callee != caller:
-                    edges.add((caller, callee))
-
-    for statement in tree.body:
-        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-            scan(statement, statement.name)
-        elif isinstance(statement, ast.ClassDef):
-            for member in statement.body:
-                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
-                    scan(member, f"{statement.name}.{member.name}")
+    for node, owner in scan_calls(tree).calls:
+        if owner is None or not isinstance(node.func, ast.Name | ast.Attribute):
+            continue
+        caller = f"{module_name}.{owner}"
+        callee = _absolute(node.func, bound, module_name)
+        if callee is not None and callee != caller:
+            edges.add((caller, callee))
     return tuple(sorted(edges))
 
 

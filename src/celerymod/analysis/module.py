@@ -2,8 +2,9 @@
 
 Names are resolved through imports with libcst's scope and qualified-name metadata, never
 by matching the text of the source: `invoke`'s `@task` is not Celery's, a local variable
-called `group` is not `celery.group`. (The index pass, `index_module`, resolves through the
-module-level imports and bindings only, which is what decorators need and far cheaper.)
+called `group` is not `celery.group`. (The index pass, `indexing.index_file`, answers the
+same questions on the stdlib `ast` through the module-level imports and bindings only, which
+is what decorators need and far cheaper; a test holds it equal to `index_entry`.)
 
 How to use it (CEL001 does exactly this):
 

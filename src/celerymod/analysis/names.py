@@ -26,11 +26,11 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from celerymod.analysis.index import ProjectIndex
+from celerymod.analysis.index import ProjectIndex, absolute_import, package_of
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import _attribute_chain, _unwrap
 from celerymod.analysis.vocabulary import Metadata
-from celerymod.transforms.base import package_of, walk
+from celerymod.transforms.base import walk
 
 _T = TypeVar("_T")
 
@@ -116,22 +116,7 @@ class ModuleNames:
 
     def absolute(self, name: str) -> str | None:
         """An import's dotted name with relative dots resolved against this module."""
-        if not name.startswith("."):
-            return name
-        level = len(name) - len(name.lstrip("."))
-        if self._package is None:
-            return None
-        parts = self._package.split(".") if self._package else []
-        if not parts:
-            # A top-level module importing relatively sits in a namespace package (a folder
-            # without `__init__.py`): `.celery` there is `<folder>.celery`, never the
-            # `celery` library.
-            parts = [PurePath(self.path).parent.name or "__namespace__"]
-        if level - 1 > len(parts):
-            return None
-        base = parts[: len(parts) - (level - 1)]
-        rest = name[level:]
-        return ".".join([*base, rest] if rest else base) or None
+        return absolute_import(name, self._package, self.path)
 
     def dotted_names(self, node: cst.CSTNode) -> set[str]:
         """Absolute dotted names an expression refers to: imports resolved, module-level

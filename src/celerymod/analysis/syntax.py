@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import libcst as cst
 from libcst._metadata_dependent import LazyValue
 
-from celerymod.analysis.vocabulary import NON_CELERY_PACKAGES
+from celerymod.analysis.known import NON_CELERY_PACKAGES
 
 
 def _unwrap(value: object) -> object:

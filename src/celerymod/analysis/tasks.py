@@ -11,6 +11,7 @@ from functools import cached_property
 import libcst as cst
 
 from celerymod.analysis.index import IndexEntry, TaskDefinition
+from celerymod.analysis.known import APP_CLASSES, APP_OBJECTS, TASK_CLASSES, TASK_DECORATORS
 from celerymod.analysis.names import ModuleNames, _module_level_statements
 from celerymod.analysis.records import Task
 from celerymod.analysis.syntax import (
@@ -21,7 +22,6 @@ from celerymod.analysis.syntax import (
     _string_value,
     source_text,
 )
-from celerymod.analysis.vocabulary import APP_CLASSES, APP_OBJECTS, TASK_CLASSES, TASK_DECORATORS
 from celerymod.transforms.base import walk
 
 

@@ -24,40 +24,6 @@ METADATA = (QualifiedNameProvider, ScopeProvider, ParentNodeProvider, PositionPr
 Metadata = Mapping[type[BaseMetadataProvider[object]], Mapping[cst.CSTNode, object]]
 
 
-APP_CLASSES = frozenset({"celery.Celery", "celery.app.Celery", "celery.app.base.Celery"})
-
-
-# Objects that are an app without being constructed here: `@current_app.task` is a task.
-APP_OBJECTS = frozenset(
-    {"celery.current_app", "celery.app.current_app", "celery._state.current_app"}
-)
-
-
-TASK_DECORATORS = frozenset(
-    {
-        "celery.shared_task",
-        "celery.app.shared_task",
-        # Celery 3/4 spellings, still found in old code.
-        "celery.task",
-        "celery.task.task",
-        "celery.task.periodic_task",
-        "celery.decorators.task",
-        "celery.decorators.periodic_task",
-    }
-)
-
-
-TASK_CLASSES = frozenset(
-    {
-        "celery.Task",
-        "celery.app.task.Task",
-        "celery.task.Task",
-        "celery.task.base.Task",
-        "celery.contrib.abortable.AbortableTask",
-    }
-)
-
-
 RESULT_CLASSES = frozenset(
     {
         "celery.result.AsyncResult",
@@ -73,41 +39,6 @@ GROUP_RESULT_CLASSES = frozenset({"celery.result.GroupResult", "celery.result.Re
 
 
 ALLOW_JOIN_RESULT = frozenset({"celery.result.allow_join_result"})
-
-
-# Top-level packages whose `x.task`, `.apply_async()` or `.get()` are not Celery's. An object
-# imported from one of these is never taken for a Celery app or task.
-NON_CELERY_PACKAGES = frozenset(
-    {
-        "invoke",
-        "fabric",
-        "prefect",
-        "airflow",
-        "huey",
-        "dramatiq",
-        "rq",
-        "django_rq",
-        "arq",
-        "taskiq",
-        "procrastinate",
-        "luigi",
-        "dask",
-        "distributed",
-        "ray",
-        "dagster",
-        "multiprocessing",
-        "concurrent",
-        "billiard",
-        "threading",
-        "asyncio",
-        "queue",
-        "trio",
-        "anyio",
-        "pandas",
-        "numpy",
-        "kombu",
-    }
-)
 
 
 WAIT_METHODS = frozenset({"get", "wait", "join", "join_native", "collect"})

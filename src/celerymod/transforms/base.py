@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
+from celerymod.analysis.index import package_of
 from celerymod.model import ForeignEdit, RunConfig, Safety
 
 if TYPE_CHECKING:
@@ -59,16 +60,6 @@ class ModuleContext:
     @property
     def package(self) -> str | None:
         return package_of(self.module_name, self.path)
-
-
-def package_of(module_name: str | None, path: str) -> str | None:
-    """The package a module's relative imports start from: itself for an `__init__.py`,
-    else its parent ("" for a top-level module); None without a module name."""
-    if module_name is None:
-        return None
-    if path.endswith("__init__.py"):
-        return module_name
-    return module_name.rpartition(".")[0]
 
 
 class Checker(cst.BatchableCSTVisitor):

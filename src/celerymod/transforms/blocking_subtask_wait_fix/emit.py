@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
+from celerymod.analysis.known import TASK_DECORATORS
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.syntax import describe
-from celerymod.analysis.vocabulary import TASK_DECORATORS
 from celerymod.model import Safety, Strategy
 from celerymod.transforms.base import Fix, with_keyword
 from celerymod.transforms.blocking_subtask_wait_fix.common import (

@@ -1,0 +1,74 @@
+"""Celery's own dotted names: what makes an app, a task, a task class, and the packages whose
+lookalikes are not Celery's. Plain data with no libcst, so that the `ast` index pass
+(indexing.py) and the libcst analysis (tasks.py) read the same lists.
+"""
+
+from __future__ import annotations
+
+APP_CLASSES = frozenset({"celery.Celery", "celery.app.Celery", "celery.app.base.Celery"})
+
+
+# Objects that are an app without being constructed here: `@current_app.task` is a task.
+APP_OBJECTS = frozenset(
+    {"celery.current_app", "celery.app.current_app", "celery._state.current_app"}
+)
+
+
+TASK_DECORATORS = frozenset(
+    {
+        "celery.shared_task",
+        "celery.app.shared_task",
+        # Celery 3/4 spellings, still found in old code.
+        "celery.task",
+        "celery.task.task",
+        "celery.task.periodic_task",
+        "celery.decorators.task",
+        "celery.decorators.periodic_task",
+    }
+)
+
+
+TASK_CLASSES = frozenset(
+    {
+        "celery.Task",
+        "celery.app.task.Task",
+        "celery.task.Task",
+        "celery.task.base.Task",
+        "celery.contrib.abortable.AbortableTask",
+    }
+)
+
+
+# Top-level packages whose `x.task`, `.apply_async()` or `.get()` are not Celery's. An object
+# imported from one of these is never taken for a Celery app or task.
+NON_CELERY_PACKAGES = frozenset(
+    {
+        "invoke",
+        "fabric",
+        "prefect",
+        "airflow",
+        "huey",
+        "dramatiq",
+        "rq",
+        "django_rq",
+        "arq",
+        "taskiq",
+        "procrastinate",
+        "luigi",
+        "dask",
+        "distributed",
+        "ray",
+        "dagster",
+        "multiprocessing",
+        "concurrent",
+        "billiard",
+        "threading",
+        "asyncio",
+        "queue",
+        "trio",
+        "anyio",
+        "pandas",
+        "numpy",
+        "kombu",
+    }
+)
