@@ -70,6 +70,15 @@ RULES: tuple[RuleSpec, ...] = (
         needs_task=True,
         needs_index=True,
     ),
+    RuleSpec(
+        code="CEL009",
+        name="crontab-missing-fields",
+        summary="`crontab(hour=...)` without `minute` runs every minute of those hours",
+        fix=FixAvailability.ALWAYS,
+        # Every finding is a call of `celery.schedules.crontab`, however it was imported.
+        patterns=(b"crontab",),
+        module="celerymod.transforms.crontab_missing_fields",
+    ),
 )
 
 BY_CODE: dict[str, RuleSpec] = {rule.code: rule for rule in RULES}
