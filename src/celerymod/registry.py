@@ -60,6 +60,17 @@ RULES: tuple[RuleSpec, ...] = (
         module="celerymod.transforms.blocking_sleep_in_async",
     ),
     RuleSpec(
+        code="CEL007",
+        name="result-keys-scan",
+        summary="`KEYS` over Celery's result keys (`celery-task-meta-*`) blocks Redis: use SCAN",
+        fix=FixAvailability.SOMETIMES,
+        # Every finding is a `.keys(...)` call whose pattern covers Celery's result keys,
+        # which start with `celery-task` (`celery-task-meta-`, `celery-taskset-meta-`).
+        patterns=(b".keys(",),
+        requires=(b"celery",),
+        module="celerymod.transforms.result_keys_scan",
+    ),
+    RuleSpec(
         code="CEL008",
         name="swallowed-task-failure",
         summary="a task's `except Exception:` returns instead of raising: Celery records SUCCESS",
