@@ -29,12 +29,18 @@ def test_fix_messages_show_the_schedule_before_and_after() -> None:
         'C = crontab(minute="*/15", day_of_month=1)\n'
     )
     assert _fix_messages(source) == [
-        "Add `minute=0`: the schedule was `* 0,12 * * *` (every minute of the hours it "
-        "matches) and becomes `0 0,12 * * *` (minute 0 of those hours)",
-        "Add `minute=0, hour=0`: the schedule was `* * * * mon` (every minute of the days "
-        "it matches) and becomes `0 0 * * mon` (00:00 of those days)",
-        "Add `hour=0`: the schedule was `*/15 * 1 * *` (every hour of the days it matches) "
-        "and becomes `*/15 0 1 * *` (hour 0 of those days only)",
+        (
+            "Add `minute=0`: the schedule was `* 0,12 * * *` (every minute of the hours it "
+            "matches) and becomes `0 0,12 * * *` (minute 0 of those hours)"
+        ),
+        (
+            "Add `minute=0, hour=0`: the schedule was `* * * * mon` (every minute of the days "
+            "it matches) and becomes `0 0 * * mon` (00:00 of those days)"
+        ),
+        (
+            "Add `hour=0`: the schedule was `*/15 * 1 * *` (every hour of the days it matches) "
+            "and becomes `*/15 0 1 * *` (hour 0 of those days only)"
+        ),
     ]
 
 
@@ -54,7 +60,7 @@ def test_a_file_without_crontab_is_never_parsed() -> None:
 
 def _schedules(path: Path) -> dict[str, crontab]:
     namespace: dict[str, object] = {}
-    exec(compile(path.read_text("utf-8"), str(path), "exec"), namespace)
+    exec(compile(path.read_text("utf-8"), str(path), "exec"), namespace)  # noqa: S102 (fixture code)
     return {k: v for k, v in namespace.items() if isinstance(v, crontab)}
 
 

@@ -73,7 +73,7 @@ def redis_client() -> Iterator[object]:
 
 def _load(path: Path, **client: object) -> dict[str, object]:
     namespace: dict[str, object] = {}
-    exec(compile(path.read_text("utf-8"), str(path), "exec"), namespace)
+    exec(compile(path.read_text("utf-8"), str(path), "exec"), namespace)  # noqa: S102 (fixture code)
     namespace.update(client)  # the functions read the module's client at call time
     return namespace
 

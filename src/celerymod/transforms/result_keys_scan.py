@@ -96,7 +96,10 @@ _ITERATING = frozenset(
     {"builtins.list", "builtins.set", "builtins.sorted", "builtins.tuple", "builtins.frozenset"}
 )
 COUNT = "1000"
-_HELP = "use `scan_iter(match=..., count=...)`: SCAN walks the keys in steps other clients can run between"
+_HELP = (
+    "use `scan_iter(match=..., count=...)`: SCAN walks the keys in steps other clients can "
+    "run between"
+)
 
 
 class Checker(BaseChecker):
@@ -228,9 +231,9 @@ class Checker(BaseChecker):
         if not isinstance(value, cst.Call):
             return None
         kind = self._class_kind(value.func)
-        if kind is None and isinstance(value.func, cst.Attribute):
-            if value.func.attr.value == "from_url":
-                kind = self._class_kind(value.func.value)  # `redis.Redis.from_url(...)`
+        func = value.func
+        if kind is None and isinstance(func, cst.Attribute) and func.attr.value == "from_url":
+            kind = self._class_kind(func.value)  # `redis.Redis.from_url(...)`
         return kind
 
     def _class_kind(self, node: cst.BaseExpression) -> str | None:
