@@ -14,6 +14,7 @@ Markers in the first five lines of an input, `# celerymod-test: key=value, flag`
                        run with these rules selected (default: only the rule whose
                        folder holds the case, so one rule's cases do not change when
                        another rule that takes precedence over it, CEL002, is added)
+    result-timeout=30  run with `[tool.celerymod] result-timeout` set to these seconds
 Files are compared byte for byte: no dedent, no newline normalisation.
 
 Worker scenarios (CEL001, tests/test_worker_cel001.py): a `worker` fixture of
@@ -104,6 +105,9 @@ class Case:
             task_decorators=decorators,
             select=self.selected(markers),
             unsafe_fixes=True,
+            result_timeout=(
+                float(markers["result-timeout"]) if "result-timeout" in markers else None
+            ),
         )
 
     def selected(self, markers: dict[str, str]) -> frozenset[str] | None:

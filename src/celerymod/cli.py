@@ -26,7 +26,15 @@ from celerymod.analysis.index import ProjectIndex
 from celerymod.discovery import SourceFile, discover, module_name
 from celerymod.formats import github, sarif
 from celerymod.formats.fixes import AllFixEdits, FixEdits, every_fix_edits, single_fix_edits
-from celerymod.model import FileError, FileResult, Finding, RunConfig, Safety, Strategy
+from celerymod.model import (
+    FileError,
+    FileResult,
+    Finding,
+    RunConfig,
+    Safety,
+    Strategy,
+    seconds_text,
+)
 from celerymod.report import Reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -255,6 +263,11 @@ def _settings_text(run_config: RunConfig, origins: dict[str, str]) -> str:
         "unsafe-fixes": run_config.unsafe_fixes,
         "cache-dir": run_config.cache_dir or "none (--no-cache)",
         "output-format": run_config.output_format,
+        "result-timeout": (
+            "none (CEL006 only reports)"
+            if run_config.result_timeout is None
+            else seconds_text(run_config.result_timeout)
+        ),
         "jobs": run_config.jobs or f"{os.cpu_count() or 1} (all cores)",
     }
     lines = []

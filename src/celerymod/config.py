@@ -52,6 +52,9 @@ KEYS: dict[str, _Key] = {
     "unsafe-fixes": _Key(bool, "let `fix --write` apply review fixes too (default: false)"),
     "cache-dir": _Key(str, "where results are cached between runs (default: .celerymod_cache)"),
     "output-format": _Key(str, "how `check` prints findings: text, json, github or sarif"),
+    "result-timeout": _Key(
+        float, "seconds CEL006's fix passes as `timeout=` to result waits (default: unset)"
+    ),
 }
 
 OUTPUT_FORMATS = ("text", "json", "github", "sarif")
@@ -199,6 +202,7 @@ def load_with_origins(
         ("unsafe-fixes", options.unsafe_fixes, "unsafe-fixes"),
         ("cache-dir", True if options.no_cache else None, "no-cache" if options.no_cache else "cache-dir"),
         ("output-format", None, "output-format"),
+        ("result-timeout", None, "result-timeout"),
     ):
         origin(setting, cli, key)
     run_config = RunConfig(
@@ -226,8 +230,23 @@ def load_with_origins(
             else cache.resolve_dir(table.get("cache-dir"), str(pyproject) if pyproject else None)
         ),
         output_format=output_format,
+        result_timeout=_result_timeout(table, where, file),
     )
     return run_config, origins
+
+
+def _result_timeout(table: dict[str, Any], where: str, file: str | None) -> float | None:
+    """`result-timeout`: a positive number of seconds, or None when unset."""
+    value = table.get("result-timeout")
+    if value is None:
+        return None
+    if value <= 0:
+        raise ConfigError(
+            f"`tool.celerymod.result-timeout` in {where} must be a positive number of "
+            f"seconds, not {value!r}",
+            file,
+        )
+    return float(value)
 
 
 def _expand(selector: str) -> set[str]:
@@ -268,7 +287,9 @@ def _read_table(pyproject: Path) -> dict[str, Any]:
                 f"unknown key `tool.celerymod.{key}` in {pyproject} (known: {known})",
                 str(pyproject),
             )
-        if not isinstance(value, spec.kind) or (
+        # TOML spells `30` as an int: a number key takes both (but not a bool).
+        kind: type | tuple[type, ...] = (int, float) if spec.kind is float else spec.kind
+        if not isinstance(value, kind) or (isinstance(value, bool) and spec.kind is float) or (
             isinstance(value, list) and not all(isinstance(v, str) for v in value)
         ) or (
             isinstance(value, dict)
@@ -281,6 +302,7 @@ def _read_table(pyproject: Path) -> dict[str, Any]:
                 str: "a string",
                 bool: "true or false",
                 dict: 'a table of pattern = ["CODE", ...]',
+                float: "a number of seconds",
             }
             raise ConfigError(
                 f"`tool.celerymod.{key}` in {pyproject} must be {wanted[spec.kind]}, "

@@ -179,6 +179,8 @@ class RunConfig:
     # Where per-file results persist between runs (`celerymod.cache`); None: no cache.
     cache_dir: str | None = None
     output_format: str = "text"  # `output-format` in config; --output-format wins
+    # `result-timeout`: seconds CEL006's fix passes as `timeout=`; None: CEL006 only reports.
+    result_timeout: float | None = None
 
     def for_file(self, path: str) -> RunConfig:
         """This config with the `per-file-ignores` that match `path` folded into `ignore`."""
@@ -212,3 +214,8 @@ def _pattern_spec(pattern: str) -> pathspec.GitIgnoreSpec:
     import pathspec
 
     return pathspec.GitIgnoreSpec.from_lines([pattern])
+
+
+def seconds_text(value: float) -> str:
+    """A number of seconds as CEL006's fix writes it: `30.0` as `30`, `2.5` as `2.5`."""
+    return str(int(value)) if value.is_integer() else repr(value)

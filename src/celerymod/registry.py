@@ -60,6 +60,50 @@ RULES: tuple[RuleSpec, ...] = (
         module="celerymod.transforms.blocking_sleep_in_async",
     ),
     RuleSpec(
+        code="CEL006",
+        name="unbounded-result-wait",
+        summary="outside tasks, a wait on a Celery result without `timeout=` or a deadline",
+        fix=FixAvailability.SOMETIMES,
+        # Every finding is a wait or a polling loop (CEL001's patterns, without the
+        # workarounds), on a result some dispatch or lookup in the file produced.
+        patterns=(
+            b".get(",
+            b".wait(",
+            b".join",
+            b".collect(",
+            b"~",
+            b".ready(",
+            b".successful(",
+            b".failed(",
+            b".state",
+            b".status",
+        ),
+        requires=(
+            b"celery",
+            b"delay(",
+            b"apply_async(",
+            b"apply(",
+            b"send_task(",
+            b"AsyncResult",
+            b"signature(",
+            b".s(",
+            b".si(",
+        ),
+        module="celerymod.transforms.unbounded_result_wait",
+        needs_index=True,
+    ),
+    RuleSpec(
+        code="CEL007",
+        name="result-keys-scan",
+        summary="`KEYS` over Celery's result keys (`celery-task-meta-*`) blocks Redis: use SCAN",
+        fix=FixAvailability.SOMETIMES,
+        # Every finding is a `.keys(...)` call whose pattern covers Celery's result keys,
+        # which start with `celery-task` (`celery-task-meta-`, `celery-taskset-meta-`).
+        patterns=(b".keys(",),
+        requires=(b"celery",),
+        module="celerymod.transforms.result_keys_scan",
+    ),
+    RuleSpec(
         code="CEL008",
         name="swallowed-task-failure",
         summary="a task's `except Exception:` returns instead of raising: Celery records SUCCESS",
@@ -69,6 +113,15 @@ RULES: tuple[RuleSpec, ...] = (
         module="celerymod.transforms.swallowed_task_failure",
         needs_task=True,
         needs_index=True,
+    ),
+    RuleSpec(
+        code="CEL009",
+        name="crontab-missing-fields",
+        summary="`crontab(hour=...)` without `minute` runs every minute of those hours",
+        fix=FixAvailability.ALWAYS,
+        # Every finding is a call of `celery.schedules.crontab`, however it was imported.
+        patterns=(b"crontab",),
+        module="celerymod.transforms.crontab_missing_fields",
     ),
 )
 

@@ -68,6 +68,40 @@ class TaskHelpers(AppsAndTasks):
             found.append((Task(definition, node), path))
         return tuple(found)
 
+    @cached_property
+    def outside_tasks(self) -> tuple[Task, ...]:
+        """The functions of this module whose code runs outside any task (views, handlers,
+        commands), each as a stand-in `Task` of kind "outside", for `waits` and `polls`:
+        every `def` that is not a task's body, not a helper a task reaches (`helpers`), and
+        not defined inside one of those or inside a task class (its hooks run in the
+        worker)."""
+        module_name = self.module_name or "__main__"
+        inside = {self._qualnames[id(t.class_node or t.function)] for t in self.tasks}
+        inside |= {self._qualnames[id(helper.function)] for helper, _ in self.helpers}
+        found: list[Task] = []
+        for node, qualname in self._definitions:
+            if not isinstance(node, cst.FunctionDef):
+                continue
+            parts = qualname.split(".")
+            if any(".".join(parts[:n]) in inside for n in range(1, len(parts) + 1)):
+                continue
+            where = self._position(node)
+            definition = TaskDefinition(
+                name=node.name.value,
+                module=self.module_name,
+                qualified_name=f"{module_name}.{qualname}",
+                registered_name=f"{module_name}.{qualname}",
+                bind=False,
+                options=(),
+                decorator="",
+                kind="outside",
+                path=self.path,
+                line=where.start.line if where else 0,
+                column=where.start.column + 1 if where else 0,
+            )
+            found.append(Task(definition, node))
+        return tuple(found)
+
     def _passed_a_result(self, param: cst.Param) -> bool:
         """Whether a task passes a result to this parameter of a helper. Only helpers'
         parameters are looked up: finding what tasks pass reads task parameters, which

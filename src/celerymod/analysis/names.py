@@ -249,6 +249,20 @@ class ModuleNames:
             if value is not None:
                 yield value, self._statement_of(referent.node)
 
+    def bound_values(self, name: cst.Name) -> list[cst.BaseExpression]:
+        """The values a name use may hold from plain assignments (`name = value`), in any
+        scope the use can see."""
+        return [value for value, _ in self._assigned_values(name)]
+
+    def parameter_annotations(self, name: cst.Name) -> list[cst.BaseExpression]:
+        """The annotations of the parameters a name use may refer to (`r` in
+        `def f(r: redis.Redis): r.keys(...)`)."""
+        return [
+            referent.node.annotation.annotation
+            for referent in self._referents(name)
+            if isinstance(referent.node, cst.Param) and referent.node.annotation is not None
+        ]
+
     def _bound_value(self, target: cst.CSTNode) -> cst.BaseExpression | None:
         """The value assigned to a plain name target (`x = value`, `x: T = value`)."""
         parent = self.parent(target)
