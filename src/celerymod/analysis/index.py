@@ -15,10 +15,10 @@ machinery (`celerymod.analysis.indexing`) only when it indexes a file.
 from __future__ import annotations
 
 import ast
-from pathlib import PurePath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import PurePath
 
 # A file none of these occur in defines no task and no app, and reads no task's result: it
 # is not parsed for the index. `celery` catches the re-export of Celery's documented Django
@@ -420,4 +420,3 @@ class ProjectIndex:
         if name in entry.defined or name in entry.apps or name in entry.task_classes:
             return False
         return None
-

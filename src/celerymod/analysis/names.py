@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from functools import cached_property
-from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
 import libcst as cst

@@ -11,13 +11,11 @@ from typing import cast
 import libcst as cst
 
 from celerymod.analysis.arguments import _literal_keywords
+from celerymod.analysis.evidence import ResultEvidence
 from celerymod.analysis.records import ResultOrigin, Task, WaitSite, Workaround
-from celerymod.analysis.result_collections import ResultCollections
 from celerymod.analysis.syntax import _is_loop, _is_true, _walk_body, source_text
 from celerymod.analysis.vocabulary import (
-    ALLOW_JOIN_RESULT,
     DISABLE_SYNC_SUBTASKS,
-    RESULT_CLASSES,
     WAIT_KEYWORDS,
     WAIT_METHODS,
     CallForm,
@@ -28,7 +26,7 @@ from celerymod.task_filter import POLL_FIELDS, POLL_METHODS
 from celerymod.transforms.base import walk
 
 
-class Waits(ResultCollections):
+class Waits(ResultEvidence):
     """The waits, polling loops and bare workarounds in a task's body."""
 
     # -- results --
@@ -86,23 +84,6 @@ class Waits(ResultCollections):
             if isinstance(node, cst.With) and self._allows_join(node) and id(node) not in covered
         )
 
-    def _allows_join(self, node: cst.With) -> bool:
-        return any(
-            isinstance(item.item, cst.Call)
-            and self.dotted_names(item.item.func) & ALLOW_JOIN_RESULT
-            for item in node.items
-        )
-
-    def _under_allow_join(self, node: cst.CSTNode, task: Task) -> bool:
-        current = self.parent(node)
-        while current is not None and current is not task.function:
-            if isinstance(current, cst.FunctionDef | cst.Lambda):
-                return False
-            if isinstance(current, cst.With) and self._allows_join(current):
-                return True
-            current = self.parent(current)
-        return False
-
     def _call_wait(self, call: cst.Call, task: Task) -> WaitSite | None:
         func = call.func
         if isinstance(func, cst.Name):
@@ -139,49 +120,6 @@ class Waits(ResultCollections):
         workaround = Workaround("disable_sync_subtasks", disable) if disable is not None else None
         site = self._site(call, method, origin, task, workaround)
         return replace(site, ready_checked=True) if checked else site
-
-    def _narrowed_to_result(self, receiver: cst.BaseExpression, task: Task) -> bool:
-        """Whether the wait runs in the body of an `if isinstance(<receiver>, AsyncResult):`
-        (or another of Celery's result classes, alone, in a tuple or in an `and`; or
-        `hasattr(<receiver>, "join_native")`): the
-        code knows it holds a Celery result even where celerymod cannot tell its origin."""
-        if not isinstance(receiver, cst.Name):
-            return False
-        child: cst.CSTNode = receiver
-        current = self.parent(receiver)
-        while current is not None and current is not task.function:
-            if isinstance(current, cst.If) and child is current.body:
-                if self._tests_result_class(current.test, receiver.value):
-                    return True
-            child, current = current, self.parent(current)
-        return False
-
-    def _tests_result_class(self, test: cst.BaseExpression, name: str) -> bool:
-        if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-            return self._tests_result_class(test.left, name) or self._tests_result_class(
-                test.right, name
-            )
-        if not (
-            isinstance(test, cst.Call)
-            and isinstance(test.func, cst.Name)
-            and test.func.value in ("isinstance", "hasattr")
-            and len(test.args) == 2
-            and isinstance(test.args[0].value, cst.Name)
-            and test.args[0].value.value == name
-        ):
-            return False
-        if test.func.value == "hasattr":
-            # Only Celery's `ResultSet`/`GroupResult` have `join_native`: duck typing that
-            # tests for it holds a result.
-            attribute = test.args[1].value
-            return isinstance(attribute, cst.SimpleString) and attribute.evaluated_value in (
-                "join_native",
-            )
-        classes = test.args[1].value
-        options = (
-            [e.value for e in classes.elements] if isinstance(classes, cst.Tuple) else [classes]
-        )
-        return any(self.dotted_names(option) & RESULT_CLASSES for option in options)
 
     def _bound_method_wait(self, call: cst.Call, name: cst.Name, task: Task) -> WaitSite | None:
         """A wait method bound to a name first, then called: `j = res.join_native if native
@@ -372,11 +310,11 @@ def _rebinds(statement: cst.CSTNode, name: str) -> bool:
     """Whether `statement` may bind `name` again (an assignment, a loop target, ...)."""
     for node in walk(statement):
         targets: list[cst.CSTNode] = []
-        if isinstance(node, cst.AssignTarget):
-            targets = [node.target]
-        elif isinstance(node, cst.AugAssign | cst.AnnAssign):
-            targets = [node.target]
-        elif isinstance(node, cst.For | cst.CompFor):
+        if (
+            isinstance(node, cst.AssignTarget)
+            or isinstance(node, cst.AugAssign | cst.AnnAssign)
+            or isinstance(node, cst.For | cst.CompFor)
+        ):
             targets = [node.target]
         elif isinstance(node, cst.AsName):
             targets = [node.name]

@@ -97,11 +97,11 @@ def _binds(statement: cst.CSTNode, name: str) -> bool:
     `:=`), not merely reads it (`for url in video.sources:` reads `video`)."""
     targets: list[cst.CSTNode] = []
     for node in walk(statement):
-        if isinstance(node, cst.AssignTarget):
-            targets.append(node.target)
-        elif isinstance(node, cst.AugAssign | cst.AnnAssign | cst.NamedExpr):
-            targets.append(node.target)
-        elif isinstance(node, cst.For | cst.CompFor):
+        if (
+            isinstance(node, cst.AssignTarget)
+            or isinstance(node, cst.AugAssign | cst.AnnAssign | cst.NamedExpr)
+            or isinstance(node, cst.For | cst.CompFor)
+        ):
             targets.append(node.target)
         elif isinstance(node, cst.AsName):
             targets.append(node.name)
