@@ -60,6 +60,17 @@ RULES: tuple[RuleSpec, ...] = (
         module="celerymod.transforms.blocking_sleep_in_async",
     ),
     RuleSpec(
+        code="CEL005",
+        name="dispatch-in-transaction",
+        summary="a task is sent inside `transaction.atomic`: the worker may run before the commit",
+        fix=FixAvailability.NEVER,
+        # Every finding is a dispatch inside Django's `atomic` (a `with` or a decorator).
+        patterns=(b"atomic",),
+        requires=(b"delay(", b"apply_async(", b"send_task(", b")("),
+        module="celerymod.transforms.dispatch_in_transaction",
+        needs_index=True,
+    ),
+    RuleSpec(
         code="CEL006",
         name="unbounded-result-wait",
         summary="outside tasks, a wait on a Celery result without `timeout=` or a deadline",

@@ -75,7 +75,6 @@ class TaskHelpers(AppsAndTasks):
         every `def` that is not a task's body, not a helper a task reaches (`helpers`), and
         not defined inside one of those or inside a task class (its hooks run in the
         worker)."""
-        module_name = self.module_name or "__main__"
         inside = {self._qualnames[id(t.class_node or t.function)] for t in self.tasks}
         inside |= {self._qualnames[id(helper.function)] for helper, _ in self.helpers}
         found: list[Task] = []
@@ -85,22 +84,38 @@ class TaskHelpers(AppsAndTasks):
             parts = qualname.split(".")
             if any(".".join(parts[:n]) in inside for n in range(1, len(parts) + 1)):
                 continue
-            where = self._position(node)
-            definition = TaskDefinition(
-                name=node.name.value,
-                module=self.module_name,
-                qualified_name=f"{module_name}.{qualname}",
-                registered_name=f"{module_name}.{qualname}",
-                bind=False,
-                options=(),
-                decorator="",
-                kind="outside",
-                path=self.path,
-                line=where.start.line if where else 0,
-                column=where.start.column + 1 if where else 0,
-            )
-            found.append(Task(definition, node))
+            found.append(self._stand_in(node, qualname, "outside"))
         return tuple(found)
+
+    @cached_property
+    def every_function(self) -> tuple[Task, ...]:
+        """Every `def` of the module, nested ones included, in source order: the task
+        itself for a task's body, else a stand-in `Task` of kind "plain" (for questions that
+        do not depend on where the code runs, such as what a call dispatches)."""
+        tasks = {id(task.function): task for task in self.tasks}
+        return tuple(
+            tasks.get(id(node)) or self._stand_in(node, qualname, "plain")
+            for node, qualname in self._definitions
+            if isinstance(node, cst.FunctionDef)
+        )
+
+    def _stand_in(self, node: cst.FunctionDef, qualname: str, kind: str) -> Task:
+        module_name = self.module_name or "__main__"
+        where = self._position(node)
+        definition = TaskDefinition(
+            name=node.name.value,
+            module=self.module_name,
+            qualified_name=f"{module_name}.{qualname}",
+            registered_name=f"{module_name}.{qualname}",
+            bind=False,
+            options=(),
+            decorator="",
+            kind=kind,
+            path=self.path,
+            line=where.start.line if where else 0,
+            column=where.start.column + 1 if where else 0,
+        )
+        return Task(definition, node)
 
     def _passed_a_result(self, param: cst.Param) -> bool:
         """Whether a task passes a result to this parameter of a helper. Only helpers'

@@ -98,7 +98,7 @@ class TaskDefinition:
     bind: bool
     options: tuple[tuple[str, str], ...]
     decorator: str
-    kind: str  # "function" or "class"; stand-ins: "helper", "outside" (helpers.py)
+    kind: str  # "function" or "class"; stand-ins: "helper", "outside", "plain" (helpers.py)
     path: str
     line: int
     column: int
