@@ -31,12 +31,14 @@ recurse into each other; a lower layer declares what it calls in a higher one un
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
 
 from celerymod.analysis.vocabulary import Metadata
 from celerymod.analysis.waits import Waits
+from celerymod.transforms.base import walk
 
 if TYPE_CHECKING:
     from celerymod.transforms.base import ModuleContext
@@ -52,6 +54,24 @@ class CeleryModule(Waits):
     """
 
     _last: ClassVar[tuple[object, cst.Module, CeleryModule] | None] = None  # `from_context`
+
+    @cached_property
+    def spelled_names(self) -> frozenset[str]:
+        """Every name spelled anywhere in the module: a new name that is none of them
+        clashes with nothing. Computed once: each CEL001 fix of the module asks for it, and a
+        walk per fix made fixing a module quadratic in its size."""
+        return frozenset(n.value for n in walk(self.module) if isinstance(n, cst.Name))
+
+    @cached_property
+    def imports_star(self) -> bool:
+        """Whether the module has `from x import *` (only legal at module level), which may
+        bind any name."""
+        return any(
+            isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar)
+            for statement in self.module.body
+            if isinstance(statement, cst.SimpleStatementLine)
+            for small in statement.body
+        )
 
     @classmethod
     def from_context(

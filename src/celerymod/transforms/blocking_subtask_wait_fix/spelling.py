@@ -15,7 +15,6 @@ from celerymod.analysis.records import Task
 from celerymod.analysis.shapes import Shape
 from celerymod.analysis.syntax import describe
 from celerymod.model import Strategy
-from celerymod.transforms.base import walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     Branch,
@@ -83,7 +82,7 @@ class _Spelling:
             raise Refused("celerymod has no scope information for the module; " + _BY_HAND)
         canvas = {f"celery.{name}", f"celery.canvas.{name}"}
         local_names = local.assignments
-        star = any(isinstance(node, cst.ImportStar) for node in walk(self.celery.module))
+        star = self.celery.imports_star
 
         def only_celery(binding: str, qualified: set[str]) -> bool:
             found = list(module_scope.assignments[binding])
@@ -188,8 +187,7 @@ class _Spelling:
         return None
 
     def _module_names(self) -> set[str]:
-        names = {n.value for n in walk(self.celery.module) if isinstance(n, cst.Name)}
-        return names
+        return set(self.celery.spelled_names)  # A copy: `_fresh` adds to it.
 
 
 def _renamed(decorator: cst.Decorator, suffix: str) -> cst.Decorator:
