@@ -412,6 +412,15 @@ def check(
             help="Exit 0 even when something is found (errors still exit 2), as in ruff.",
         ),
     ] = False,
+    report_unused_ignores: Annotated[
+        bool,
+        typer.Option(
+            "--report-unused-ignores",
+            help="Also list every `# noqa: CEL003` / `# celerymod: ignore[CEL003]` (or bare "
+            "`# noqa`) that hid no finding of a selected rule in this run; each counts as a "
+            "finding for the exit code, like ruff's RUF100 (text, json and github formats).",
+        ),
+    ] = False,
     unsafe_fixes: UnsafeFixes = None,
     color: ColorOption = Color.AUTO,
     quiet: Quiet = False,
@@ -443,7 +452,7 @@ def check(
             stack.enter_context(redirect_stdout(stream))
         _check(paths, select, extend_select, ignore, exclude, force_exclude, strategy, jobs,
                output_format, diff, show_fixes, statistics, exit_zero, unsafe_fixes, reporter,
-               no_cache, stdin_filename, config_file, show_settings)
+               no_cache, stdin_filename, config_file, show_settings, report_unused_ignores)
 
 
 def _refuse_diff_with_a_document(output_format: OutputFormat, source: str, reporter: Reporter) -> None:
@@ -476,6 +485,7 @@ def _check(
     stdin_filename: str | None,
     config_file: str | None,
     show_settings: bool,
+    report_unused: bool = False,
 ) -> None:
     output_format = format_option or OutputFormat.TEXT  # Until the config is read.
     if diff:
@@ -502,34 +512,47 @@ def _check(
     output_format = format_option or OutputFormat(run_config.output_format)
     if diff:
         _refuse_diff_with_a_document(output_format, " (from config)", reporter)
+    if report_unused and output_format is OutputFormat.SARIF:
+        problem = "cannot be combined with --format sarif (SARIF results are rule findings)"
+        reporter.errors([FileError("--report-unused-ignores", problem)])
+        raise typer.Exit(EXIT_ERROR)
     # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
-    run_config = replace(run_config, unsafe_fixes=True)
+    run_config = replace(run_config, unsafe_fixes=True, report_unused_ignores=report_unused)
     run = _collect(paths, run_config, stdin_filename, reporter)
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
+    unused = [u for result in results for u in result.unused_suppressions]
     if output_format is OutputFormat.TEXT and not run.files and not errors:
         reporter.no_files(paths)
         raise typer.Exit(EXIT_CLEAN)
     if output_format is OutputFormat.JSON:
-        reporter.json_report(results, errors, _every_fix_edits(run, run_config))
+        listed = unused if report_unused else None
+        reporter.json_report(results, errors, _every_fix_edits(run, run_config), listed)
     elif output_format is OutputFormat.SARIF:
         edits = _single_fix_edits(run, run_config)
         sys.stdout.write(sarif.render(results, errors, edits, root or os.getcwd()))
         reporter.errors(errors)  # The log goes to a file; people read the job's stderr.
     elif output_format is OutputFormat.GITHUB:
         sys.stdout.write(github.render(results, errors, root))
+        sys.stdout.write("".join(github.unused_line(u, root) + "\n" for u in unused))
     elif statistics:
         sys.stdout.write(_statistics(findings))
+        if unused:
+            sys.stdout.write(f"{len(unused):>5}\tunused suppressions\n")
     else:
         reporter.findings(results)
+        reporter.unused_suppressions(unused)
     if output_format not in _DOCUMENT_FORMATS and not statistics:
         _show(reporter, results, fixes=show_fixes or diff, diffs=diff)
     if output_format is OutputFormat.TEXT:
         reporter.errors(errors)
     if output_format is not OutputFormat.JSON:
         safe, review = _count_fixes(results)
-        reporter.check_summary(len(findings), safe, review, len({e.path for e in errors}))
-    found = EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN
+        reporter.check_summary(
+            len(findings), safe, review, len({e.path for e in errors}), len(unused)
+        )
+    # An unused suppression fails the run like a finding (ruff's RUF100 does when selected).
+    found = EXIT_FINDINGS if (findings or unused) and not exit_zero else EXIT_CLEAN
     raise typer.Exit(EXIT_ERROR if errors else found)
 
 
