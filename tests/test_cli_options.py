@@ -192,7 +192,7 @@ def test_extend_exclude_adds_to_exclude(mixed: Path) -> None:
     )
     result = celerymod("check", ".", cwd=mixed)
     assert result.returncode == 0
-    assert "No Python files found" in result.stderr
+    assert "leave out every Python file in . (2 files)" in result.stderr
 
 
 # -- --config, --show-settings ---------------------------------------------------------------

@@ -4,6 +4,7 @@ where it applies."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -223,3 +224,49 @@ def test_a_config_that_would_check_nothing_or_is_empty_is_an_error(
     assert result.returncode == 2, result.stderr
     assert said in result.stderr
     assert "All checks passed" not in result.stderr
+
+
+# -- messages: excludes that leave nothing to check -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "args"),
+    [
+        ('exclude = ["*"]', []),
+        ('extend-exclude = ["*.py"]', []),
+        ("", ["--exclude", "*"]),
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "fix"])
+def test_excluding_every_file_warns_that_nothing_was_checked(
+    tmp_path: Path, config: str, args: list[str], command: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.celerymod]\n{config}\n")
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    (tmp_path / "pkg").mkdir()
+    copy_case("import_time_attribute", tmp_path / "pkg", "more.py")
+    result = celerymod(command, "--no-cache", *args, ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: nothing was checked: exclude patterns or .gitignore leave out every Python "
+        "file in . (2 files)." in result.stderr
+    )
+    assert "All checks passed" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_excluding_every_file_warns_beside_a_valid_json_document(tmp_path: Path) -> None:
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    result = celerymod("check", "--no-cache", "--format", "json", "--exclude", "*", ".", cwd=tmp_path)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["summary"]["files"] == 0
+    assert "nothing was checked" in result.stderr
+
+
+def test_gitignore_that_ignores_everything_warns_too(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".gitignore").write_text("*.py\n")
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    result = celerymod("check", "--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "leave out every Python file in . (1 file)." in result.stderr

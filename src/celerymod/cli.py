@@ -522,9 +522,10 @@ def _check(
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
     unused = [u for result in results for u in result.unused_suppressions]
-    if output_format is OutputFormat.TEXT and not run.files and not errors:
-        reporter.no_files(paths)
-        raise typer.Exit(EXIT_CLEAN)
+    if not run.files and not errors and run.stdin is None:
+        _nothing_checked(paths, run_config, reporter)  # On stderr: documents stay valid.
+        if output_format is OutputFormat.TEXT:
+            raise typer.Exit(EXIT_CLEAN)
     if output_format is OutputFormat.JSON:
         listed = unused if report_unused else None
         reporter.json_report(results, errors, _every_fix_edits(run, run_config), listed)
@@ -554,6 +555,14 @@ def _check(
     # An unused suppression fails the run like a finding (ruff's RUF100 does when selected).
     found = EXIT_FINDINGS if (findings or unused) and not exit_zero else EXIT_CLEAN
     raise typer.Exit(EXIT_ERROR if errors else found)
+
+
+def _nothing_checked(paths: list[str], run_config: RunConfig, reporter: Reporter) -> None:
+    """Say that nothing was checked, and whether patterns excluded every file (`exclude =
+    ["*"]`) or there was none, rather than "All checks passed!"."""
+    # Only on this path: the same walk without exclude patterns and .gitignore.
+    unfiltered, _ = discover(paths, (), respect_gitignore=False)
+    reporter.no_files(paths, excluded=len(unfiltered))
 
 
 def _statistics(findings: list[Finding]) -> str:
@@ -670,7 +679,7 @@ def fix(
     run = _collect(paths, run_config, stdin_filename, reporter)
     files, results, errors = run.files, run.results, run.errors
     if not files and not errors and run.stdin is None:
-        reporter.no_files(paths)
+        _nothing_checked(paths, run_config, reporter)
         raise typer.Exit(EXIT_CLEAN)
     findings = [f for result in results for f in result.findings]
     unfixable = sum(1 for f in findings if f.fix is None and not f.part_of_fix)

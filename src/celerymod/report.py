@@ -96,12 +96,19 @@ class Reporter:
                 line.append(f" (also edits {', '.join(finding.fix.other_paths)})")
             self.out.print(line)
 
-    def no_files(self, paths: Sequence[str]) -> None:
-        """Nothing was checked: say so rather than "All checks passed!"."""
+    def no_files(self, paths: Sequence[str], excluded: int = 0) -> None:
+        """Nothing was checked: say so rather than "All checks passed!". `excluded` is how
+        many Python files the exclude patterns and .gitignore left out (all there were)."""
         where = ", ".join(paths)
-        self.err.print(
-            Text(f"No Python files found in {where} (after exclude and .gitignore); nothing checked.", "yellow")
-        )
+        if excluded:
+            noun = "file" if excluded == 1 else "files"
+            text = (
+                f"warning: nothing was checked: exclude patterns or .gitignore leave out every "
+                f"Python file in {where} ({excluded} {noun})."
+            )
+        else:
+            text = f"No Python files found in {where}; nothing was checked."
+        self.err.print(Text(text, "yellow"))
 
     def check_summary(
         self, findings: int, safe: int, review: int, errors: int, unused: int = 0
