@@ -709,6 +709,9 @@ def fix(
         outcome = writes.write_results(changed, files)
         errors += outcome.errors
         reporter.errors(errors)
+        if outcome.interrupted:
+            reporter.interrupted_writes(len(outcome.written), len(changed))
+            raise typer.Exit(EXIT_INTERRUPTED)
         if show_fixes:
             _show(reporter, changed, fixes=True, diffs=False)
         # Count what reached the disk: "Applied 2 fixes in 0 files" said nothing true.

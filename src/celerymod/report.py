@@ -184,6 +184,17 @@ class Reporter:
         discarded = f" (the {accepted} accepted so far are discarded)" if accepted else ""
         self.err.print(Text(f"\nInterrupted: nothing was written{discarded}."))
 
+    def interrupted_writes(self, written: int, changed: int) -> None:
+        """Ctrl-C during `fix --write`: what reached the disk (said even with --quiet)."""
+        noun = "file" if written == 1 else "files"
+        self.err.print(
+            Text(
+                f"\nInterrupted: {written} {noun} written, {changed - written} not written "
+                "(each change is written whole or not at all).",
+                "yellow",
+            )
+        )
+
     def review_summary(self, applied: int, offered: int, files: int) -> None:
         if self.quiet:
             return
