@@ -384,3 +384,69 @@ def test_ctrl_c_during_fix_write_leaves_no_temp_file_and_says_what_was_written(
     assert contents[:4] == [expected("import_time_attribute")] * 4
     assert "Traceback" not in stderr
 
+
+# -- 8. an unreadable subfolder during discovery -----------------------------------------------
+
+
+def _without_read_override(locked: Path) -> list[str]:
+    """What to run the command under so that `chmod 000` on `locked` stops its reads.
+
+    As root, chmod does not stop reads (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH): run root
+    without those two capabilities, still as root (the interpreter and the checkout stay
+    reachable, which an unprivileged user could not be given here). Skipped only when that
+    cannot be done."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root, where chmod 000 does not stop reads, and no setpriv")
+    prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import os, sys; os.listdir(sys.argv[1])", str(locked)],
+        capture_output=True,
+        timeout=60,
+    )
+    if probe.returncode == 0:
+        pytest.skip("running as root, and dropping the capabilities did not stop reads")
+    return prefix
+
+
+def test_an_unreadable_subfolder_is_a_clear_error_and_the_rest_is_checked(tmp_path: Path) -> None:
+    copy_case("import_time_attribute", tmp_path, "poller.py")
+    locked = tmp_path / "locked"
+    (locked / "deeper").mkdir(parents=True)
+    copy_case("import_time_attribute", locked, "hidden.py")
+    copy_case("import_time_attribute", locked / "deeper", "deep.py")
+    locked.chmod(0)
+    try:
+        prefix = _without_read_override(locked)
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*prefix, sys.executable, "-m", "celerymod", *args, "--no-cache"],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "NO_COLOR": "1"},
+                timeout=300,
+            )
+
+        walked = run("check", ".")
+        assert "Traceback" not in walked.stderr, walked.stderr
+        assert walked.returncode == 2
+        assert (
+            "error: locked: cannot read folder: Permission denied; the files in it were not "
+            "checked" in walked.stderr
+        )
+        assert [line.split(":")[0] for line in walked.stdout.splitlines()] == ["poller.py"]
+        named = run("check", "locked")
+        assert named.returncode == 2 and "error: locked: cannot read folder" in named.stderr
+        inside = run("check", "locked/hidden.py", "poller.py")
+        assert inside.returncode == 2, inside.stderr
+        assert "error: locked/hidden.py: cannot read: Permission denied" in inside.stderr
+        assert inside.stdout.startswith("poller.py:")
+        fixed = run("fix", "--write", ".")
+        assert fixed.returncode == 2 and "Traceback" not in fixed.stderr
+        assert (tmp_path / "poller.py").read_bytes() == expected("import_time_attribute")
+    finally:
+        locked.chmod(0o755)
