@@ -65,6 +65,8 @@ def finding_line(finding: Finding, root: str | None = None) -> str:
         properties.append(("endLine", span.end_line))
     properties.append(("title", f"{finding.code} {finding.name}"))
     message = finding.message
+    if finding.help:
+        message += f"\nhelp: {finding.help}"
     if finding.fix is not None:
         message += f"\nFix ({finding.fix.safety.value}): {finding.fix.message}"
     return _command(properties, message)
