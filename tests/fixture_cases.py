@@ -3,7 +3,9 @@
     tests/fixtures/<rule-name>/<case>.input.py      the code before
     tests/fixtures/<rule-name>/<case>.expected.py   the code after `fix` (absent: unchanged)
     tests/fixtures/<rule-name>/<case>.findings.txt  `line:col CODE [*] message` per finding,
-                                                    `[*]` when it has a fix (absent: none)
+                                                    `[*]` when it has a fix, then an indented
+                                                    `help: <help>` line when it has one
+                                                    (absent: no finding)
 
 Markers in the first five lines of an input, `# celerymod-test: key=value, flag`:
     strategy=replace   run with `--strategy replace` (default: metadata)
@@ -40,7 +42,9 @@ Folder cases (rules whose fixes span files, CEL002) are small projects instead:
                                                        must come back unchanged)
     tests/fixtures/<rule-name>/<case>/findings.txt     `path:line:col CODE [*] message` per
                                                        finding, sorted by path then position,
-                                                       each fix followed by an indented
+                                                       each followed by an indented
+                                                       `help: <help>` line when it has one,
+                                                       each fix by an indented
                                                        `fix (<safety>): <message>` line and
                                                        `also edits: <paths>` when it edits
                                                        other files (absent: no finding)
@@ -132,6 +136,8 @@ def render_findings(findings: tuple[Finding, ...]) -> str:
         mark = " [*]" if finding.fix is not None else ""
         where = f"{finding.span.line}:{finding.span.column}"
         lines.append(f"{where} {finding.code}{mark} {finding.message}\n")
+        if finding.help:
+            lines.append(f"    help: {finding.help}\n")
     return "".join(lines)
 
 
@@ -221,6 +227,8 @@ def render_folder_findings(results: object) -> str:
             mark = " [*]" if finding.fix is not None else ""
             where = f"{Path(finding.path).as_posix()}:{finding.span.line}:{finding.span.column}"
             lines.append(f"{where} {finding.code}{mark} {finding.message}\n")
+            if finding.help:
+                lines.append(f"    help: {finding.help}\n")
             if finding.fix is not None:
                 lines.append(f"    fix ({finding.fix.safety.value}): {finding.fix.message}\n")
                 if finding.fix.other_paths:

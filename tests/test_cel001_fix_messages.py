@@ -125,7 +125,8 @@ def test_values_that_cannot_go_through_json_get_no_fix() -> None:
     ):
         (finding,) = _findings(name)
         assert finding.fix is None
-        assert what in finding.message and "pass what the callback needs" in finding.message
+        # Why there is no fix is the finding's help line; its line says what it is.
+        assert what in finding.help and "pass what the callback needs" in finding.help
 
 
 _QUOTE_TASKS = """\

@@ -192,7 +192,7 @@ def test_extend_exclude_adds_to_exclude(mixed: Path) -> None:
     )
     result = celerymod("check", ".", cwd=mixed)
     assert result.returncode == 0
-    assert "No Python files found" in result.stderr
+    assert "leave out every Python file in . (2 files)" in result.stderr
 
 
 # -- --config, --show-settings ---------------------------------------------------------------
@@ -290,3 +290,94 @@ def test_help_has_no_type_placeholders() -> None:
             assert placeholder not in result.stdout, (command, placeholder)
         # No sentence is cut off: click's short help ends with "..." when it truncates.
         assert "..." not in result.stdout.replace("[PATH]...", "").replace("[ARGS]...", ""), command
+
+
+# -- --report-unused-ignores -----------------------------------------------------------------
+
+# One CEL003 finding hidden by a noqa; the other directives hide nothing.
+SUPPRESSED = (
+    "import time\n"
+    "\n"
+    "\n"
+    "async def poll():\n"
+    "    time.sleep(1)  # noqa: CEL003\n"  # 5: used
+    "    x = 1  # noqa: CEL003, E501\n"  # 6: unused for CEL003; E501 is another tool's
+    "    y = 2  # noqa\n"  # 7: bare, hides nothing
+    '    z = "# noqa: CEL003"\n'  # 8: inside a string, not a comment
+    "    w = 3  # noqa: E501\n"  # 9: another tool's code only
+    "    v = 4  # celerymod: ignore[CEL001, CEL003]\n"  # 10: both unused
+    "    time.sleep(2)  # celerymod: ignore\n"  # 11: bare, used
+    "    return x, y, z, w, v\n"
+)
+
+
+def test_report_unused_ignores_lists_what_hides_nothing(tmp_path: Path) -> None:
+    (tmp_path / "poll.py").write_text(SUPPRESSED)
+    (tmp_path / "plain.py").write_text("x = 1  # noqa: CEL002\n")  # No rule ever parses it.
+    quiet = celerymod("check", ".", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet  # Without the option: the suppressions work, silently.
+    result = celerymod("check", "--report-unused-ignores", ".", cwd=tmp_path)
+    assert result.returncode == 1, result  # Each one counts like a finding (ruff's RUF100).
+    assert result.stdout.splitlines() == [
+        "plain.py:1:8: unused suppression `# noqa: CEL002`: CEL002 reported nothing on this line",
+        (
+            "poll.py:6:12: unused suppression `# noqa: CEL003, E501`: CEL003 reported nothing "
+            "on this line"
+        ),
+        "poll.py:7:12: unused suppression `# noqa`: nothing was reported on this line",
+        (
+            "poll.py:10:12: unused suppression `# celerymod: ignore[CEL001, CEL003]`: CEL001, "
+            "CEL003 reported nothing on this line"
+        ),
+    ]
+    assert "Found 4 unused suppressions" in result.stderr
+    assert "All checks passed" not in result.stderr
+    zero = celerymod("check", "--report-unused-ignores", "--exit-zero", ".", cwd=tmp_path)
+    assert zero.returncode == 0 and zero.stdout == result.stdout
+
+
+def test_report_unused_ignores_only_for_selected_rules(tmp_path: Path) -> None:
+    (tmp_path / "poll.py").write_text(SUPPRESSED)
+    result = celerymod(
+        "check", "--report-unused-ignores", "--select", "CEL001", ".", cwd=tmp_path
+    )
+    # CEL003 is not selected: directives listing only CEL003 are left alone (lines 5, 6). Bare
+    # ones hide nothing now (lines 7 and 11), and line 10's CEL001 never hid anything.
+    assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [
+        "poll.py:7:12",
+        "poll.py:10:12",
+        "poll.py:11:20",
+    ]
+    assert "`# celerymod: ignore[CEL001, CEL003]`: CEL001 reported" in result.stdout
+
+
+def test_report_unused_ignores_in_json_and_github(tmp_path: Path) -> None:
+    (tmp_path / "poll.py").write_text(SUPPRESSED)
+    document = celerymod("check", "--report-unused-ignores", "--format", "json", ".", cwd=tmp_path)
+    assert document.returncode == 1
+    payload = json.loads(document.stdout)
+    assert payload["summary"]["unused_suppressions"] == 3
+    first = payload["unused_suppressions"][0]
+    assert (first["path"], first["line"], first["column"]) == ("poll.py", 6, 12)
+    assert (first["directive"], first["codes"]) == ("# noqa: CEL003, E501", ["CEL003"])
+    # Without the option the document keeps its usual keys.
+    assert "unused_suppressions" not in json.loads(
+        celerymod("check", "--format", "json", ".", cwd=tmp_path).stdout
+    )
+    github = celerymod("check", "--report-unused-ignores", "--format", "github", ".", cwd=tmp_path)
+    assert github.returncode == 1
+    assert github.stdout.splitlines()[0].startswith("::error file=poll.py,line=6,col=12,")
+    sarif = celerymod("check", "--report-unused-ignores", "--format", "sarif", ".", cwd=tmp_path)
+    assert sarif.returncode == 2 and "cannot be combined with --format sarif" in sarif.stderr
+
+
+def test_report_unused_ignores_with_a_fix_on_the_line_and_on_stdin(tmp_path: Path) -> None:
+    source = SLEEPY.replace("time.sleep(1)", "time.sleep(1)  # noqa: CEL001")
+    piped = celerymod(
+        "check", "--report-unused-ignores", "-", "--stdin-filename", "poll.py",
+        stdin=source.encode(), cwd=tmp_path,
+    )
+    assert piped.returncode == 1
+    lines = piped.stdout.splitlines()
+    assert lines[0].startswith("poll.py:5:5: CEL003 [*]")  # The finding is not hidden.
+    assert "poll.py:5:20: unused suppression `# noqa: CEL001`" in piped.stdout

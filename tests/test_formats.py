@@ -343,7 +343,9 @@ def test_check_sarif_end_to_end(project: Path) -> None:
         assert got["ruleId"] == want["code"]
         assert driver["rules"][got["ruleIndex"]]["id"] == want["code"]
         assert got["level"] == "error"
-        assert got["message"]["text"] == want["message"]
+        # The help line follows the message, as in the text output.
+        help_line = f"\nhelp: {want['help']}" if want["help"] else ""
+        assert got["message"]["text"] == want["message"] + help_line
         (location,) = got["locations"]
         physical = location["physicalLocation"]
         assert physical["artifactLocation"] == {"uri": want["path"], "uriBaseId": "%SRCROOT%"}

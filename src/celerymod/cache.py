@@ -59,7 +59,9 @@ _TYPES: dict[str, type] = {
 _ENUMS: dict[str, type[Enum]] = {cls.__name__: cls for cls in (Safety, Strategy)}
 
 # RunConfig fields that do not change a file's results.
-_NOT_IN_KEY = frozenset({"jobs", "config_path", "cache_dir", "force_exclude", "output_format"})
+_NOT_IN_KEY = frozenset(
+    {"jobs", "config_path", "cache_dir", "force_exclude", "output_format", "report_unused_ignores"}
+)
 
 # Written once at the cache's root: git ignores the folder, backup tools skip it.
 _MARKERS = (

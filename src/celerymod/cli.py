@@ -425,6 +425,15 @@ def check(
             help="Exit 0 even when something is found (errors still exit 2), as in ruff.",
         ),
     ] = False,
+    report_unused_ignores: Annotated[
+        bool,
+        typer.Option(
+            "--report-unused-ignores",
+            help="Also list every `# noqa: CEL003` / `# celerymod: ignore[CEL003]` (or bare "
+            "`# noqa`) that hid no finding of a selected rule in this run; each counts as a "
+            "finding for the exit code, like ruff's RUF100 (text, json and github formats).",
+        ),
+    ] = False,
     unsafe_fixes: UnsafeFixes = None,
     color: ColorOption = Color.AUTO,
     quiet: Quiet = False,
@@ -456,7 +465,7 @@ def check(
             stack.enter_context(redirect_stdout(stream))
         _check(paths, select, extend_select, ignore, exclude, force_exclude, strategy, jobs,
                output_format, diff, show_fixes, statistics, exit_zero, unsafe_fixes, reporter,
-               no_cache, stdin_filename, config_file, show_settings)
+               no_cache, stdin_filename, config_file, show_settings, report_unused_ignores)
 
 
 def _refuse_diff_with_a_document(output_format: OutputFormat, source: str, reporter: Reporter) -> None:
@@ -489,6 +498,7 @@ def _check(
     stdin_filename: str | None,
     config_file: str | None,
     show_settings: bool,
+    report_unused: bool = False,
 ) -> None:
     output_format = format_option or OutputFormat.TEXT  # Until the config is read.
     if diff:
@@ -515,35 +525,57 @@ def _check(
     output_format = format_option or OutputFormat(run_config.output_format)
     if diff:
         _refuse_diff_with_a_document(output_format, " (from config)", reporter)
+    if report_unused and output_format is OutputFormat.SARIF:
+        problem = "cannot be combined with --format sarif (SARIF results are rule findings)"
+        reporter.errors([FileError("--report-unused-ignores", problem)])
+        raise typer.Exit(EXIT_ERROR)
     # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
-    run_config = replace(run_config, unsafe_fixes=True)
+    run_config = replace(run_config, unsafe_fixes=True, report_unused_ignores=report_unused)
     run = _collect(paths, run_config, stdin_filename, reporter)
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
-    if output_format is OutputFormat.TEXT and not run.files and not errors:
-        reporter.no_files(paths)
-        raise typer.Exit(EXIT_CLEAN)
+    unused = [u for result in results for u in result.unused_suppressions]
+    if not run.files and not errors and run.stdin is None:
+        _nothing_checked(paths, run_config, reporter)  # On stderr: documents stay valid.
+        if output_format is OutputFormat.TEXT:
+            raise typer.Exit(EXIT_CLEAN)
     if output_format is OutputFormat.JSON:
-        reporter.json_report(results, errors, _every_fix_edits(run, run_config))
+        listed = unused if report_unused else None
+        reporter.json_report(results, errors, _every_fix_edits(run, run_config), listed)
     elif output_format is OutputFormat.SARIF:
         edits = _single_fix_edits(run, run_config)
         sys.stdout.write(sarif.render(results, errors, edits, root or os.getcwd()))
         reporter.errors(errors)  # The log goes to a file; people read the job's stderr.
     elif output_format is OutputFormat.GITHUB:
         sys.stdout.write(github.render(results, errors, root))
+        sys.stdout.write("".join(github.unused_line(u, root) + "\n" for u in unused))
     elif statistics:
         sys.stdout.write(_statistics(findings))
+        if unused:
+            sys.stdout.write(f"{len(unused):>5}\tunused suppressions\n")
     else:
         reporter.findings(results)
+        reporter.unused_suppressions(unused)
     if output_format not in _DOCUMENT_FORMATS and not statistics:
         _show(reporter, results, fixes=show_fixes or diff, diffs=diff)
     if output_format is OutputFormat.TEXT:
         reporter.errors(errors)
     if output_format is not OutputFormat.JSON:
         safe, review = _count_fixes(results)
-        reporter.check_summary(len(findings), safe, review, len({e.path for e in errors}))
-    found = EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN
+        reporter.check_summary(
+            len(findings), safe, review, len({e.path for e in errors}), len(unused)
+        )
+    # An unused suppression fails the run like a finding (ruff's RUF100 does when selected).
+    found = EXIT_FINDINGS if (findings or unused) and not exit_zero else EXIT_CLEAN
     raise typer.Exit(EXIT_ERROR if errors else found)
+
+
+def _nothing_checked(paths: list[str], run_config: RunConfig, reporter: Reporter) -> None:
+    """Say that nothing was checked, and whether patterns excluded every file (`exclude =
+    ["*"]`) or there was none, rather than "All checks passed!"."""
+    # Only on this path: the same walk without exclude patterns and .gitignore.
+    unfiltered, _ = discover(paths, (), respect_gitignore=False)
+    reporter.no_files(paths, excluded=len(unfiltered))
 
 
 def _statistics(findings: list[Finding]) -> str:
@@ -660,7 +692,7 @@ def fix(
     run = _collect(paths, run_config, stdin_filename, reporter)
     files, results, errors = run.files, run.results, run.errors
     if not files and not errors and run.stdin is None:
-        reporter.no_files(paths)
+        _nothing_checked(paths, run_config, reporter)
         raise typer.Exit(EXIT_CLEAN)
     findings = [f for result in results for f in result.findings]
     unfixable = sum(1 for f in findings if f.fix is None and not f.part_of_fix)
@@ -690,6 +722,9 @@ def fix(
         outcome = writes.write_results(changed, files)
         errors += outcome.errors
         reporter.errors(errors)
+        if outcome.interrupted:
+            reporter.interrupted_writes(len(outcome.written), len(changed))
+            raise typer.Exit(EXIT_INTERRUPTED)
         if show_fixes:
             _show(reporter, changed, fixes=True, diffs=False)
         # Count what reached the disk: "Applied 2 fixes in 0 files" said nothing true.

@@ -6,6 +6,8 @@ key and the file: a typo must not silently turn a check off.
 
 from __future__ import annotations
 
+import os
+
 import re
 import tomllib
 from collections.abc import Sequence
@@ -81,12 +83,16 @@ class Options:
 
 
 def find_pyproject(start: Path) -> Path | None:
-    """The nearest `pyproject.toml` at or above `start`."""
+    """The nearest `pyproject.toml` at or above `start`.
+
+    os.path's checks, not Path's: they say False for a folder that cannot be searched
+    (chmod 000) instead of raising, and discovery then reports that folder by name.
+    """
     folder = start.resolve()
-    if not folder.is_dir():
+    if not os.path.isdir(folder):
         folder = folder.parent
     for candidate in (folder, *folder.parents):
-        if (candidate / "pyproject.toml").is_file():
+        if os.path.isfile(candidate / "pyproject.toml"):
             return candidate / "pyproject.toml"
     return None
 
@@ -260,11 +266,11 @@ def _config_file(paths: Sequence[str], options: Options) -> Path | None:
     """`--config PATH`, else the pyproject nearest the first path (or the current folder)."""
     if options.config_file is not None:
         given = Path(options.config_file)
-        if not given.is_file():
+        if not os.path.isfile(given):
             raise ConfigError(f"--config {options.config_file}: no such file")
         return given
     start = Path(paths[0]) if paths and paths[0] != "-" else Path.cwd()
-    return find_pyproject(start if start.exists() else Path.cwd())
+    return find_pyproject(start if os.path.exists(start) else Path.cwd())
 
 
 def _read_table(pyproject: Path) -> dict[str, Any]:

@@ -74,8 +74,13 @@ def discover(
     files: dict[str, SourceFile] = {}
     for given in paths:
         root = Path(given)
-        if not os.path.lexists(root):
+        try:
+            os.lstat(root)
+        except (FileNotFoundError, NotADirectoryError):
             errors.append(FileError(given, "no such file or directory"))
+            continue
+        except OSError as error:  # In a folder that cannot be searched: not "no such file".
+            errors.append(FileError(given, f"cannot read: {error.strerror or error}"))
             continue
         problem = _not_a_file(root)
         if problem and problem != "not a regular file or folder":
@@ -171,18 +176,23 @@ def _walk(
         # above it (as for a named file), or the run would look at nothing and pass.
         ignores = []
     def unreadable(error: OSError) -> None:
-        errors.append(FileError(str(error.filename), f"cannot read: {error.strerror or error}"))
+        # A subfolder that cannot be listed (chmod 000): named, and the rest is still walked.
+        folder = os.path.normpath(str(error.filename))
+        reason = f"cannot read folder: {error.strerror or error}; the files in it were not checked"
+        errors.append(FileError(folder, reason))
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
         here = Path(dirpath)
-        if respect_gitignore and (here / ".gitignore").is_file():
+        # os.path's checks: False, not PermissionError, inside a folder that cannot be
+        # searched; os.walk then reports that folder (`unreadable`) and the walk goes on.
+        if respect_gitignore and os.path.isfile(here / ".gitignore"):
             ignores = [*ignores, (here.resolve(), _read_ignore(here / ".gitignore", errors))]
         keep: list[str] = []
         for name in sorted(dirnames):
             folder = here / name
             if name in SKIPPED_DIRS or name.endswith(".egg-info") or folder.is_symlink():
                 continue
-            if (folder / "pyvenv.cfg").exists():  # A virtualenv, whatever its name.
+            if os.path.exists(folder / "pyvenv.cfg"):  # A virtualenv, whatever its name.
                 continue
             if _ignored(ignores, folder.resolve(), True) or excluded(folder, root, True):
                 continue
@@ -221,9 +231,9 @@ def _ancestor_ignores(root: Path) -> list[tuple[Path, pathspec.GitIgnoreSpec]]:
     """`.gitignore` files above `root`, up to the repository's top, outermost first."""
     found: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
     for folder in root.parents:
-        if (folder / ".gitignore").is_file():
+        if os.path.isfile(folder / ".gitignore"):
             found.append((folder, _read_ignore(folder / ".gitignore")))
-        if (folder / ".git").exists():
+        if os.path.exists(folder / ".git"):
             break
     else:
         return []  # Not inside a git repository: its parents' ignore files do not apply.
@@ -249,7 +259,7 @@ def module_name(path: Path) -> str | None:
         return None
     parts = [] if path.stem == "__init__" else [path.stem]
     folder = path.resolve().parent
-    while (folder / "__init__.py").exists():
+    while os.path.exists(folder / "__init__.py"):
         parts.insert(0, folder.name)
         folder = folder.parent
     return ".".join(parts) or None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import re
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -32,15 +31,10 @@ from celerymod.model import (
     RunConfig,
     Span,
 )
+from celerymod.suppressions import suppressed
 from celerymod.task_filter import may_wait_in_task
 from celerymod.transforms.base import Checker, Fix, ModuleContext, Report, walk
 
-# `# celerymod: ignore` or `# celerymod: ignore[CEL001, CEL003]` on the reported line.
-_SUPPRESSION = re.compile(r"#\s*celerymod:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?")
-# `# noqa` / `# noqa: CEL003, E501`, as ruff and flake8 read it (case-insensitive `noqa`).
-_NOQA = re.compile(
-    r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
-)
 # A fix that keeps producing work (two fixes re-creating each other) must not loop forever.
 _MAX_ROUNDS = 20
 # How many times one run re-analyses fixed code for fixes that code now offers.
@@ -95,7 +89,8 @@ def process(
             return FileResult(path=path, source_hash=digest)
     context = ModuleContext(path=path, module_name=module_name, config=config, index=index)
     try:
-        proposals = _analyze(decoded.text, context, rules)
+        hidden: list[tuple[int, str]] = []
+        proposals = _analyze(decoded.text, context, rules, hidden)
     except cst.ParserSyntaxError as error:
         message = _syntax_error_message(decoded.text, path, error)
         return FileResult(path=path, errors=(FileError(path, message),), source_hash=digest)
@@ -106,7 +101,13 @@ def process(
     else:
         wanted = set(keys) & {fix.key for fix in fixable}
     if not wanted and not foreign:
-        return FileResult(path=path, findings=findings, source_hash=digest, parsed=True)
+        return FileResult(
+            path=path,
+            findings=findings,
+            source_hash=digest,
+            parsed=True,
+            suppressed=tuple(hidden),
+        )
     try:
         new_text, done = _apply_fixes(decoded.text, context, rules, wanted, foreign)
     except InternalError as error:
@@ -116,6 +117,7 @@ def process(
             errors=(FileError(path, f"internal error, no fix applied: {error}"),),
             source_hash=digest,
             parsed=True,
+            suppressed=tuple(hidden),
         )
     # A fix nested in one applied before it may dissolve (the code it edits moved): count
     # only what was applied.
@@ -129,7 +131,12 @@ def process(
         errors = (FileError(path, problem),) if problem else ()
     if new_text == decoded.text:
         return FileResult(
-            path=path, findings=findings, errors=errors, source_hash=digest, parsed=True
+            path=path,
+            findings=findings,
+            errors=errors,
+            source_hash=digest,
+            parsed=True,
+            suppressed=tuple(hidden),
         )
     return FileResult(
         path=path,
@@ -140,6 +147,7 @@ def process(
         source_hash=digest,
         parsed=True,
         applied=applied,
+        suppressed=tuple(hidden),
     )
 
 
@@ -211,13 +219,24 @@ def _wrap(text: str) -> MetadataWrapper:
     return MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
 
 
-def _analyze(text: str, context: ModuleContext, rules: Sequence[RuleSpec]) -> list[_Proposal]:
-    return _proposals(_wrap(text), text, context, rules)
+def _analyze(
+    text: str,
+    context: ModuleContext,
+    rules: Sequence[RuleSpec],
+    hidden: list[tuple[int, str]] | None = None,
+) -> list[_Proposal]:
+    return _proposals(_wrap(text), text, context, rules, hidden)
 
 
 def _proposals(
-    wrapper: MetadataWrapper, text: str, context: ModuleContext, rules: Sequence[RuleSpec]
+    wrapper: MetadataWrapper,
+    text: str,
+    context: ModuleContext,
+    rules: Sequence[RuleSpec],
+    hidden: list[tuple[int, str]] | None = None,
 ) -> list[_Proposal]:
+    """The findings of `rules` and their fixes; `hidden` collects `(line, code)` of those a
+    suppression comment drops."""
     reports = _run_checkers(wrapper, context, rules)
     if not reports:
         return []  # Most parsed files: skip computing positions, a full extra pass.
@@ -231,6 +250,8 @@ def _proposals(
         where = positions[report.node]
         span = Span(where.start.line, where.start.column + 1, where.end.line, where.end.column + 1)
         if _suppressed(lines, span.line, rule.code):
+            if hidden is not None:
+                hidden.append((span.line, rule.code))
             continue
         fix_info = None
         if report.fix is not None:
@@ -285,21 +306,6 @@ def _suppressed(lines: list[str], line: int, code: str) -> bool:
     if line > len(lines):
         return False
     return suppressed(lines[line - 1], code)
-
-
-def suppressed(line: str, code: str) -> bool:
-    """True when the source `line` carries a `# celerymod: ignore` or a `# noqa` that
-    covers `code` (bare, or listing it)."""
-    if "#" not in line:
-        return False
-    for pattern in (_SUPPRESSION, _NOQA):
-        match = pattern.search(line)
-        if match is None:
-            continue
-        codes = match.group("codes")
-        if codes is None or code in {c.strip().upper() for c in re.split(r"[,\s]+", codes)}:
-            return True
-    return False
 
 
 def apply_fixes(

@@ -133,6 +133,21 @@ class FileError:
 
 
 @dataclass(frozen=True)
+class UnusedSuppression:
+    """A `# noqa` / `# celerymod: ignore` that hid no finding (`--report-unused-ignores`).
+
+    `column` is where the directive starts; `directive` is its text as written; `codes` are
+    the listed codes that hid nothing, () for a bare directive.
+    """
+
+    path: str
+    line: int
+    column: int
+    directive: str
+    codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FileResult:
     """Everything one pass over one file produced.
 
@@ -154,6 +169,10 @@ class FileResult:
     # earlier fix may dissolve), then those found in the code earlier fixes produced (a fix
     # may create code another fix applies to; `findings` describe the file as it was read).
     applied: tuple[FixInfo, ...] = ()
+    # `(line, code)` of every finding a suppression comment hid, and (only when asked for,
+    # never cached) the suppressions that hid nothing.
+    suppressed: tuple[tuple[int, str], ...] = ()
+    unused_suppressions: tuple[UnusedSuppression, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,6 +200,8 @@ class RunConfig:
     output_format: str = "text"  # `output-format` in config; --output-format wins
     # `result-timeout`: seconds CEL006's fix passes as `timeout=`; None: CEL006 only reports.
     result_timeout: float | None = None
+    # `check --report-unused-ignores`: list suppression comments that hid nothing.
+    report_unused_ignores: bool = False
 
     def for_file(self, path: str) -> RunConfig:
         """This config with the `per-file-ignores` that match `path` folded into `ignore`."""

@@ -20,7 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from celerymod.formats.fixes import AllFixEdits
-from celerymod.model import FileError, FileResult, Finding, RuleSpec, Safety
+from celerymod.formats.github import unused_message
+from celerymod.model import FileError, FileResult, Finding, RuleSpec, Safety, UnusedSuppression
 
 _DIFF_STYLES = (
     ("+++", "bold"),
@@ -66,6 +67,13 @@ class Reporter:
             for finding in result.findings:
                 self.finding(finding)
 
+    def unused_suppressions(self, unused: Sequence[UnusedSuppression]) -> None:
+        for item in unused:
+            line = Text()
+            line.append(f"{item.path}:{item.line}:{item.column}:", "bold")
+            line.append(f" {unused_message(item)}")
+            self.out.print(line)
+
     def errors(self, errors: Sequence[FileError]) -> None:
         for error in errors:
             line = Text()
@@ -88,14 +96,23 @@ class Reporter:
                 line.append(f" (also edits {', '.join(finding.fix.other_paths)})")
             self.out.print(line)
 
-    def no_files(self, paths: Sequence[str]) -> None:
-        """Nothing was checked: say so rather than "All checks passed!"."""
+    def no_files(self, paths: Sequence[str], excluded: int = 0) -> None:
+        """Nothing was checked: say so rather than "All checks passed!". `excluded` is how
+        many Python files the exclude patterns and .gitignore left out (all there were)."""
         where = ", ".join(paths)
-        self.err.print(
-            Text(f"No Python files found in {where} (after exclude and .gitignore); nothing checked.", "yellow")
-        )
+        if excluded:
+            noun = "file" if excluded == 1 else "files"
+            text = (
+                f"warning: nothing was checked: exclude patterns or .gitignore leave out every "
+                f"Python file in {where} ({excluded} {noun})."
+            )
+        else:
+            text = f"No Python files found in {where}; nothing was checked."
+        self.err.print(Text(text, "yellow"))
 
-    def check_summary(self, findings: int, safe: int, review: int, errors: int) -> None:
+    def check_summary(
+        self, findings: int, safe: int, review: int, errors: int, unused: int = 0
+    ) -> None:
         if self.quiet:
             return
         if findings:
@@ -111,10 +128,13 @@ class Reporter:
             if offered:
                 text += f" ({'; '.join(offered)})"
             self.err.print(Text(text + "."))
+        if unused:
+            noun = "suppression" if unused == 1 else "suppressions"
+            self.err.print(Text(f"Found {unused} unused {noun} (they hide nothing: remove them)."))
         if errors:
             noun = "file" if errors == 1 else "files"
             self.err.print(Text(f"{errors} {noun} could not be checked (see errors above)."))
-        if not findings and not errors:
+        if not findings and not errors and not unused:
             self.err.print(Text("All checks passed!", "green"))
 
     def fix_summary(
@@ -164,6 +184,17 @@ class Reporter:
         discarded = f" (the {accepted} accepted so far are discarded)" if accepted else ""
         self.err.print(Text(f"\nInterrupted: nothing was written{discarded}."))
 
+    def interrupted_writes(self, written: int, changed: int) -> None:
+        """Ctrl-C during `fix --write`: what reached the disk (said even with --quiet)."""
+        noun = "file" if written == 1 else "files"
+        self.err.print(
+            Text(
+                f"\nInterrupted: {written} {noun} written, {changed - written} not written "
+                "(each change is written whole or not at all).",
+                "yellow",
+            )
+        )
+
     def review_summary(self, applied: int, offered: int, files: int) -> None:
         if self.quiet:
             return
@@ -171,10 +202,15 @@ class Reporter:
         self.err.print(Text(f"Applied {applied} of {offered} changes{where}."))
 
     def json_report(
-        self, results: Sequence[FileResult], errors: Sequence[FileError], edits: AllFixEdits
+        self,
+        results: Sequence[FileResult],
+        errors: Sequence[FileError],
+        edits: AllFixEdits,
+        unused: Sequence[UnusedSuppression] | None = None,
     ) -> None:
+        """One document; `unused_suppressions` only with `--report-unused-ignores`."""
         findings = [f for result in results for f in result.findings]
-        payload = {
+        payload: dict[str, object] = {
             "findings": [_finding_json(f, edits) for f in findings],
             "errors": [asdict(error) for error in errors],
             "summary": {
@@ -184,6 +220,12 @@ class Reporter:
                 "errors": len(errors),
             },
         }
+        if unused is not None:
+            payload["unused_suppressions"] = [
+                {**asdict(item), "codes": list(item.codes), "message": unused_message(item)}
+                for item in unused
+            ]
+            payload["summary"]["unused_suppressions"] = len(unused)  # type: ignore[index]
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
 
     # -- diffs ----------------------------------------------------------------------------

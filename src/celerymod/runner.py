@@ -14,12 +14,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import TypeVar
 
-from celerymod import cache, registry, textio
+from celerymod import cache, registry, suppressions, textio
 from celerymod.analysis.index import INDEX_PATTERNS, IndexEntry, ProjectIndex
 from celerymod.discovery import SourceFile
-from celerymod.model import FileError, FileResult, ForeignEdit, RunConfig
+from celerymod.model import FileError, FileResult, ForeignEdit, RunConfig, UnusedSuppression
 from celerymod.writes import _reason, read_source
 
 T = TypeVar("T")
@@ -94,9 +95,34 @@ def process_source(
     """Process one file's bytes; libcst is imported only if some rule's patterns match.
 
     With a cache (`config.cache_dir`), a result computed before from the same bytes, settings,
-    index and foreign edits is read back instead.
+    index and foreign edits is read back instead. With `config.report_unused_ignores`, the
+    result also lists the suppression comments that hid nothing.
     """
     config = config.for_file(file.absolute)
+    result = _process_cached(source, file, config, index, foreign)
+    if config.report_unused_ignores and (result.parsed or not result.errors):
+        result = replace(result, unused_suppressions=_unused(source, result, config))
+    return result
+
+
+def _unused(source: bytes, result: FileResult, config: RunConfig) -> tuple[UnusedSuppression, ...]:
+    # Most files hold no suppression at all: no need to decode and tokenize them.
+    if b"noqa" not in source.lower() and b"celerymod" not in source:
+        return ()
+    try:
+        text = textio.decode(source).text
+    except textio.DecodeError:
+        return ()
+    return suppressions.unused(text, result.path, result.suppressed, registry.BY_CODE, config.selects)
+
+
+def _process_cached(
+    source: bytes,
+    file: SourceFile,
+    config: RunConfig,
+    index: ProjectIndex | None,
+    foreign: Sequence[ForeignEdit],
+) -> FileResult:
     helpers = bool(index.reached_in(file.module_name)) if index is not None else False
     if not foreign and not registry.matching_rules(source, config, helpers):
         return FileResult(path=file.path, source_hash=textio.source_hash(source))

@@ -34,6 +34,8 @@ def _reason(error: OSError) -> str:
 class WriteOutcome:
     written: tuple[str, ...]
     errors: tuple[FileError, ...]
+    # Ctrl-C stopped the writes between two changes: `written` is what landed, whole.
+    interrupted: bool = False
 
 
 def write_results(results: Iterable[FileResult], files: Sequence[SourceFile]) -> WriteOutcome:
@@ -59,10 +61,16 @@ def write_results(results: Iterable[FileResult], files: Sequence[SourceFile]) ->
     ]
     written: list[str] = []
     errors: list[FileError] = []
-    for group in change_groups(list(items), links):
-        outcome = write_together([items[path] for path in group])
-        written += outcome.written
-        errors += outcome.errors
+    try:
+        for group in change_groups(list(items), links):
+            # Signals wait until a change is written (or refused) and its temp files are
+            # gone: a Ctrl-C then stops the run between two changes, never inside one.
+            with _signals_held():
+                outcome = write_together([items[path] for path in group])
+                written += outcome.written
+                errors += outcome.errors
+    except KeyboardInterrupt:
+        return WriteOutcome(tuple(written), tuple(errors), interrupted=True)
     return WriteOutcome(tuple(written), tuple(errors))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from celerymod.model import FileError, FileResult, Finding
+from celerymod.model import FileError, FileResult, Finding, UnusedSuppression
 
 # https://github.com/actions/toolkit/blob/main/packages/core/src/command.ts (escapeData and
 # escapeProperty); "%" first, or the escapes themselves would be escaped again.
@@ -65,6 +65,8 @@ def finding_line(finding: Finding, root: str | None = None) -> str:
         properties.append(("endLine", span.end_line))
     properties.append(("title", f"{finding.code} {finding.name}"))
     message = finding.message
+    if finding.help:
+        message += f"\nhelp: {finding.help}"
     if finding.fix is not None:
         message += f"\nFix ({finding.fix.safety.value}): {finding.fix.message}"
     return _command(properties, message)
@@ -75,6 +77,25 @@ def error_line(error: FileError, root: str | None = None) -> str:
     if not error.path or error.path == "-":
         return _command([("title", "celerymod")], error.message)
     return _command([("file", annotation_path(error.path, root))], error.message)
+
+
+def unused_line(unused: UnusedSuppression, root: str | None = None) -> str:
+    """`check --report-unused-ignores`: a suppression that hid nothing fails the job too."""
+    properties: list[tuple[str, str | int]] = [
+        ("file", annotation_path(unused.path, root)),
+        ("line", unused.line),
+        ("col", unused.column),
+        ("title", "celerymod unused suppression"),
+    ]
+    return _command(properties, unused_message(unused))
+
+
+def unused_message(unused: UnusedSuppression) -> str:
+    """What an unused suppression line says, in every format."""
+    if not unused.codes:
+        return f"unused suppression `{unused.directive}`: nothing was reported on this line"
+    codes = ", ".join(unused.codes)
+    return f"unused suppression `{unused.directive}`: {codes} reported nothing on this line"
 
 
 def render(

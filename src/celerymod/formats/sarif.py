@@ -63,13 +63,20 @@ def _region(edit: TextEdit) -> Json:
     }
 
 
+def message_text(finding: Finding) -> str:
+    """A finding's message followed by its `help:` line, when it has one."""
+    return f"{finding.message}\nhelp: {finding.help}" if finding.help else finding.message
+
+
 def _result(finding: Finding, rule_index: dict[str, int], edits: FixEdits, root: str) -> Json:
     span = finding.span
     location = artifact_location(finding.path, root)
     result: Json = {
         "ruleId": finding.code,
         "level": "error",
-        "message": {"text": finding.message},
+        # The help line too, as the text output shows it: a finding's line is short, and
+        # why it is one (or why it has no fix) is the help.
+        "message": {"text": message_text(finding)},
         "locations": [
             {
                 "physicalLocation": {

@@ -295,15 +295,11 @@ from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_
 # into a chord or chain, lives in transforms/blocking_subtask_wait_fix/ (rewrite.rewrite), and
 # the sites left to CEL002 in transforms/nested_task_call_fix/sites.py (`claims`).
 
-_GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!` or deadlocks"
-_READY = (
-    "the result is ready by then (`.ready()` was checked), but Celery's guard raises "
-    "`RuntimeError: Never call result.get() within a task!` before looking"
-)
-_DEADLOCK = (
-    "which silences Celery's guard: the worker deadlocks once every pool process waits "
-    "(solo pool, `-c 1`, or two such tasks at once)"
-)
+# A finding's line says what and where, ruff-short; the why is its `help:` line, in short,
+# and `celerymod explain CEL001` at length.
+_GUARD = "a worker raises `RuntimeError: Never call result.get() within a task!` here, or deadlocks"
+_READY = "the result is ready (`.ready()` was checked), but Celery's guard raises before looking"
+_DEADLOCK = "that silences Celery's guard: the worker deadlocks once every pool process waits"
 
 
 class Checker(BaseChecker):
@@ -321,52 +317,56 @@ class Checker(BaseChecker):
             read_only = {}
             for site in waits:
                 if site.ready_checked:
-                    self.report(site.node, wait_message(site), fix=ready_fix(site))
+                    self.report(
+                        site.node, wait_message(site), fix=ready_fix(site), help=wait_help(site)
+                    )
                 elif (stored := stored_result_fix(site)) is not None:
                     read_only[id(site.node)] = True
-                    self.report(site.node, wait_message(site), fix=stored)
+                    self.report(site.node, wait_message(site), fix=stored, help=wait_help(site))
             waits = tuple(
                 site for site in waits if not site.ready_checked and id(site.node) not in read_only
             )
             outcome = rewrite(celery, task, waits, self.context.config.strategy)
             for site in waits:
-                message = wait_message(site)
+                message, why = wait_message(site), wait_help(site)
                 if outcome.site is not None and outcome.site.node is site.node:
-                    self.report(site.node, message, fix=outcome.fix)
+                    self.report(site.node, message, fix=outcome.fix, help=why)
                     continue
                 reason = outcome.reasons.get(id(site.node))
                 if reason:
-                    message = f"{message}; not fixed automatically: {reason}"
+                    why = f"not fixed automatically: {reason}"
                 elif outcome.site is not None:
                     # Another wait of the same chord or chain: one change rewrites them all,
                     # unless that wait's finding (and so its fix) is suppressed.
                     where = celery._position(outcome.site.node)
                     line = f" on line {where.start.line}" if where is not None else ""
                     if where is not None and _suppressed(celery, where.start.line):
-                        message = (
-                            f"{message}; not fixed automatically: the wait{line}, whose fix "
-                            "would rewrite this one too, is suppressed (`# celerymod: ignore`)"
+                        why = (
+                            f"not fixed automatically: the wait{line}, whose fix would "
+                            "rewrite this one too, is suppressed (`# celerymod: ignore`)"
                         )
                     else:
-                        message = f"{message}; rewritten with the fix of the wait{line}"
-                        self.report(site.node, message, part_of_fix=True)
+                        why = f"rewritten with the fix of the wait{line}"
+                        self.report(site.node, message, help=why, part_of_fix=True)
                         continue
-                self.report(site.node, message)
+                self.report(site.node, message, help=why)
             for block in celery.bare_workarounds(task):
-                self.report(block, bare_workaround_message(task))
+                self.report(block, bare_workaround_message(task), help=_BARE_WORKAROUND)
             for loop, polled in celery.polls(task):
-                self.report(loop.test, poll_message(polled, f"task `{task.name}`"))
+                self.report(loop.test, poll_message(polled, f"task `{task.name}`"), help=_POLL)
         for helper, path in celery.helpers:
             for site in celery.waits(helper):
                 fix = ready_fix(site) if site.ready_checked else stored_result_fix(site)
-                self.report(site.node, helper_wait_message(site, path, fix), fix=fix)
+                self.report(
+                    site.node, helper_wait_message(site, path), fix=fix, help=helper_help(site, fix)
+                )
             for loop, polled in celery.polls(helper):
-                self.report(loop.test, poll_message(polled, _called_by(helper, path)))
+                self.report(loop.test, poll_message(polled, _called_by(helper, path)), help=_POLL)
 
 
 def _suppressed(celery: CeleryModule, line: int) -> bool:
     """Whether CEL001's finding on `line` is suppressed (the engine drops it, and its fix)."""
-    from celerymod.engine import suppressed
+    from celerymod.suppressions import suppressed
 
     lines = celery.module.code.splitlines()
     return line <= len(lines) and suppressed(lines[line - 1], "CEL001")
@@ -388,19 +388,24 @@ def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecke
 
 
 def wait_message(site: WaitSite) -> str:
-    """The finding's one-line message for a wait, naming the wait, the task and the risk."""
+    """The finding's one-line message for a wait: the wait, the task, and its workaround."""
     return f"`{_wait_text(site)}` waits on a subtask inside task `{site.task.name}`{_risk(site)}"
 
 
 def _risk(site: WaitSite) -> str:
-    """What the wait does in a worker, as the end of its finding's first sentence."""
-    if site.ready_checked:
-        return f"; {_READY}"
+    """The workaround the wait sits in, as the end of its finding's line."""
     if site.workaround is None:
-        return f"; {_GUARD}"
+        return ""
     if site.workaround.kind == "allow_join_result":
-        return f" under `allow_join_result()`, {_DEADLOCK}"
-    return f" with `disable_sync_subtasks=False`, {_DEADLOCK}"
+        return " under `allow_join_result()`"
+    return " with `disable_sync_subtasks=False`"
+
+
+def wait_help(site: WaitSite) -> str:
+    """Why the wait is a finding, in one short line (`help:`)."""
+    if site.ready_checked:
+        return _READY
+    return _GUARD if site.workaround is None else _DEADLOCK
 
 
 def _called_by(helper: Task, path: tuple[str, ...]) -> str:
@@ -412,11 +417,13 @@ def _called_by(helper: Task, path: tuple[str, ...]) -> str:
 
 def poll_message(polled: str, where: str) -> str:
     """A `while` loop polling a result until it is ready, inside a task or a helper."""
-    return (
-        f"`while` polls `{polled}` inside {where}: the loop holds the worker process until "
-        "the subtask ends, like `.get()`, and deadlocks once every pool process polls; not "
-        "fixed automatically: let a chord or chain run the code after the loop"
-    )
+    return f"`while` polls `{polled}` inside {where}"
+
+
+_POLL = (
+    "the loop holds a worker process like `.get()`; not fixed automatically: let a chord or "
+    "chain run the code after the loop"
+)
 
 
 def ready_fix(site: WaitSite) -> Fix:
@@ -438,25 +445,31 @@ def ready_fix(site: WaitSite) -> Fix:
     )
 
 
-def helper_wait_message(site: WaitSite, path: tuple[str, ...], fix: Fix | None = None) -> str:
+def helper_wait_message(site: WaitSite, path: tuple[str, ...]) -> str:
     """A wait in a plain function that a task calls: it runs in the task's worker process,
     so it is the same mistake, reported at the wait with the calls that lead to it."""
     wait = f"`{_wait_text(site)}` waits on a subtask inside {_called_by(site.task, path)}"
+    return f"{wait}{_risk(site)}"
+
+
+def helper_help(site: WaitSite, fix: Fix | None = None) -> str:
     if fix is not None:
-        return f"{wait}{_risk(site)}"  # Its fix says what changes.
+        return wait_help(site)  # Its fix says what changes.
     return (
-        f"{wait}{_risk(site)}; not fixed automatically: the wait is in a helper (rewrite the "
-        "task that calls it into a chord or chain, or pass the helper the finished value)"
+        "not fixed automatically: the wait is in a helper (rewrite the task that calls it into "
+        "a chord or chain, or pass the helper the finished value)"
     )
 
 
 def bare_workaround_message(task: Task) -> str:
     """The message for a `with allow_join_result():` block holding no wait celerymod sees."""
-    return (
-        f"`with allow_join_result():` inside task `{task.name}` silences Celery's guard: "
-        "any wait on a subtask there deadlocks the worker once every pool process waits "
-        "(solo pool, `-c 1`, or two such tasks at once)"
-    )
+    return f"`with allow_join_result():` inside task `{task.name}` silences Celery's guard"
+
+
+_BARE_WORKAROUND = (
+    "any wait on a subtask in it deadlocks the worker once every pool process waits (solo "
+    "pool, `-c 1`, or two such tasks at once)"
+)
 
 
 def _wait_text(site: WaitSite) -> str:

@@ -120,7 +120,8 @@ from celerymod.transforms.base import Fix, ModuleContext, Replacement
 from celerymod.transforms.nested_task_call_fix import edits, sites
 from celerymod.transforms.nested_task_call_fix.sites import Plan
 
-_GUARD = "the worker raises `RuntimeError: Never call result.get() within a task!`"
+# The why, shown as the finding's `help:` line; its line says what and where.
+_GUARD = "a worker raises `RuntimeError: Never call result.get() within a task!` here"
 
 
 class Checker(BaseChecker):
@@ -133,7 +134,7 @@ class Checker(BaseChecker):
             for site in celery.waits(task):
                 plan = sites.analyze(site, celery)
                 if isinstance(plan, Plan):
-                    self.report(site.node, _message(plan), fix=_fix(plan))
+                    self.report(site.node, _message(plan), fix=_fix(plan), help=_GUARD)
 
     @classmethod
     def foreign_fix(
@@ -160,7 +161,7 @@ def _message(plan: Plan) -> str:
     how = "in this process" if plan.site.origin.form is CallForm.APPLY else "through the broker"
     return (
         f"`{wait}` runs project task `{plan.callee.name}` {how} and waits for it "
-        f"inside task `{plan.site.task.name}`; {_GUARD}"
+        f"inside task `{plan.site.task.name}`"
     )
 
 
