@@ -169,7 +169,11 @@ def test_metadata_lists_the_places_that_read_the_task_return_value(tmp_path: Pat
     (tmp_path / "shop" / "tasks.py").write_text(_QUOTE_TASKS)
     (tmp_path / "shop" / "views.py").write_text(_QUOTE_VIEWS)
     result = celerymod("check", "--format", "json", ".", cwd=tmp_path)
-    (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["fix"]]
+    (finding,) = [
+        f
+        for f in json.loads(result.stdout)["findings"]
+        if f["code"] == "CEL001" and f["fix"]["available"]
+    ]
     readers = (
         "these read its return value and get that dict now: shop/views.py:6 (its result), "
         "shop/views.py:8 (its result), shop/views.py:12 (its result), "
@@ -179,5 +183,9 @@ def test_metadata_lists_the_places_that_read_the_task_return_value(tmp_path: Pat
 
     (tmp_path / "shop" / "views.py").write_text("def view():\n    return None\n")
     result = celerymod("check", "--format", "json", ".", cwd=tmp_path)
-    (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["fix"]]
+    (finding,) = [
+        f
+        for f in json.loads(result.stdout)["findings"]
+        if f["code"] == "CEL001" and f["fix"]["available"]
+    ]
     assert "no scanned file reads its return value" in finding["fix"]["message"]
