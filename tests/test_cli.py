@@ -358,6 +358,21 @@ def test_files_no_rule_matches_never_load_libcst(tmp_path: Path) -> None:
     assert "libcst" not in result.stderr  # ...and libcst is not in it.
 
 
+def test_a_clean_task_module_loads_neither_libcst_nor_unused_rich(tmp_path: Path) -> None:
+    """A task module with nothing to report is indexed (by `ast`) but never parsed by
+    libcst, and `check` prints no table, Markdown or progress bar: none of them load."""
+    (tmp_path / "jobs.py").write_text(
+        "from celery import shared_task\n\n\n@shared_task\ndef add(x, y):\n    return x + y\n"
+    )
+    result = celerymod(
+        "check", "--no-cache", "jobs.py", cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "celerymod.analysis.indexing" in result.stderr  # It was indexed...
+    for heavy in ("libcst", "rich.markdown", "rich.table", "rich.progress"):
+        assert heavy not in result.stderr  # ...with none of these.
+
+
 def test_pool_gives_the_same_results_as_one_process(tmp_path: Path) -> None:
     for number in range(12):
         copy_case("import_time_attribute", tmp_path, f"m{number:02}.py")

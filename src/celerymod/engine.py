@@ -16,11 +16,15 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import (
+    MetadataWrapper,
+    PositionProvider,
+)
 
 from celerymod import import_order, registry, textio
 from celerymod.analysis.index import ProjectIndex
 from celerymod.await_placement import misplaced_awaits
+from celerymod.lazy_metadata import LazyMetadata
 from celerymod.model import (
     FileError,
     FileResult,
@@ -210,7 +214,20 @@ def _run_checkers(
     wrapper: MetadataWrapper, context: ModuleContext, rules: Sequence[RuleSpec]
 ) -> list[tuple[RuleSpec, Report]]:
     checkers = [(rule, _checker_class(rule)(context)) for rule in rules]
-    wrapper.visit_batched([checker for _, checker in checkers])
+    # Not `wrapper.visit_batched`, which resolves every declared provider over the whole
+    # module first: most parsed files turn out to hold no task, and position, parent, scope
+    # and qualified-name metadata cost several times the parse. Each provider is resolved
+    # when a checker first reads it (the same tables, so the same findings).
+    metadata = LazyMetadata(wrapper, [c.get_inherited_dependencies() for _, c in checkers])
+    for _, checker in checkers:
+        checker.metadata = metadata
+    if all(set(checker.get_visitors()) <= {"visit_Module"} for _, checker in checkers):
+        # Checkers that answer from the module as a whole (CEL001, CEL002, CEL008) need no
+        # walk over every node: that walk alone costs about what a metadata pass does.
+        for _, checker in checkers:
+            checker.visit_Module(wrapper.module)
+    else:
+        cst.visit_batched(wrapper.module, [checker for _, checker in checkers])
     return [(rule, report) for rule, checker in checkers for report in checker.reports]
 
 

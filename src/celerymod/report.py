@@ -14,9 +14,6 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 from rich.text import Text
 
 from celerymod.formats.fixes import AllFixEdits
@@ -238,6 +235,8 @@ class Reporter:
     # -- rules ----------------------------------------------------------------------------
 
     def rules_table(self, rules: Sequence[RuleSpec]) -> None:
+        from rich.table import Table  # Not at start-up: `check` never prints a table.
+
         table = Table(show_edge=False, box=None, pad_edge=False)
         for column in ("Code", "Name", "Fix", "Summary"):
             table.add_column(column, no_wrap=column != "Summary")
@@ -247,6 +246,8 @@ class Reporter:
 
     def explain(self, docs: str) -> None:
         if self.out.is_terminal:
+            from rich.markdown import Markdown  # 0.2 s of imports (markdown-it), `explain` only.
+
             self.out.print(Markdown(docs))
         else:
             sys.stdout.write(docs)
@@ -279,6 +280,8 @@ class Reporter:
         if self.quiet or not self.err.is_terminal or total < 2:
             yield lambda: None
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
         started = time.monotonic()
         bar = Progress(
             TextColumn("celerymod"),

@@ -22,6 +22,7 @@ from celerymod.analysis.syntax import (
     _string_value,
     source_text,
 )
+from celerymod.analysis.task_gate import may_define_tasks
 from celerymod.transforms.base import walk
 
 
@@ -129,6 +130,8 @@ class AppsAndTasks(ModuleNames):
     @cached_property
     def tasks(self) -> tuple[Task, ...]:
         """Every task defined in the module, in source order."""
+        if not self._may_define_tasks:
+            return ()
         found: list[Task] = []
         for node, _ in self._definitions:
             if isinstance(node, cst.FunctionDef):
@@ -141,6 +144,10 @@ class AppsAndTasks(ModuleNames):
                     found.append(self._class_task(node, run))
         found.sort(key=lambda task: (task.definition.line, task.definition.column))
         return tuple(found)
+
+    @cached_property
+    def _may_define_tasks(self) -> bool:
+        return may_define_tasks(self)
 
     def task_decorator(self, decorator: cst.Decorator) -> bool:
         """True when the decorator makes a Celery task (DESIGN §3)."""
