@@ -77,3 +77,26 @@ async def endpoint(x):
         in fixed
     )
     assert fixed.startswith(b"import asyncio\n")
+
+
+def test_a_time_sleep_poll_is_cel003s_when_it_runs() -> None:
+    spin = (
+        _MIXED
+        + b"""
+
+async def spinning_poll(x):
+    res = render.delay(x)
+    while not res.ready():
+        pass
+"""
+    )
+    every = RunConfig(select=frozenset({"CEL003", "CEL004", "CEL006"}))
+    codes = _codes(spin, every)
+    # CEL003 fixes the sleep (the loop then awaits); the spinning loop stays CEL004's.
+    assert ("CEL003", 22) in codes and ("CEL004", 21) not in codes
+    assert ("CEL004", 33) in codes
+    fixed = engine.process(spin, "views.py", RunConfig(select=every.select, unsafe_fixes=True))
+    assert fixed.new_source is not None
+    again = engine.process(fixed.new_source, "views.py", every).findings
+    # Now awaiting, with no deadline: CEL006's.
+    assert [f.code for f in again if "sleeping_poll" in f.message] == ["CEL006"]

@@ -3,7 +3,7 @@ and CEL006, which leaves waits in coroutines to CEL004)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import libcst as cst
 
@@ -32,3 +32,17 @@ def _runs_here(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         yield current
         if not isinstance(current, cst.FunctionDef | cst.Lambda | cst.ClassDef):
             stack.extend(current.children)
+
+
+def left_to_cel003(
+    loop: cst.While, qualified_names: Callable[[cst.CSTNode], Collection[str]], cel003: bool
+) -> bool:
+    """Whether a polling loop that never awaits is CEL003's to report: it calls `time.sleep`
+    (resolved through imports) and CEL003 runs on the file. CEL003's fix, `await
+    asyncio.sleep(...)`, is the fix for the poll too, and one finding is enough."""
+    if not cel003:
+        return False
+    return any(
+        isinstance(node, cst.Call) and "time.sleep" in qualified_names(node.func)
+        for node in _runs_here(loop)
+    )

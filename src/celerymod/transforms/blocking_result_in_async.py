@@ -6,7 +6,10 @@ views, Channels consumers, any coroutine), waits on a Celery result:
 
 - `.get()`, `.wait()`, `.join()`, `.join_native()` and `.collect()`, and `~signature`;
 - `while` loops polling a result (`while not res.ready():`, `while res.state ==
-  "PENDING":`) that never `await` (they sleep with `time.sleep`, or spin).
+  "PENDING":`) that never `await` (they sleep with `time.sleep`, or spin). Where the loop
+  sleeps with `time.sleep` and CEL003 runs too, CEL003 reports that call and its fix
+  (`await asyncio.sleep(...)`) makes the loop await; the loop is reported here only when
+  CEL003 is not selected for the file.
 
 A value is a Celery result by the same analysis CEL001 and CEL006 use (names resolved
 through imports): the return value of `delay`, `apply_async`, `apply`, `send_task`,
@@ -70,17 +73,20 @@ wait runs changes, and Celery 5.7's backends are not all safe to wait on from a 
   self.app.backend`, celery/result.py), and unless `result_backend_thread_safe` is set
   `app.backend` is one instance per thread (`Celery._backend` stores it in
   `threading.local`, app/base.py). So the worker thread waits through the event loop
-  thread's backend, which the loop keeps using (every `delay()` calls
-  `backend.on_task_call`, which subscribes to the new task's result), and several waits
-  in flight share it.
+  thread's backend, which the loop keeps using (with Redis every `delay()` subscribes to
+  the new task's result through it, in `on_task_call`), and several waits in flight share
+  it. Every `get()` first registers the result with that backend (`add_pending_result`,
+  which calls the result consumer's `consume_from`), then drains its consumer.
 - Redis: safe to share. The result consumer (backends/redis.py) serialises every pubsub
   operation under one `RLock`, and while one thread waits on the socket the others wait
   on a `Condition` for it to read ("only one thread waits on the socket"); subscribe and
   unsubscribe from other threads take the same lock.
 - RPC (and AMQP-style backends built on it): not safe. Its result consumer
-  (backends/rpc.py) drains one kombu connection (`self._connection.drain_events(...)`)
-  with no lock, while the loop thread's `on_task_call` consumes from new reply queues on
-  the same channel; an AMQP connection must not be used from two threads at once.
+  (backends/rpc.py) holds one kombu connection and consumer, and `consume_from` (adding
+  the task's reply queue) and `drain_events` (`self._connection.drain_events(...)`) use
+  them with no lock: two waits in flight, in two threads, or a thread's wait and a wait or
+  `then()` in the loop thread, use one AMQP connection at once, which kombu and py-amqp
+  do not support.
 - Other backends (database, cache, ...) poll with `time.sleep` in `wait_for`
   (backends/base.py) through their own clients, whose thread safety is theirs.
 
@@ -99,9 +105,14 @@ from __future__ import annotations
 
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
-from libcst.metadata import ImportAssignment, ParentNodeProvider, ScopeProvider
+from libcst.metadata import (
+    ImportAssignment,
+    ParentNodeProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
 
-from celerymod.analysis.coroutines import is_coroutine, poll_yields
+from celerymod.analysis.coroutines import is_coroutine, left_to_cel003, poll_yields
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import describe
@@ -134,19 +145,23 @@ class Checker(BaseChecker):
         self.library = next((lib for lib in _LOOP_LIBRARIES if lib in imported), "asyncio")
         self.library_name = imported.get(self.library, self.library)
         celery = CeleryModule.from_context(node, self.metadata, self.context)
+        cel003 = self.context.config.selects("CEL003")
         for function in celery.every_function:
             if not is_coroutine(function.function):
                 continue
             for site in celery.waits(function):
                 self._check_wait(site)
             for loop, _ in celery.polls(function):
-                if not poll_yields(loop):
+                if not poll_yields(loop) and not left_to_cel003(loop, self._names, cel003):
                     self.report(
                         loop,
                         f"`while {describe(loop.test, 40)}` in `async def {function.name}` "
                         f"polls a Celery result without awaiting: {_WHY}",
                         help=_HELP_LOOP,
                     )
+
+    def _names(self, node: cst.CSTNode) -> set[str]:
+        return {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
 
     def _check_wait(self, site: WaitSite) -> None:
         if site.ready_checked:

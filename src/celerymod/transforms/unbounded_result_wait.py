@@ -125,6 +125,7 @@ class Checker(BaseChecker):
                 self._check_wait(site)
             for loop, polled in celery.polls(function):
                 if coroutine and not poll_yields(loop):
+                    # CEL004's, or CEL003's, whose fix makes it await: judged then.
                     continue
                 if not _has_deadline(loop):
                     self.report(
