@@ -226,7 +226,7 @@ def test_show_settings_prints_values_and_their_origin(mixed: Path) -> None:
     assert "--ignore, `ignore` in" in lines["rules"]
     chosen = celerymod("check", "--show-settings", "--select", "CEL00", ".", cwd=mixed).stdout
     # A --select starts over: the config's ignore no longer applies, nor is it named.
-    assert '["CEL001", "CEL002", "CEL003", "CEL005", "CEL006", "CEL007", "CEL008", "CEL009"]    # --select\n' in chosen
+    assert '["CEL001", "CEL002", "CEL003", "CEL004", "CEL005", "CEL006", "CEL007", "CEL008", "CEL009"]    # --select\n' in chosen
     assert lines["jobs"].startswith("jobs") and "= 1" in lines["jobs"] and "# --jobs" in lines["jobs"]
     assert lines["unsafe-fixes"].endswith("false    # default")
     assert "CEL001" not in result.stdout.split("rules")[0]  # Nothing was checked.

@@ -60,6 +60,28 @@ RULES: tuple[RuleSpec, ...] = (
         module="celerymod.transforms.blocking_sleep_in_async",
     ),
     RuleSpec(
+        code="CEL004",
+        name="blocking-result-in-async",
+        summary="a wait on a Celery result (`.get()`, a `time.sleep` poll) inside `async def`",
+        fix=FixAvailability.SOMETIMES,
+        # Every finding is a wait or a polling loop (CEL006's patterns) inside a coroutine.
+        patterns=(
+            b".get(",
+            b".wait(",
+            b".join",
+            b".collect(",
+            b"~",
+            b".ready(",
+            b".successful(",
+            b".failed(",
+            b".state",
+            b".status",
+        ),
+        requires=(b"async def",),
+        module="celerymod.transforms.blocking_result_in_async",
+        needs_index=True,
+    ),
+    RuleSpec(
         code="CEL005",
         name="dispatch-in-transaction",
         summary="a task is sent inside `transaction.atomic`: the worker may run before the commit",

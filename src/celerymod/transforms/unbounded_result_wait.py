@@ -24,8 +24,9 @@ Not findings: a wait whose keyword arguments come from `**options` (the timeout 
 there; a `**{...}` literal is read), a wait after `if res.ready():` or after a loop that
 waited for it to be ready (it cannot block), and waits inside tasks and in the helpers
 tasks call: CEL001 reports those, since there no wait is acceptable at all. Functions
-defined inside a task, and the methods of a task class, count as inside. Module-level code
-is not looked into, and a file that mentions no dispatch or result (`celery`, `delay(`,
+defined inside a task, and the methods of a task class, count as inside. Waits inside an
+`async def`, and its polling loops that never `await`, are CEL004's: there any wait blocks
+the event loop, timeout or not. Module-level code is not looked into, and a file that mentions no dispatch or result (`celery`, `delay(`,
 `apply_async(`, `apply(`, `send_task(`, `AsyncResult`, `signature(`, `.s(`, `.si(`) is not
 parsed for this rule.
 
@@ -88,6 +89,7 @@ from __future__ import annotations
 import libcst as cst
 
 from celerymod.analysis.arguments import _literal_keywords
+from celerymod.analysis.coroutines import is_coroutine, poll_yields
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import describe
@@ -116,9 +118,15 @@ class Checker(BaseChecker):
     def visit_Module(self, node: cst.Module) -> None:
         celery = CeleryModule.from_context(node, self.metadata, self.context)
         for function in celery.outside_tasks:
-            for site in celery.waits(function):
+            # In a coroutine every wait, and every poll that never awaits, blocks the event
+            # loop: CEL004 reports those, with or without a timeout.
+            coroutine = is_coroutine(function.function)
+            for site in () if coroutine else celery.waits(function):
                 self._check_wait(site)
             for loop, polled in celery.polls(function):
+                if coroutine and not poll_yields(loop):
+                    # CEL004's, or CEL003's, whose fix makes it await: judged then.
+                    continue
                 if not _has_deadline(loop):
                     self.report(
                         loop,
