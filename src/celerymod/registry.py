@@ -12,6 +12,21 @@ from celerymod.model import FixAvailability, RuleSpec, RunConfig
 # neither (nor a configured task decorator) has no task body to look into.
 TASK_PATTERNS: tuple[bytes, ...] = (b"task", b"Task")
 
+# The bytes of a wait on a result or of a polling loop: CEL004's and CEL006's findings all
+# hold one of them.
+_RESULT_WAITS: tuple[bytes, ...] = (
+    b".get(",
+    b".wait(",
+    b".join",
+    b".collect(",
+    b"~",
+    b".ready(",
+    b".successful(",
+    b".failed(",
+    b".state",
+    b".status",
+)
+
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
         code="CEL001",
@@ -65,18 +80,7 @@ RULES: tuple[RuleSpec, ...] = (
         summary="a wait on a Celery result (`.get()`, a `time.sleep` poll) inside `async def`",
         fix=FixAvailability.SOMETIMES,
         # Every finding is a wait or a polling loop (CEL006's patterns) inside a coroutine.
-        patterns=(
-            b".get(",
-            b".wait(",
-            b".join",
-            b".collect(",
-            b"~",
-            b".ready(",
-            b".successful(",
-            b".failed(",
-            b".state",
-            b".status",
-        ),
+        patterns=_RESULT_WAITS,
         requires=(b"async def",),
         module="celerymod.transforms.blocking_result_in_async",
         needs_index=True,
@@ -99,18 +103,7 @@ RULES: tuple[RuleSpec, ...] = (
         fix=FixAvailability.SOMETIMES,
         # Every finding is a wait or a polling loop (CEL001's patterns, without the
         # workarounds), on a result some dispatch or lookup in the file produced.
-        patterns=(
-            b".get(",
-            b".wait(",
-            b".join",
-            b".collect(",
-            b"~",
-            b".ready(",
-            b".successful(",
-            b".failed(",
-            b".state",
-            b".status",
-        ),
+        patterns=_RESULT_WAITS,
         requires=(
             b"celery",
             b"delay(",
