@@ -43,3 +43,25 @@ def test_a_task_without_any_wait_is_still_looked_into() -> None:
     result = engine.process(source, "tasks.py", _ONLY)
     assert [f.code for f in result.findings] == ["CEL008"]
     assert result.findings[0].help.startswith("re-raise after the cleanup")
+
+
+def test_a_task_module_whose_tasks_handle_no_exception_is_never_parsed() -> None:
+    # The `ast` gate (`task_filter.may_catch_in_task`): a test module full of tasks, with
+    # `except` only in plain functions, gives CEL008 nothing; libcst never sees it.
+    source = (
+        b"from celery import shared_task\n\n\n@shared_task\ndef t():\n    return 1\n\n\n"
+        b"def test_t():\n    try:\n        t()\n    except Exception:\n        return 0\n"
+    )
+    result = engine.process(source, "test_tasks.py", _ONLY)
+    assert not result.parsed
+    assert result.findings == ()
+    # The same `except` moved into a task (or a task class's `run`) is parsed and reported.
+    inside = source.replace(
+        b"    return 1\n", b"    try:\n        g()\n    except Exception:\n        return 1\n"
+    )
+    assert [f.code for f in engine.process(inside, "tasks.py", _ONLY).findings] == ["CEL008"]
+    task_class = (
+        b"from celery import Task\n\n\nclass Sync(Task):\n    def run(self):\n        try:\n"
+        b"            g()\n        except Exception:\n            return None\n"
+    )
+    assert engine.process(task_class, "tasks.py", _ONLY).parsed

@@ -3,6 +3,7 @@ and the fix's effect on a real Redis backend with no worker running."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -39,6 +40,25 @@ def test_waits_in_tasks_are_cel001s_and_the_rest_cel006s() -> None:
     inside = (_FIXTURES / "inside_tasks_left_to_cel001.input.py").read_bytes()
     codes = {f.code for f in engine.process(inside, "tasks.py", _BOTH).findings}
     assert codes == {"CEL001"}
+
+
+def test_cel006_is_opt_in_on_the_command_line(tmp_path: Path) -> None:
+    """Not run by default (it reports every view and test that waits, and looks at every
+    function); `--extend-select CEL006`, `ALL` or the config turn it on."""
+    (tmp_path / "views.py").write_bytes(_MIXED)
+    default = celerymod("check", "--no-cache", "--output-format", "json", ".", cwd=tmp_path)
+    codes = sorted(f["code"] for f in json.loads(default.stdout)["findings"])
+    assert codes == ["CEL001"], default.stdout
+    for extra in (["--extend-select", "CEL006"], ["--select", "ALL"]):
+        chosen = celerymod(
+            "check", "--no-cache", "--output-format", "json", *extra, ".", cwd=tmp_path
+        )
+        found = sorted(f["code"] for f in json.loads(chosen.stdout)["findings"])
+        assert found == ["CEL001", "CEL006"], (extra, chosen.stdout)
+    (tmp_path / "pyproject.toml").write_text('[tool.celerymod]\nextend-select = ["CEL006"]\n')
+    configured = celerymod("check", "--no-cache", "--output-format", "json", ".", cwd=tmp_path)
+    found = sorted(f["code"] for f in json.loads(configured.stdout)["findings"])
+    assert found == ["CEL001", "CEL006"], configured.stdout
 
 
 def test_the_fix_message_names_the_timeout_and_what_it_changes() -> None:
@@ -119,6 +139,7 @@ def test_fixed_wait_raises_timeout_where_the_original_blocks(redis_url: str) -> 
 
     before = _function(_VIEW)
     finished = threading.Event()
+
     def wait() -> None:
         before(app, task_id)  # type: ignore[operator]
         finished.set()

@@ -94,7 +94,8 @@ Select = Annotated[
     typer.Option(
         "--select",
         help="Only these rules, instead of `select` in config: a code, a prefix or ALL "
-        "(repeat or comma-separate: --select CEL001,CEL003; --select CEL00).",
+        "(repeat or comma-separate: --select CEL001,CEL003; --select CEL00). Default: "
+        "every rule but the opt-in CEL006.",
         metavar="CODE",
     ),
 ]

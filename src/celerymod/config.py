@@ -37,7 +37,9 @@ class _Key:
 
 
 KEYS: dict[str, _Key] = {
-    "select": _Key(list, "rule codes or prefixes to run: CEL001, CEL00, CEL, ALL (default: ALL)"),
+    "select": _Key(
+        list, "rule codes or prefixes to run: CEL001, CEL00, CEL, ALL (default: all but CEL006)"
+    ),
     "extend-select": _Key(list, "rule codes or prefixes to run on top of `select`"),
     "ignore": _Key(list, "rule codes or prefixes to skip"),
     "per-file-ignores": _Key(
@@ -148,7 +150,7 @@ def load_with_origins(
 
     # As in ruff: the config file's selection, then the command line's; a `select` starts
     # over from its own codes, `extend-select` adds, `ignore` removes.
-    enabled = set(registry.BY_CODE)
+    enabled = set(registry.DEFAULT_CODES)
     layers = (
         (False, table.get("select"), table.get("extend-select"), table.get("ignore")),
         (True, options.select, options.extend_select, options.ignore),

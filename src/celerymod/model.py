@@ -61,6 +61,12 @@ class RuleSpec:
     in_tasks: bool = False
     needs_index: bool = False
     needs_task: bool = False
+    # Only `except` handlers in task bodies matter: `task_filter.may_catch_in_task` gates it.
+    catches_in_tasks: bool = False
+    # Off unless selected (`--select CEL006`, `--extend-select`, `ALL`), like ruff's rules
+    # outside its default set: a rule that reports much of any codebase, or costs much more
+    # than the others, is the user's choice.
+    default: bool = True
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,24 @@ def may_wait_in_task(
     return has_task and other_waits
 
 
+def may_catch_in_task(text: str, task_decorators: Sequence[str] = ()) -> bool:
+    """False only when `text` certainly has no task whose body handles an exception (an
+    `except` in a function with a task-shaped decorator, or in a `run` method): CEL008 has
+    nothing to look at there (True if unsure)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+    configured = {name.rsplit(".", 1)[-1] for name in task_decorators}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
+            node.name == "run" or any(_task_shaped(d, configured) for d in node.decorator_list)
+        ):
+            if any(isinstance(inner, ast.ExceptHandler) for inner in ast.walk(node)):
+                return True
+    return False
+
+
 def _task_shaped(decorator: ast.expr, configured: set[str]) -> bool:
     for node in ast.walk(decorator):
         name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)

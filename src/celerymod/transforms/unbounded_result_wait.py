@@ -1,6 +1,10 @@
 """# CEL006 unbounded-result-wait
 
 ## What it does
+**Opt-in**: it runs only when selected (`--extend-select CEL006`, `extend-select = ["CEL006"]`,
+or `ALL`), since every view, script and test waiting without a timeout is a finding and it
+looks at every function of a file, not only tasks.
+
 Finds, in functions that run outside Celery tasks (views, API handlers, management
 commands, scripts' functions), waits on a Celery result that have no deadline:
 
