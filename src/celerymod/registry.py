@@ -26,6 +26,16 @@ _RESULT_WAITS: tuple[bytes, ...] = (
     b".state",
     b".status",
 )
+# Bytes of a file that can hold a Celery result: it names Celery, dispatches or looks one up.
+_CELERY_RESULTS: tuple[bytes, ...] = (
+    b"celery",
+    b"Celery",
+    b"delay(",
+    b"apply_async(",
+    b"send_task(",
+    b"AsyncResult",
+    b"GroupResult",
+)
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -79,9 +89,11 @@ RULES: tuple[RuleSpec, ...] = (
         name="blocking-result-in-async",
         summary="a wait on a Celery result (`.get()`, a `time.sleep` poll) inside `async def`",
         fix=FixAvailability.SOMETIMES,
-        # Every finding is a wait or a polling loop (CEL006's patterns) inside a coroutine.
-        patterns=_RESULT_WAITS,
-        requires=(b"async def",),
+        # Every finding is a wait or a polling loop inside a coroutine, on a Celery result: the
+        # file says `async def` and names Celery or a dispatch (Django's async ORM code,
+        # full of `async def` and `.get(`, is never parsed for it).
+        patterns=(b"async def",),
+        requires=_CELERY_RESULTS,
         module="celerymod.transforms.blocking_result_in_async",
         needs_index=True,
     ),
@@ -92,7 +104,9 @@ RULES: tuple[RuleSpec, ...] = (
         fix=FixAvailability.NEVER,
         # Every finding is a dispatch inside Django's `atomic` (a `with` or a decorator).
         patterns=(b"atomic",),
-        requires=(b"delay(", b"apply_async(", b"send_task(", b")("),
+        # A called canvas (`group(...)()`) imports it from `celery`; `)(` alone is in most of
+        # Django's files.
+        requires=(b"delay(", b"apply_async(", b"send_task(", b"celery"),
         module="celerymod.transforms.dispatch_in_transaction",
         needs_index=True,
     ),
