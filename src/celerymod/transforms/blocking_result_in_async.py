@@ -2,7 +2,10 @@
 
 ## What it does
 Finds, inside the body of an `async def` (FastAPI and Starlette endpoints, Django async
-views, Channels consumers, any coroutine), waits on a Celery result:
+views, Channels consumers, any coroutine), waits on a Celery result. Only files that name
+Celery or a dispatch (`celery`, `delay(`, `apply_async(`, `send_task(`, `AsyncResult`,
+`GroupResult`) are read, so a coroutine polling a parameter named `result` in a file that
+mentions none of them is not reported (Django's async ORM code is never parsed for it):
 
 - `.get()`, `.wait()`, `.join()`, `.join_native()` and `.collect()`, and `~signature`;
 - `while` loops polling a result (`while not res.ready():`, `while res.state ==
