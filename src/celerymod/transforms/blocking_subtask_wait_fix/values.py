@@ -7,6 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from celerymod.analysis.syntax import source_text
+from celerymod.analysis.waits import _rebinds
 from celerymod.transforms.base import walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
@@ -80,7 +81,7 @@ class _Values(_Plans):
             assigned = _single_assign_name(statement)
             if assigned is not None and assigned[0] == name:
                 values.append(assigned[1])
-            elif _binds(statement, name):
+            elif _rebinds(statement, name):
                 # Bound some other way (`x += ...`, loop target, unpacking): cannot tell.
                 other_binding = True
         for value in values:
@@ -90,24 +91,6 @@ class _Values(_Plans):
         if other_binding:
             return False
         return bool(values) and all(_json_stable(v) for v in values)
-
-
-def _binds(statement: cst.CSTNode, name: str) -> bool:
-    """Whether `statement` binds `name` anywhere (an assignment or loop target, `+=`, `as`,
-    `:=`), not merely reads it (`for url in video.sources:` reads `video`)."""
-    targets: list[cst.CSTNode] = []
-    for node in walk(statement):
-        if (
-            isinstance(node, cst.AssignTarget)
-            or isinstance(node, cst.AugAssign | cst.AnnAssign | cst.NamedExpr)
-            or isinstance(node, cst.For | cst.CompFor)
-        ):
-            targets.append(node.target)
-        elif isinstance(node, cst.AsName):
-            targets.append(node.name)
-    return any(
-        isinstance(n, cst.Name) and n.value == name for target in targets for n in walk(target)
-    )
 
 
 def _never_serialisable(node: cst.BaseExpression) -> str | None:
