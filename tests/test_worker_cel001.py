@@ -119,11 +119,17 @@ def _follow(env: Any, value: Any, task_id: str, eager: bool = False) -> Any:
 
 def _links(env: Any, last_id: str, job_id: str) -> int:
     """How many tasks the chain ending with `last_id` ran: each link's `parent_id` is the
-    link before it, the first one's is the orchestrator (extended results store it)."""
+    link before it, the first one's is the orchestrator (extended results store it).
+
+    A worker sends a chain's next link *before* it stores the finished link's result
+    (celery/app/trace.py: "callback tasks must be applied before the result is stored"), so
+    with two pool processes a later link can be done while the earlier one's result is not
+    yet stored: wait for each link before reading its meta."""
     count, current = 0, last_id
     while current != job_id and count <= 50:
         count += 1
-        current = env.app.backend.get_task_meta(current)["parent_id"]
+        env.wait_ready(AsyncResult(current, app=env.app), timeout=TIMEOUT)
+        current = env.app.backend.get_task_meta(current, cache=False)["parent_id"]
     return count
 
 
