@@ -35,7 +35,7 @@ def test_a_configured_decorator_is_enough_to_parse_the_file() -> None:
 
 
 def test_a_task_without_any_wait_is_still_looked_into() -> None:
-    # CEL001's wait filter (`task_filter`) must not hide CEL008's findings.
+    # CEL001's wait filter (`ast_gates`) must not hide CEL008's findings.
     source = (
         b"from celery import shared_task\n\n\n@shared_task\ndef t():\n    try:\n"
         b"        g()\n    except Exception:\n        pass\n"
@@ -46,7 +46,7 @@ def test_a_task_without_any_wait_is_still_looked_into() -> None:
 
 
 def test_a_task_module_whose_tasks_handle_no_exception_is_never_parsed() -> None:
-    # The `ast` gate (`task_filter.may_catch_in_task`): a test module full of tasks, with
+    # The `ast` gate (`ast_gates.catches_in_tasks`): a test module full of tasks, with
     # `except` only in plain functions, gives CEL008 nothing; libcst never sees it.
     source = (
         b"from celery import shared_task\n\n\n@shared_task\ndef t():\n    return 1\n\n\n"

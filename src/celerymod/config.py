@@ -7,7 +7,6 @@ key and the file: a typo must not silently turn a check off.
 from __future__ import annotations
 
 import os
-
 import re
 import tomllib
 from collections.abc import Sequence

@@ -23,6 +23,7 @@ from libcst.metadata import (
 
 from celerymod import import_order, registry, textio
 from celerymod.analysis.index import ProjectIndex
+from celerymod.ast_gates import Gates
 from celerymod.await_placement import misplaced_awaits
 from celerymod.lazy_metadata import LazyMetadata
 from celerymod.model import (
@@ -36,7 +37,6 @@ from celerymod.model import (
     Span,
 )
 from celerymod.suppressions import suppressed
-from celerymod.task_filter import may_catch_in_task, may_wait_in_task
 from celerymod.transforms.base import Checker, Fix, ModuleContext, Report, walk
 
 # A fix that keeps producing work (two fixes re-creating each other) must not loop forever.
@@ -85,16 +85,11 @@ def process(
         decoded = textio.decode(source)
     except textio.DecodeError as error:
         return FileResult(path=path, errors=(FileError(path, str(error)),), source_hash=digest)
-    # The `ast` gates: Python's C parser rules out, in milliseconds, files where a rule that
-    # looks only inside tasks has nothing to look at, before libcst parses them.
-    if any(rule.in_tasks for rule in rules) and not may_wait_in_task(
-        decoded.text, config.task_decorators, helpers
-    ):
-        rules = [rule for rule in rules if not rule.in_tasks]
-    if any(rule.catches_in_tasks for rule in rules) and not may_catch_in_task(
-        decoded.text, config.task_decorators
-    ):
-        rules = [rule for rule in rules if not rule.catches_in_tasks]
+    # The `ast` gates: Python's C parser rules out, in milliseconds, files where a rule has
+    # nothing to look at, before libcst parses them.
+    if any(rule.gate for rule in rules):
+        gates = Gates(decoded.text, path, module_name, config.task_decorators, index)
+        rules = [rule for rule in rules if rule.gate is None or gates.passes(rule.gate)]
     if not rules and not foreign:
         return FileResult(path=path, source_hash=digest)
     context = ModuleContext(path=path, module_name=module_name, config=config, index=index)

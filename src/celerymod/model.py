@@ -43,10 +43,12 @@ class RuleSpec:
 
     The prefilter: at least one of `patterns` must occur in a file's bytes, and, if
     `requires` is not empty, at least one of `requires` too; a file matching no selected
-    rule is never parsed. `in_tasks` rules only report inside task bodies, so the file must
-    also mention a task (`TASK_PATTERNS` or a configured task decorator's name) and hold a
-    task that waits (`task_filter`). `needs_task` rules look at task bodies for something
-    other than waits: the file must mention a task, the wait filter does not apply.
+    rule is never parsed. `in_tasks` rules only report inside task bodies (or helpers a task
+    calls), so the file must also mention a task (`TASK_PATTERNS` or a configured task
+    decorator's name) unless the index says tasks call its functions. `needs_task` rules
+    look at task bodies for something other than waits: the file must mention a task.
+    `gate` names a check of `ast_gates.GATES` that the file's `ast` must pass next, before
+    libcst parses it for the rule.
     `module` is the dotted path of the transform module that holds the rule's checker
     (class `Checker`) and, as its docstring, the rule's documentation.
     """
@@ -61,8 +63,7 @@ class RuleSpec:
     in_tasks: bool = False
     needs_index: bool = False
     needs_task: bool = False
-    # Only `except` handlers in task bodies matter: `task_filter.may_catch_in_task` gates it.
-    catches_in_tasks: bool = False
+    gate: str | None = None
     # Off unless selected (`--select CEL006`, `--extend-select`, `ALL`), like ruff's rules
     # outside its default set: a rule that reports much of any codebase, or costs much more
     # than the others, is the user's choice.

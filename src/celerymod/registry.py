@@ -62,6 +62,7 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         module="celerymod.transforms.blocking_subtask_wait",
         in_tasks=True,
+        gate="waits-in-tasks",
         needs_index=True,
     ),
     RuleSpec(
@@ -73,6 +74,7 @@ RULES: tuple[RuleSpec, ...] = (
         patterns=(b".get(", b".wait("),
         module="celerymod.transforms.nested_task_call",
         in_tasks=True,
+        gate="waits-in-tasks",
         needs_index=True,
     ),
     RuleSpec(
@@ -83,6 +85,7 @@ RULES: tuple[RuleSpec, ...] = (
         patterns=(b"sleep",),
         requires=(b"async def",),
         module="celerymod.transforms.blocking_sleep_in_async",
+        gate="sleep-in-coroutines",
     ),
     RuleSpec(
         code="CEL004",
@@ -95,6 +98,7 @@ RULES: tuple[RuleSpec, ...] = (
         patterns=(b"async def",),
         requires=_CELERY_RESULTS,
         module="celerymod.transforms.blocking_result_in_async",
+        gate="waits-in-coroutines",
         needs_index=True,
     ),
     RuleSpec(
@@ -108,6 +112,7 @@ RULES: tuple[RuleSpec, ...] = (
         # Django's files.
         requires=(b"delay(", b"apply_async(", b"send_task(", b"celery"),
         module="celerymod.transforms.dispatch_in_transaction",
+        gate="dispatch-in-atomic",
         needs_index=True,
     ),
     RuleSpec(
@@ -145,6 +150,7 @@ RULES: tuple[RuleSpec, ...] = (
         patterns=(b".keys(",),
         requires=(b"celery",),
         module="celerymod.transforms.result_keys_scan",
+        gate="keys-over-results",
     ),
     RuleSpec(
         code="CEL008",
@@ -155,7 +161,7 @@ RULES: tuple[RuleSpec, ...] = (
         patterns=(b"except",),
         module="celerymod.transforms.swallowed_task_failure",
         needs_task=True,
-        catches_in_tasks=True,
+        gate="catches-in-tasks",
         needs_index=True,
     ),
     RuleSpec(
@@ -166,6 +172,7 @@ RULES: tuple[RuleSpec, ...] = (
         # Every finding is a call of `celery.schedules.crontab`, however it was imported.
         patterns=(b"crontab",),
         module="celerymod.transforms.crontab_missing_fields",
+        gate="crontab-calls",
     ),
 )
 

@@ -22,7 +22,7 @@ from celerymod.analysis.vocabulary import (
     Canvas,
     OriginKind,
 )
-from celerymod.task_filter import POLL_FIELDS, POLL_METHODS
+from celerymod.ast_gates import POLL_FIELDS, POLL_METHODS
 from celerymod.transforms.base import walk
 
 

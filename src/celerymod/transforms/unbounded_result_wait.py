@@ -98,8 +98,8 @@ from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import describe
 from celerymod.analysis.vocabulary import METADATA
+from celerymod.ast_gates import POLL_FIELDS, POLL_METHODS
 from celerymod.model import Safety, seconds_text
-from celerymod.task_filter import POLL_FIELDS, POLL_METHODS
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix, walk, with_keyword
 
