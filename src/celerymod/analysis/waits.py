@@ -142,7 +142,11 @@ class Waits(ResultEvidence):
         `if res.ready():` (or `.successful()` / `.failed()`, alone or in an `and`), or after
         `if not res.ready(): raise ...` / `return ...` (the retry-until-ready pattern) or a
         `while not res.ready():` loop earlier in the same block, with no rebinding of `res`
-        in between. Such a wait cannot block (Celery's guard still raises first)."""
+        in between. Such a wait cannot block (Celery's guard still raises first).
+
+        An `if` whose test or body binds `res` anywhere (`res = child.delay(x)` before the
+        wait, `:=` in the test, a loop that rebinds it) proves nothing: the wait may be on
+        another, running result."""
         receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
         if not isinstance(receiver, cst.Name):
             return False
@@ -152,13 +156,13 @@ class Waits(ResultEvidence):
         statement: cst.CSTNode | None = None
         while current is not None and current is not task.function:
             if isinstance(current, cst.If) and child is current.body:
-                if _tests_ready(current.test, name):
+                if _tests_ready(current.test, name) and not _rebinds(current, name):
                     return True
             if statement is None and isinstance(current, cst.IndentedBlock):
                 statement = child
                 block = current
             child, current = current, self.parent(current)
-        if statement is None:
+        if statement is None or _rebinds(statement, name):
             return False
         earlier = list(block.body)[: next(i for i, s in enumerate(block.body) if s is statement)]
         for previous in reversed(earlier):
