@@ -88,6 +88,14 @@ extracted). The body then runs in the calling worker process instead of another 
 same arguments, and returns the same value (exceptions propagate as they did through
 `.get()`).
 
+The arguments and the value no longer go through the serializer (with JSON a tuple came
+back a list, and an `int` dict key a `str`). That does not make the fix review: the only
+runs in which the original returned a value at all are eager ones (`task_always_eager`,
+`.apply()`), which do not serialize either, so they get exactly what the helper returns. On a
+worker the original never returned: Celery's guard raised. Where a workaround
+(`allow_join_result()`, `disable_sync_subtasks=False`) let it return a serialized value, the
+wait is CEL001's, whose fixes are review.
+
 Review, with each lost option named in the fix's message, when:
 - the call has dispatch options (`countdown`, `queue`, `routing_key`, `priority`, `expires`,
   ...): they are dropped;
