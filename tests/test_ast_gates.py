@@ -195,6 +195,19 @@ SHAPES = [
         id="sleep-outside-coroutines",
     ),
     pytest.param(
+        "import asyncio\nimport time\n\nasync def poll():\n    await asyncio.sleep(1)\n"
+        "    return time.time()\n",
+        "sleep-in-coroutines",
+        False,
+        id="asyncio-sleep-beside-import-time",
+    ),
+    pytest.param(
+        "import time as t\n\nasync def poll():\n    t.sleep(1)\n",
+        "sleep-in-coroutines",
+        True,
+        id="time-imported-under-another-name",
+    ),
+    pytest.param(
         "from shop.tasks import render\n\nasync def view(x):\n    return render.delay(x).get()\n",
         "waits-in-coroutines",
         True,

@@ -18,7 +18,7 @@ import pytest
 
 from cli_helpers import celerymod
 
-FILES = 60
+FILES = 150
 # rich's MofNCompleteColumn: "12/60" after the bar.
 COUNTER = re.compile(rf"\b(\d+)/{FILES}\b")
 

@@ -19,18 +19,38 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from celerymod import registry, textio
 from celerymod.analysis.index import ProjectIndex, absolute_import, package_of
+from celerymod.analysis.known import POLL_FIELDS, POLL_METHODS, WAIT_METHODS
+from celerymod.model import RuleSpec, RunConfig
 
-WAIT_METHODS = frozenset({"get", "wait", "join", "join_native", "collect"})
-# What the condition of a loop polling a result reads (`CeleryModule.polls`): methods of a
-# result that say whether it is finished, and its state fields.
-POLL_METHODS = frozenset({"ready", "successful", "failed"})
-POLL_FIELDS = frozenset({"state", "status"})
 POLL_ATTRIBUTES = POLL_METHODS | POLL_FIELDS
 # Handlers CEL008 reports catch one of these (or everything: a bare `except:`).
 _CATCH_ALL = frozenset({"Exception", "BaseException"})
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def rules_to_run(
+    source: bytes,
+    path: str,
+    module_name: str | None,
+    config: RunConfig,
+    index: ProjectIndex | None,
+) -> list[RuleSpec]:
+    """The selected rules that may report in this file: its bytes match their patterns
+    (`registry.matching_rules`), then its `ast` passes their gates. A file that cannot be
+    decoded keeps the rules its bytes match: the engine says why it cannot be read."""
+    helpers = index.reached_in(module_name) if index is not None else frozenset()
+    rules = registry.matching_rules(source, config, bool(helpers))
+    if not any(rule.gate for rule in rules):
+        return rules
+    try:
+        text = textio.decode(source).text
+    except textio.DecodeError:
+        return rules
+    gates = Gates(text, path, module_name, config.task_decorators, index)
+    return [rule for rule in rules if rule.gate is None or gates.passes(rule.gate)]
 
 
 @dataclass(frozen=True)
@@ -104,9 +124,12 @@ def waits_in_tasks(tree: ast.Module, gates: Gates) -> bool:
     polling `x.ready()` / `x.state` / ..., no `allow_join_result`.
 
     Tasks are functions with a task-shaped decorator (a name holding `task`, or a configured
-    one) and the `run` methods of classes with a base. A function a task may call is any
-    `def` of the module whose name the task's code mentions, followed through such
-    functions; or one the project index says a task reaches (`helpers`)."""
+    one) and the `run` methods of classes with a base. The functions tasks call are the ones
+    the project index says they reach (`helpers`, by qualified name): CEL001 reads that same
+    index, which holds this module's calls when it indexed the module. When it did not (a
+    file read from stdin, one without the index's byte patterns), CEL001 builds the
+    module's calls itself: then any `def` of the module whose name a task's code mentions
+    counts too, followed through such functions."""
     by_name: dict[str, list[_Function]] = {}
     roots: list[_Function] = []
     for node in ast.walk(tree):
@@ -116,11 +139,12 @@ def waits_in_tasks(tree: ast.Module, gates: Gates) -> bool:
                 roots.append(node)
         elif isinstance(node, ast.ClassDef) and node.bases:
             # Task classes may derive from a base defined elsewhere: any class with `run`.
-            roots += [
-                item for item in node.body if isinstance(item, _Function) and item.name == "run"
-            ]
-    short = {name.rpartition(".")[2] for name in gates.helpers}
-    roots += [f for name in short for f in by_name.get(name, ())]
+            roots += [i for i in node.body if isinstance(i, _Function) and i.name == "run"]
+    helpers = gates.helpers
+    if helpers:
+        roots += [f for name, f in _qualified_functions(tree) if name in helpers]
+    index, module_name = gates.index, gates.module_name
+    follow = index is None or module_name is None or index.entry(module_name) is None
     seen: set[int] = set()
     while roots:
         function = roots.pop()
@@ -129,7 +153,8 @@ def waits_in_tasks(tree: ast.Module, gates: Gates) -> bool:
         seen.add(id(function))
         if _waits(function):
             return True
-        roots += [f for name in _mentioned(function) for f in by_name.get(name, ())]
+        if follow:
+            roots += [f for name in _mentioned(function) for f in by_name.get(name, ())]
     return False
 
 
@@ -202,14 +227,39 @@ def crontab_calls(tree: ast.Module, gates: Gates) -> bool:
 
 
 def sleep_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
-    """False only when no `async def` calls anything named `sleep` (or an imported alias
-    of it): where CEL003 looks for `time.sleep`."""
-    names = gates.local_names(tree, "sleep")
+    """False only when no `async def` calls `time.sleep`: through a name `import time`
+    binds (`time.sleep`, `t.sleep` after `import time as t`) or one `from time import
+    sleep` binds (`sleep`, `nap`). CEL003 resolves names the same way (libcst's qualified
+    names, which follow imports but not assignments)."""
+    modules: set[str] = set()
+    functions: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "time"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "time" and not node.level:
+            functions |= {a.asname or a.name for a in node.names if a.name == "sleep"}
+    if not modules and not functions:
+        return False
+
+    def sleeps(call: ast.expr) -> bool:
+        if not isinstance(call, ast.Call):
+            return False
+        func = call.func
+        if isinstance(func, ast.Name):
+            return func.id in functions
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr == "sleep"
+            and isinstance(func.value, ast.Name)
+            and func.value.id in modules
+        )
+
     return any(
-        isinstance(inner, ast.Call) and _named(inner.func, names)
+        sleeps(inner)
         for node in ast.walk(tree)
         if isinstance(node, ast.AsyncFunctionDef)
         for inner in ast.walk(node)
+        if isinstance(inner, ast.expr)
     )
 
 
@@ -255,6 +305,28 @@ def _waits(function: _Function) -> bool:
             if (node.id if isinstance(node, ast.Name) else node.attr) == "allow_join_result":
                 return True
     return False
+
+
+def _qualified_functions(tree: ast.Module) -> list[tuple[str, _Function]]:
+    """The module's functions and methods of its classes (not nested in a function), by
+    `__qualname__`: what the project index names a helper by."""
+    found: list[tuple[str, _Function]] = []
+    stack: list[tuple[str, ast.stmt]] = [("", node) for node in tree.body]
+    while stack:
+        prefix, node = stack.pop()
+        if isinstance(node, _Function):
+            found.append((prefix + node.name, node))
+        elif isinstance(node, ast.ClassDef):
+            stack += [(f"{prefix}{node.name}.", child) for child in node.body]
+        elif isinstance(node, ast.If | ast.Try | ast.With):
+            # Definitions under `if TYPE_CHECKING:`, `try: ... except ImportError:`.
+            for block in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, block, ()):
+                    if isinstance(child, ast.ExceptHandler):
+                        stack += [(prefix, c) for c in child.body]
+                    else:
+                        stack.append((prefix, child))
+    return found
 
 
 def _mentioned(function: _Function) -> set[str]:

@@ -171,9 +171,14 @@ Jobs = Annotated[
     ),
 ]
 ColorOption = Annotated[
-    Color, typer.Option("--color", help="Colour output: auto uses colour on a terminal unless NO_COLOR is set.")
+    Color,
+    typer.Option(
+        "--color", help="Colour output: auto uses colour on a terminal unless NO_COLOR is set."
+    ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print findings and diffs only, no summary.")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print findings and diffs only, no summary.")
+]
 NoCache = Annotated[
     bool,
     typer.Option(
@@ -274,7 +279,9 @@ def _settings_text(run_config: RunConfig, origins: dict[str, str]) -> str:
     lines = []
     for key, value in values.items():
         source = origins.get(key, "")
-        shown = value if isinstance(value, str | int) and not isinstance(value, bool) else _toml(value)
+        shown = (
+            value if isinstance(value, str | int) and not isinstance(value, bool) else _toml(value)
+        )
         lines.append(f"{key:<18} = {shown}" + (f"    # {source}" if source else "") + "\n")
     return "".join(lines)
 
@@ -464,12 +471,33 @@ def check(
                 raise typer.Exit(EXIT_ERROR) from None
             # Only what would go to standard output moves: errors and the summary stay on stderr.
             stack.enter_context(redirect_stdout(stream))
-        _check(paths, select, extend_select, ignore, exclude, force_exclude, strategy, jobs,
-               output_format, diff, show_fixes, statistics, exit_zero, unsafe_fixes, reporter,
-               no_cache, stdin_filename, config_file, show_settings, report_unused_ignores)
+        _check(
+            paths,
+            select,
+            extend_select,
+            ignore,
+            exclude,
+            force_exclude,
+            strategy,
+            jobs,
+            output_format,
+            diff,
+            show_fixes,
+            statistics,
+            exit_zero,
+            unsafe_fixes,
+            reporter,
+            no_cache,
+            stdin_filename,
+            config_file,
+            show_settings,
+            report_unused_ignores,
+        )
 
 
-def _refuse_diff_with_a_document(output_format: OutputFormat, source: str, reporter: Reporter) -> None:
+def _refuse_diff_with_a_document(
+    output_format: OutputFormat, source: str, reporter: Reporter
+) -> None:
     """--diff prints text, which would break a format whose output is one JSON document."""
     if output_format not in _DOCUMENT_FORMATS:
         return
@@ -519,8 +547,16 @@ def _check(
         reporter.errors([FileError("config", str(error))])
 
     options = _options(
-        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude,
-        extend_select, config_file,
+        select,
+        ignore,
+        exclude,
+        strategy,
+        jobs,
+        unsafe_fixes,
+        no_cache,
+        force_exclude,
+        extend_select,
+        config_file,
     )
     run_config = _load(paths, options, reporter, stdin_filename, config_failed, show_settings)
     output_format = format_option or OutputFormat(run_config.output_format)
@@ -531,7 +567,10 @@ def _check(
         reporter.errors([FileError("--report-unused-ignores", problem)])
         raise typer.Exit(EXIT_ERROR)
     # check never writes: every fix is derived, so --diff, JSON and SARIF show review ones too.
-    run_config = replace(run_config, unsafe_fixes=True, report_unused_ignores=report_unused)
+    # Only --diff shows the fixed code, so only --diff needs the fixes' fixpoint.
+    run_config = replace(
+        run_config, unsafe_fixes=True, report_unused_ignores=report_unused, fixpoint=diff
+    )
     run = _collect(paths, run_config, stdin_filename, reporter)
     results, errors = run.results, run.errors
     findings = [f for result in results for f in result.findings]
@@ -627,7 +666,9 @@ def _every_fix_edits(run: _Run, run_config: RunConfig) -> AllFixEdits:
 @app.command(short_help="Show the fixes as a diff, or apply them (--write, -i).")
 def fix(
     paths: Paths = None,
-    write: Annotated[bool, typer.Option("--write", "-w", help="Apply the fixes to the files.")] = False,
+    write: Annotated[
+        bool, typer.Option("--write", "-w", help="Apply the fixes to the files.")
+    ] = False,
     interactive: Annotated[
         bool,
         typer.Option(
@@ -682,8 +723,16 @@ def fix(
         reporter.errors([FileError("-", "--write and --interactive need files, not stdin")])
         raise typer.Exit(EXIT_ERROR)
     options = _options(
-        select, ignore, exclude, strategy, jobs, unsafe_fixes, no_cache, force_exclude,
-        extend_select, config_file,
+        select,
+        ignore,
+        exclude,
+        strategy,
+        jobs,
+        unsafe_fixes,
+        no_cache,
+        force_exclude,
+        extend_select,
+        config_file,
     )
     run_config = _load(paths, options, reporter, stdin_filename, show_settings=show_settings)
     applying = run_config  # What --write and stdin apply: review fixes only when allowed.

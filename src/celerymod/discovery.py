@@ -88,7 +88,7 @@ def discover(
             continue
         if root.is_file():
             if not (force_exclude and excluded(root, root.parent, False)):
-                _add(files, os.path.normpath(given), root)
+                _add(files, os.path.normpath(given), root.resolve())
             continue
         if not root.is_dir():
             errors.append(FileError(given, "not a regular file or folder"))
@@ -100,9 +100,10 @@ def discover(
             # Named on purpose: the patterns apply below it, relative to it, as they would
             # to a folder walked outside the project.
             walk_excluded = _Excluder(excluded.spec, root)
-        for found in _walk(root, walk_excluded, respect_gitignore, errors):
+        packages: dict[Path, tuple[str, ...] | None] = {}  # Resolved folder -> its package.
+        for found, real in _walk(root, walk_excluded, respect_gitignore, errors):
             display = os.path.normpath(os.path.join(given, found.relative_to(root)))
-            _add(files, display, found)
+            _add(files, display, real, packages)
     return sorted(files.values(), key=lambda f: f.path), errors
 
 
@@ -135,9 +136,16 @@ def _not_a_file(path: Path) -> str | None:
     return "not a regular file or folder"
 
 
-def _add(files: dict[str, SourceFile], display: str, path: Path) -> None:
-    absolute = str(path.resolve())
-    files.setdefault(absolute, SourceFile(display, absolute, module_name(path)))
+def _add(
+    files: dict[str, SourceFile],
+    display: str,
+    real: Path,
+    packages: dict[Path, tuple[str, ...] | None] | None = None,
+) -> None:
+    """Add the file whose resolved path is `real`, unless another path already named it."""
+    absolute = str(real)
+    if absolute not in files:
+        files[absolute] = SourceFile(display, absolute, _module_name(real, packages or {}))
 
 
 @dataclass(frozen=True)
@@ -168,13 +176,16 @@ class _Excluder:
 
 def _walk(
     root: Path, excluded: _Excluder, respect_gitignore: bool, errors: list[FileError]
-) -> Iterator[Path]:
+) -> Iterator[tuple[Path, Path]]:
+    """The Python files under `root` to process, each with its resolved path. Each folder
+    is resolved once: below it, only a symbolic link needs resolving again."""
     real_root = root.resolve()
     ignores = _ancestor_ignores(real_root) if respect_gitignore else []
     if _ignored(ignores, real_root, True):
         # The folder was named on the command line: naming it overrides the ignore files
         # above it (as for a named file), or the run would look at nothing and pass.
         ignores = []
+
     def unreadable(error: OSError) -> None:
         # A subfolder that cannot be listed (chmod 000): named, and the rest is still walked.
         folder = os.path.normpath(str(error.filename))
@@ -183,10 +194,11 @@ def _walk(
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unreadable):
         here = Path(dirpath)
+        real_here = here.resolve()
         # os.path's checks: False, not PermissionError, inside a folder that cannot be
         # searched; os.walk then reports that folder (`unreadable`) and the walk goes on.
         if respect_gitignore and os.path.isfile(here / ".gitignore"):
-            ignores = [*ignores, (here.resolve(), _read_ignore(here / ".gitignore", errors))]
+            ignores = [*ignores, (real_here, _read_ignore(here / ".gitignore", errors))]
         keep: list[str] = []
         for name in sorted(dirnames):
             folder = here / name
@@ -194,7 +206,7 @@ def _walk(
                 continue
             if os.path.exists(folder / "pyvenv.cfg"):  # A virtualenv, whatever its name.
                 continue
-            if _ignored(ignores, folder.resolve(), True) or excluded(folder, root, True):
+            if _ignored(ignores, real_here / name, True) or excluded(folder, root, True):
                 continue
             keep.append(name)
         dirnames[:] = keep
@@ -208,11 +220,14 @@ def _walk(
                 skipped = problem if problem.startswith("cannot read") else f"skipped: {problem}"
                 errors.append(FileError(str(path), skipped))
                 continue
-            if path.is_symlink() and not _inside(path.resolve(), real_root):
+            real = real_here / name
+            if path.is_symlink():
+                real = path.resolve()
+                if not _inside(real, real_root):
+                    continue
+            if _ignored(ignores, real, False) or excluded(path, root, False):
                 continue
-            if _ignored(ignores, path.resolve(), False) or excluded(path, root, False):
-                continue
-            yield path
+            yield path, real
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -255,11 +270,22 @@ def _ignored(ignores: list[tuple[Path, pathspec.GitIgnoreSpec]], path: Path, is_
 
 def module_name(path: Path) -> str | None:
     """The dotted module name of a file, from the packages (`__init__.py`) around it."""
-    if path.suffix != ".py":
+    return _module_name(path.resolve(), {})
+
+
+def _module_name(real: Path, packages: dict[Path, tuple[str, ...] | None]) -> str | None:
+    """`module_name` of the resolved path `real`; `packages` remembers, per folder, the
+    package it is (None: not a package), so that a walk asks each folder once."""
+    if real.suffix != ".py":
         return None
-    parts = [] if path.stem == "__init__" else [path.stem]
-    folder = path.resolve().parent
-    while os.path.exists(folder / "__init__.py"):
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return ".".join(parts) or None
+    own = () if real.stem == "__init__" else (real.stem,)
+    return ".".join((*(_package(real.parent, packages) or ()), *own)) or None
+
+
+def _package(folder: Path, packages: dict[Path, tuple[str, ...] | None]) -> tuple[str, ...] | None:
+    if folder not in packages:
+        if os.path.exists(folder / "__init__.py"):
+            packages[folder] = (*(_package(folder.parent, packages) or ()), folder.name)
+        else:
+            packages[folder] = None
+    return packages[folder]

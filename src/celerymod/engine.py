@@ -23,7 +23,7 @@ from libcst.metadata import (
 
 from celerymod import import_order, registry, textio
 from celerymod.analysis.index import ProjectIndex
-from celerymod.ast_gates import Gates
+from celerymod.ast_gates import rules_to_run
 from celerymod.await_placement import misplaced_awaits
 from celerymod.lazy_metadata import LazyMetadata
 from celerymod.model import (
@@ -77,25 +77,20 @@ def process(
     """
     config = config.for_file(path)  # `per-file-ignores`
     digest = textio.source_hash(source)
-    helpers = index.reached_in(module_name) if index is not None else frozenset()
-    rules = registry.matching_rules(source, config, bool(helpers))
+    # Byte patterns, then the `ast` gates: Python's C parser rules out, in milliseconds,
+    # files where a rule has nothing to look at, before libcst parses them.
+    rules = rules_to_run(source, path, module_name, config, index)
     if not rules and not foreign:
         return FileResult(path=path, source_hash=digest)
     try:
         decoded = textio.decode(source)
     except textio.DecodeError as error:
         return FileResult(path=path, errors=(FileError(path, str(error)),), source_hash=digest)
-    # The `ast` gates: Python's C parser rules out, in milliseconds, files where a rule has
-    # nothing to look at, before libcst parses them.
-    if any(rule.gate for rule in rules):
-        gates = Gates(decoded.text, path, module_name, config.task_decorators, index)
-        rules = [rule for rule in rules if rule.gate is None or gates.passes(rule.gate)]
-    if not rules and not foreign:
-        return FileResult(path=path, source_hash=digest)
     context = ModuleContext(path=path, module_name=module_name, config=config, index=index)
     try:
         hidden: list[tuple[int, str]] = []
-        proposals = _analyze(decoded.text, context, rules, hidden)
+        wrapper = _wrap(decoded.text)
+        proposals = _proposals(wrapper, decoded.text, context, rules, hidden)
     except cst.ParserSyntaxError as error:
         message = _syntax_error_message(decoded.text, path, error)
         return FileResult(path=path, errors=(FileError(path, message),), source_hash=digest)
@@ -114,7 +109,8 @@ def process(
             suppressed=tuple(hidden),
         )
     try:
-        new_text, done = _apply_fixes(decoded.text, context, rules, wanted, foreign)
+        first = (wrapper, proposals)  # The fixes just found: no second analysis of the file.
+        new_text, done = _apply_fixes(decoded.text, context, rules, wanted, foreign, first)
     except InternalError as error:
         return FileResult(
             path=path,
@@ -128,7 +124,7 @@ def process(
     # only what was applied.
     applied = tuple(f for f in fixable if f.key in done)
     errors: tuple[FileError, ...] = ()
-    if keys is None:
+    if keys is None and config.fixpoint:
         # "Every fix" means the fixpoint: a fix may produce code that another fix applies to
         # (a CEL001 callback now holding a CEL002 wait). A chosen subset stays that subset.
         new_text, later, problem = _fixpoint(new_text, context, rules, config)
@@ -185,8 +181,7 @@ def _fixpoint(
         applied.extend(fix for key, fix in wanted.items() if key in done)
         text = new_text
     problem = (
-        f"fixes still changed the code after {_FIXPOINT_ROUNDS} rounds; "
-        "run `celerymod fix` again"
+        f"fixes still changed the code after {_FIXPOINT_ROUNDS} rounds; run `celerymod fix` again"
     )
     return text, tuple(applied), problem
 
@@ -348,16 +343,21 @@ def _apply_fixes(
     rules: Sequence[RuleSpec],
     keys: Collection[str],
     foreign: Sequence[ForeignEdit] = (),
+    first: tuple[MetadataWrapper, list[_Proposal]] | None = None,
 ) -> tuple[str, set[object]]:
-    """`apply_fixes`, and the keys (and foreign edits) it applied."""
+    """`apply_fixes`, and the keys (and foreign edits) it applied. `first`: the parsed
+    `text` and its proposals, when the caller has them already."""
     original = text
     done: set[object] = set()
     pending: set[object] = set(keys) | set(foreign)
     for _ in range(_MAX_ROUNDS):
         if not pending:
             break
-        wrapper = _wrap(text)
-        proposals = _proposals(wrapper, text, context, rules)
+        if first is not None:
+            (wrapper, proposals), first = first, None
+        else:
+            wrapper = _wrap(text)
+            proposals = _proposals(wrapper, text, context, rules)
         # Each fix is tagged with what it stands for: its key, or the foreign edit itself.
         batch: list[tuple[Fix, object]] = [
             (p.fix, p.finding.fix.key)

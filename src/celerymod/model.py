@@ -209,6 +209,10 @@ class RunConfig:
     result_timeout: float | None = None
     # `check --report-unused-ignores`: list suppression comments that hid nothing.
     report_unused_ignores: bool = False
+    # Apply what the fixes produce until nothing is left (`fix`). False: one round, which is
+    # all `check` needs (its findings, their `[*]`, and the proof that each fix compiles);
+    # a fixpoint round re-analyses the whole fixed file.
+    fixpoint: bool = True
 
     def for_file(self, path: str) -> RunConfig:
         """This config with the `per-file-ignores` that match `path` folded into `ignore`."""

@@ -17,7 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import TypeVar
 
-from celerymod import cache, registry, suppressions, textio
+from celerymod import ast_gates, cache, registry, suppressions, textio
 from celerymod.analysis.index import INDEX_PATTERNS, IndexEntry, ProjectIndex
 from celerymod.discovery import SourceFile
 from celerymod.model import FileError, FileResult, ForeignEdit, RunConfig, UnusedSuppression
@@ -50,7 +50,6 @@ def _index_fingerprint(index: ProjectIndex | None) -> str:
     if known is None or known[0] is not index:
         known = _index_fingerprints[id(index)] = (index, cache.index_fingerprint(index))
     return known[1]
-
 
 
 def _index_one(file: SourceFile) -> IndexEntry | None:
@@ -113,7 +112,9 @@ def _unused(source: bytes, result: FileResult, config: RunConfig) -> tuple[Unuse
         text = textio.decode(source).text
     except textio.DecodeError:
         return ()
-    return suppressions.unused(text, result.path, result.suppressed, registry.BY_CODE, config.selects)
+    return suppressions.unused(
+        text, result.path, result.suppressed, registry.BY_CODE, config.selects
+    )
 
 
 def _process_cached(
@@ -123,8 +124,11 @@ def _process_cached(
     index: ProjectIndex | None,
     foreign: Sequence[ForeignEdit],
 ) -> FileResult:
-    helpers = bool(index.reached_in(file.module_name)) if index is not None else False
-    if not foreign and not registry.matching_rules(source, config, helpers):
+    # Before the cache and before the engine: a file no rule can report in never imports
+    # libcst.
+    if not foreign and not ast_gates.rules_to_run(
+        source, file.path, file.module_name, config, index
+    ):
         return FileResult(path=file.path, source_hash=textio.source_hash(source))
     if not config.cache_dir:
         return _process(source, file, config, index, foreign)
@@ -302,9 +306,7 @@ def run(
     return redone
 
 
-def foreign_edits(
-    results: Iterable[FileResult], config: RunConfig
-) -> dict[str, list[ForeignEdit]]:
+def foreign_edits(results: Iterable[FileResult], config: RunConfig) -> dict[str, list[ForeignEdit]]:
     """Every foreign edit the applied fixes of `results` send, by target path, each once."""
     edits: dict[str, list[ForeignEdit]] = {}
     for result in results:

@@ -1,9 +1,16 @@
 """Celery's own dotted names: what makes an app, a task, a task class, and the packages whose
 lookalikes are not Celery's. Plain data with no libcst, so that the `ast` index pass
-(indexing.py) and the libcst analysis (tasks.py) read the same lists.
+(indexing.py), the `ast` gates (ast_gates.py) and the libcst analysis read the same lists.
 """
 
 from __future__ import annotations
+
+# The methods that wait on a Celery result (`AsyncResult`, `GroupResult`, `ResultSet`).
+WAIT_METHODS = frozenset({"get", "wait", "join", "join_native", "collect"})
+# What the condition of a loop polling a result reads (`CeleryModule.polls`): methods of a
+# result that say whether it is finished, and its state fields.
+POLL_METHODS = frozenset({"ready", "successful", "failed"})
+POLL_FIELDS = frozenset({"state", "status"})
 
 APP_CLASSES = frozenset({"celery.Celery", "celery.app.Celery", "celery.app.base.Celery"})
 

@@ -41,7 +41,6 @@ GROUP_RESULT_CLASSES = frozenset({"celery.result.GroupResult", "celery.result.Re
 ALLOW_JOIN_RESULT = frozenset({"celery.result.allow_join_result"})
 
 
-WAIT_METHODS = frozenset({"get", "wait", "join", "join_native", "collect"})
 
 
 # Keywords of AsyncResult.get/wait, GroupResult.join/join_native/get and collect: a call with

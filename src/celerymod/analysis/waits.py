@@ -12,17 +12,16 @@ import libcst as cst
 
 from celerymod.analysis.arguments import _literal_keywords
 from celerymod.analysis.evidence import ResultEvidence
+from celerymod.analysis.known import POLL_FIELDS, POLL_METHODS, WAIT_METHODS
 from celerymod.analysis.records import ResultOrigin, Task, WaitSite, Workaround
 from celerymod.analysis.syntax import _is_loop, _is_true, _walk_body, source_text
 from celerymod.analysis.vocabulary import (
     DISABLE_SYNC_SUBTASKS,
     WAIT_KEYWORDS,
-    WAIT_METHODS,
     CallForm,
     Canvas,
     OriginKind,
 )
-from celerymod.ast_gates import POLL_FIELDS, POLL_METHODS
 from celerymod.transforms.base import walk
 
 

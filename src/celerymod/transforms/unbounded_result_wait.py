@@ -94,11 +94,11 @@ import libcst as cst
 
 from celerymod.analysis.arguments import _literal_keywords
 from celerymod.analysis.coroutines import is_coroutine, poll_yields
+from celerymod.analysis.known import POLL_FIELDS, POLL_METHODS
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import describe
 from celerymod.analysis.vocabulary import METADATA
-from celerymod.ast_gates import POLL_FIELDS, POLL_METHODS
 from celerymod.model import Safety, seconds_text
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix, walk, with_keyword
