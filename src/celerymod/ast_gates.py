@@ -86,6 +86,11 @@ class Gates:
             return None
 
     @cached_property
+    def nodes(self) -> list[ast.AST]:
+        """Every node of the tree, walked once for all the gates that scan the whole file."""
+        return list(ast.walk(self.tree)) if self.tree is not None else []
+
+    @cached_property
     def _configured(self) -> frozenset[str]:
         return frozenset(name.rsplit(".", 1)[-1] for name in self.task_decorators)
 
@@ -104,7 +109,7 @@ class Gates:
         (`from .db import atomic_block` where `db` imports `atomic as atomic_block`)."""
         found = {name}
         package = package_of(self.module_name, self.path)
-        for node in ast.walk(tree):
+        for node in self.nodes:
             if not isinstance(node, ast.ImportFrom):
                 continue
             module = absolute_import("." * node.level + (node.module or ""), package, self.path)
@@ -132,7 +137,7 @@ def waits_in_tasks(tree: ast.Module, gates: Gates) -> bool:
     counts too, followed through such functions."""
     by_name: dict[str, list[_Function]] = {}
     roots: list[_Function] = []
-    for node in ast.walk(tree):
+    for node in gates.nodes:
         if isinstance(node, _Function):
             by_name.setdefault(node.name, []).append(node)
             if gates.task_shaped(node):
@@ -162,9 +167,9 @@ def catches_in_tasks(tree: ast.Module, gates: Gates) -> bool:
     """False only when no task's body (a function with a task-shaped decorator, or a `run`
     method) has a catch-all handler: a bare `except:`, or one whose type names `Exception`
     or `BaseException` (alone or in a tuple). CEL008 reports nothing else."""
-    if _imports_from(tree, "builtins"):
+    if _imports_from(gates.nodes, "builtins"):
         return True  # `from builtins import Exception as E`: names are no longer enough.
-    for node in ast.walk(tree):
+    for node in gates.nodes:
         if isinstance(node, _Function) and (node.name == "run" or gates.task_shaped(node)):
             for inner in ast.walk(node):
                 if isinstance(inner, ast.ExceptHandler) and _catches_all(inner):
@@ -177,7 +182,7 @@ def dispatch_in_atomic(tree: ast.Module, gates: Gates) -> bool:
     `atomic` (or an imported alias of it), nor in a function decorated with it: where
     CEL005 looks for dispatches."""
     atomic = gates.local_names(tree, "atomic")
-    for node in ast.walk(tree):
+    for node in gates.nodes:
         if isinstance(node, ast.With | ast.AsyncWith):
             if any(_named(item.context_expr, atomic) for item in node.items):
                 if any(_calls(statement) for statement in node.body):
@@ -194,7 +199,7 @@ def keys_over_results(tree: ast.Module, gates: Gates) -> bool:
     pattern CEL007 reports contains `celery` (`celery-task-meta-*`, `celery*`), so a
     string literal without it is ruled out; anything else (a name, an f-string, a `+`)
     may hold one."""
-    for node in ast.walk(tree):
+    for node in gates.nodes:
         if not (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -222,7 +227,7 @@ def crontab_calls(tree: ast.Module, gates: Gates) -> bool:
     names = gates.local_names(tree, "crontab")
     return any(
         isinstance(node, ast.Call) and (node.args or node.keywords) and _named(node.func, names)
-        for node in ast.walk(tree)
+        for node in gates.nodes
     )
 
 
@@ -233,7 +238,7 @@ def sleep_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
     names, which follow imports but not assignments)."""
     modules: set[str] = set()
     functions: set[str] = set()
-    for node in ast.walk(tree):
+    for node in gates.nodes:
         if isinstance(node, ast.Import):
             modules |= {a.asname or a.name for a in node.names if a.name == "time"}
         elif isinstance(node, ast.ImportFrom) and node.module == "time" and not node.level:
@@ -256,7 +261,7 @@ def sleep_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
 
     return any(
         sleeps(inner)
-        for node in ast.walk(tree)
+        for node in gates.nodes
         if isinstance(node, ast.AsyncFunctionDef)
         for inner in ast.walk(node)
         if isinstance(inner, ast.expr)
@@ -265,7 +270,7 @@ def sleep_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
 
 def waits_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
     """False only when no `async def` waits on anything (`_waits`): where CEL004 looks."""
-    return any(isinstance(node, ast.AsyncFunctionDef) and _waits(node) for node in ast.walk(tree))
+    return any(isinstance(node, ast.AsyncFunctionDef) and _waits(node) for node in gates.nodes)
 
 
 GATES: dict[str, Callable[[ast.Module, Gates], bool]] = {
@@ -372,9 +377,9 @@ def _calls(node: ast.AST) -> bool:
     return any(isinstance(inner, ast.Call) for inner in ast.walk(node))
 
 
-def _imports_from(tree: ast.Module, module: str) -> bool:
+def _imports_from(nodes: Sequence[ast.AST], module: str) -> bool:
     return any(
         (isinstance(node, ast.ImportFrom) and node.module == module)
         or (isinstance(node, ast.Import) and any(a.name == module for a in node.names))
-        for node in ast.walk(tree)
+        for node in nodes
     )

@@ -124,11 +124,8 @@ def _process_cached(
     index: ProjectIndex | None,
     foreign: Sequence[ForeignEdit],
 ) -> FileResult:
-    # Before the cache and before the engine: a file no rule can report in never imports
-    # libcst.
-    if not foreign and not ast_gates.rules_to_run(
-        source, file.path, file.module_name, config, index
-    ):
+    helpers = bool(index.reached_in(file.module_name)) if index is not None else False
+    if not foreign and not registry.matching_rules(source, config, helpers):
         return FileResult(path=file.path, source_hash=textio.source_hash(source))
     if not config.cache_dir:
         return _process(source, file, config, index, foreign)
@@ -152,6 +149,11 @@ def _process(
     index: ProjectIndex | None,
     foreign: Sequence[ForeignEdit],
 ) -> FileResult:
+    # The `ast` gates, before the engine: a file no rule can report in never imports libcst.
+    if not foreign and not ast_gates.rules_to_run(
+        source, file.path, file.module_name, config, index
+    ):
+        return FileResult(path=file.path, source_hash=textio.source_hash(source))
     from celerymod import engine
 
     try:
