@@ -160,22 +160,39 @@ class ResultOrigins(TaskHelpers):
         return False
 
     def _name_origin(self, name: cst.Name, task: Task, depth: int) -> ResultOrigin | None:
+        """The origin of the result a name holds. Names are resolved without flow (every
+        binding in the scope may reach the use): when its bindings give results of different
+        kinds (`r = AsyncResult(id)`, then `r = t.delay(x)` in a branch), the wait's origin
+        is unknown, never the first binding's."""
+        found: list[ResultOrigin] = []
         for referent in self._referents(name):
-            target = referent.node
-            if isinstance(target, cst.Param):
-                if self._owning_function(target) is task.function:
-                    return self._parameter_origin(target)
-                continue
-            value = self._bound_value(target)
-            if value is not None:
-                origin = self.result_origin(value, task, depth + 1)
-                if origin is not None:
-                    return _bound(origin, name.value, self._statement_of(target))
-                continue
-            collection = self._iterated_collection(target, task, depth + 1)
-            if collection is not None:
-                return _element_of(collection)
-        return None
+            origin = self._referent_origin(referent.node, name, task, depth)
+            if origin is not None:
+                found.append(origin)
+        if len({origin.kind for origin in found}) > 1:
+            sources = tuple(source for origin in found for source in origin.sources)
+            return ResultOrigin(
+                OriginKind.UNKNOWN,
+                CallForm.REBOUND,
+                Canvas.NONE,
+                names=(name.value,),
+                sources=sources,
+            )
+        return found[0] if found else None
+
+    def _referent_origin(
+        self, target: cst.CSTNode, name: cst.Name, task: Task, depth: int
+    ) -> ResultOrigin | None:
+        if isinstance(target, cst.Param):
+            if self._owning_function(target) is task.function:
+                return self._parameter_origin(target)
+            return None
+        value = self._bound_value(target)
+        if value is not None:
+            origin = self.result_origin(value, task, depth + 1)
+            return _bound(origin, name.value, self._statement_of(target)) if origin else None
+        collection = self._iterated_collection(target, task, depth + 1)
+        return _element_of(collection) if collection is not None else None
 
     def _parameter_origin(self, param: cst.Param) -> ResultOrigin | None:
         """A task parameter taken for a result: annotated with a `celery.result` class, or

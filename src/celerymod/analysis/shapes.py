@@ -109,6 +109,12 @@ def _shape_of_one(site: WaitSite) -> tuple[ShapeKind, str]:
         return ShapeKind.OTHER, "it waits on a result looked up by id, not one this task sent"
     if origin.kind is OriginKind.ARGUMENT:
         return ShapeKind.OTHER, "it waits on a result the task received as an argument"
+    if origin.form is CallForm.REBOUND:
+        names = ", ".join(f"`{name}`" for name in origin.names)
+        return ShapeKind.OTHER, (
+            f"{names} holds results of different kinds here (looked up by id, sent by this "
+            "task, received as an argument), depending on which assignment ran"
+        )
     if origin.kind is OriginKind.UNKNOWN:
         return ShapeKind.OTHER, "celerymod cannot tell what produced this result"
     if origin.canvas is Canvas.MAP:

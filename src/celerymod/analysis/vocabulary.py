@@ -88,6 +88,9 @@ class CallForm(StrEnum):
     RESULT_SET = "ResultSet"  # `ResultSet(results)` / `GroupResult(id, results)`
     ARGUMENT = "argument"  # a parameter of the task
     UNKNOWN = "unknown"  # only `.get(disable_sync_subtasks=...)` says it is a result
+    # A name bound to results of different kinds (`r = AsyncResult(id)`, then, in a branch,
+    # `r = t.delay(x)`): which one a wait reads is only known at run time.
+    REBOUND = "rebound"
 
 
 class Canvas(StrEnum):
