@@ -158,6 +158,22 @@ SHAPES = [
         id="another-context-manager",
     ),
     pytest.param(
+        "from django.db import transaction\nfrom shop.tasks import send\n\n"
+        "def save(order):\n    with transaction.atomic():\n        order.save()\n"
+        "        print(order.pk)\n    send.delay(order.pk)\n",
+        "dispatch-in-atomic",
+        False,
+        id="atomic-block-without-a-send",
+    ),
+    pytest.param(
+        "from celery import group\nfrom django.db import transaction\nfrom shop.tasks import send\n\n"
+        "def save(orders):\n    job = group(send.s(o.pk) for o in orders)\n"
+        "    with transaction.atomic():\n        job()\n",
+        "dispatch-in-atomic",
+        True,
+        id="canvas-called-in-atomic",
+    ),
+    pytest.param(
         "import redis\n\nPATTERN = 'celery-task-meta-*'\nr = redis.Redis()\n"
         "keys = r.keys(PATTERN)\n",
         "keys-over-results",

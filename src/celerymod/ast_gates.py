@@ -29,6 +29,12 @@ POLL_ATTRIBUTES = POLL_METHODS | POLL_FIELDS
 _CATCH_ALL = frozenset({"Exception", "BaseException"})
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
+# Calls that send a task; what makes a signature or a canvas, which a call sends too.
+_SENDS = frozenset({"delay", "apply_async", "send_task"})
+_SIGNATURE_METHODS = frozenset({"s", "si", "signature", "subtask", "map", "starmap", "chunks"})
+_CANVAS_NAMES = frozenset(
+    {"group", "chain", "chord", "signature", "subtask", "chunks", "Signature", "maybe_signature"}
+)
 
 
 def rules_to_run(
@@ -178,19 +184,27 @@ def catches_in_tasks(tree: ast.Module, gates: Gates) -> bool:
 
 
 def dispatch_in_atomic(tree: ast.Module, gates: Gates) -> bool:
-    """False only when no call sits inside a `with` whose context manager is named
-    `atomic` (or an imported alias of it), nor in a function decorated with it: where
-    CEL005 looks for dispatches."""
+    """False only when nothing that may send a task sits inside a `with` whose context
+    manager is named `atomic` (or an imported alias of it), nor in a function decorated
+    with it: where CEL005 looks. A send is a `.delay(...)`, `.apply_async(...)` or
+    `.send_task(...)`, or a called signature or canvas (`group(...)()`, `sig()`); only a
+    file that makes signatures or canvases (`.s(`, `group`, `signature`, ...) has those."""
     atomic = gates.local_names(tree, "atomic")
+    canvases = any(
+        (isinstance(node, ast.Attribute) and node.attr in _SIGNATURE_METHODS)
+        or (isinstance(node, ast.Name) and node.id in _CANVAS_NAMES)
+        or (isinstance(node, ast.alias) and node.name in _CANVAS_NAMES)
+        for node in gates.nodes
+    )
     for node in gates.nodes:
         if isinstance(node, ast.With | ast.AsyncWith):
-            if any(_named(item.context_expr, atomic) for item in node.items):
-                if any(_calls(statement) for statement in node.body):
-                    return True
+            held = any(_named(item.context_expr, atomic) for item in node.items)
         elif isinstance(node, _Function):
-            if any(_named(d, atomic) for d in node.decorator_list):
-                if any(_calls(statement) for statement in node.body):
-                    return True
+            held = any(_named(d, atomic) for d in node.decorator_list)
+        else:
+            continue
+        if held and any(_sends(statement, canvases) for statement in node.body):
+            return True
     return False
 
 
@@ -373,8 +387,17 @@ def _named(node: ast.expr, names: Collection[str]) -> bool:
     return isinstance(node, ast.Attribute) and node.attr in names
 
 
-def _calls(node: ast.AST) -> bool:
-    return any(isinstance(inner, ast.Call) for inner in ast.walk(node))
+def _sends(node: ast.AST, canvases: bool) -> bool:
+    """Whether `node` holds a call that may send a task (see `dispatch_in_atomic`)."""
+    for inner in ast.walk(node):
+        if not isinstance(inner, ast.Call):
+            continue
+        func = inner.func
+        if isinstance(func, ast.Attribute) and func.attr in _SENDS:
+            return True
+        if canvases or isinstance(func, ast.Call):
+            return True
+    return False
 
 
 def _imports_from(nodes: Sequence[ast.AST], module: str) -> bool:
