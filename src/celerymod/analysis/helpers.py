@@ -178,7 +178,7 @@ class TaskHelpers(AppsAndTasks):
             module_name=module_name,
             tasks=tuple(task.definition for task in self.tasks),
             aliases=self.module_aliases,
-            calls=function_calls(tree, module_name, self.module_aliases),
+            calls=function_calls(tree, module_name, self.module_aliases, self.path),
         )
         others = self.index.entries if self.index is not None else ()
         return ProjectIndex.from_entries([*others, local])

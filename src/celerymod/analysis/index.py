@@ -139,6 +139,8 @@ class CallScan:
     calls: tuple[tuple[ast.Call, str | None], ...]
     dropped: frozenset[int]  # ids of the values of expression statements
     imports: tuple[ast.Import | ast.ImportFrom, ...]  # every import, at any depth
+    # The imports inside functions, with the `__qualname__` of the function (as `calls`).
+    owned_imports: tuple[tuple[ast.Import | ast.ImportFrom, str], ...] = ()
 
 
 def scan_calls(tree: ast.Module) -> CallScan:
@@ -149,6 +151,7 @@ def scan_calls(tree: ast.Module) -> CallScan:
     calls: list[tuple[ast.Call, str | None]] = []
     dropped: set[int] = set()
     imports: list[ast.Import | ast.ImportFrom] = []
+    owned_imports: list[tuple[ast.Import | ast.ImportFrom, str]] = []
 
     def walk(node: ast.AST, owner: str | None) -> None:
         stack: list[object] = [node]
@@ -161,6 +164,8 @@ def scan_calls(tree: ast.Module) -> CallScan:
                 dropped.add(id(current.value))  # type: ignore[attr-defined]
             elif kind is ast.Import or kind is ast.ImportFrom:
                 imports.append(current)  # type: ignore[arg-type]
+                if owner is not None:
+                    owned_imports.append((current, owner))  # type: ignore[arg-type]
             elif not isinstance(current, ast.AST):
                 continue  # A name in a list field (`global a, b`) or a missing dict key.
             for name in current._fields:  # type: ignore[attr-defined]
@@ -183,7 +188,7 @@ def scan_calls(tree: ast.Module) -> CallScan:
                     walk(member, None)
         else:
             walk(statement, None)
-    found = CallScan(tuple(calls), frozenset(dropped), tuple(imports))
+    found = CallScan(tuple(calls), frozenset(dropped), tuple(imports), tuple(owned_imports))
     _last_scan = (tree, found)
     return found
 
@@ -226,21 +231,50 @@ def task_uses(
 
 
 def function_calls(
-    tree: ast.Module, module_name: str, aliases: Iterable[tuple[str, str]]
+    tree: ast.Module, module_name: str, aliases: Iterable[tuple[str, str]], path: str = ""
 ) -> tuple[tuple[str, str], ...]:
     """`(caller, callee)` absolute dotted names for every call, in a module-level function
     or a method of a module-level class, of a plain name or dotted path (`helper(x)`,
-    `utils.helper(x)`): the edges `ProjectIndex.task_path` follows from tasks to helpers."""
+    `utils.helper(x)`): the edges `ProjectIndex.task_path` follows from tasks to helpers.
+    Names a function imports itself (`from .search import run_search` in a task's body)
+    resolve through that import for the calls in that function."""
+    scan = scan_calls(tree)
     bound = dict(aliases)
+    by_owner: dict[str, dict[str, str]] = {}
+    package = package_of(module_name, path) if path else module_name.rpartition(".")[0]
+    for statement, function in scan.owned_imports:
+        table = by_owner.setdefault(function, dict(bound))
+        table.update(_imported_names(statement, package, path or None))
     edges: set[tuple[str, str]] = set()
-    for node, owner in scan_calls(tree).calls:
+    for node, owner in scan.calls:
         if owner is None or not isinstance(node.func, ast.Name | ast.Attribute):
             continue
         caller = f"{module_name}.{owner}"
-        callee = _absolute(node.func, bound, module_name)
+        callee = _absolute(node.func, by_owner.get(owner, bound), module_name)
         if callee is not None and callee != caller:
             edges.add((caller, callee))
     return tuple(sorted(edges))
+
+
+def _imported_names(
+    node: ast.Import | ast.ImportFrom, package: str | None, path: str | None
+) -> dict[str, str]:
+    """The names an import statement binds, each with the absolute dotted name it binds."""
+    if isinstance(node, ast.Import):
+        return {
+            alias.asname or alias.name.partition(".")[0]: alias.name
+            if alias.asname
+            else alias.name.partition(".")[0]
+            for alias in node.names
+        }
+    base = absolute_import("." * node.level + (node.module or ""), package, path)
+    if base is None:
+        return {}
+    return {
+        alias.asname or alias.name: f"{base}.{alias.name}"
+        for alias in node.names
+        if alias.name != "*"
+    }
 
 
 def _absolute(node: ast.expr, bound: dict[str, str], module_name: str | None) -> str | None:

@@ -87,7 +87,7 @@ def libcst_entry(
     return replace(
         entry,
         uses=task_uses(tree, path, module_name, entry.aliases),
-        calls=function_calls(tree, entry.module_name or "__main__", entry.aliases),
+        calls=function_calls(tree, entry.module_name or "__main__", entry.aliases, path),
     )
 
 
@@ -113,7 +113,7 @@ class _Module:
             defined=tuple(sorted(set(values) - self._apps - self._task_classes)),
             aliases=aliases,
             uses=task_uses(self.tree, self.path, self.module_name, aliases),
-            calls=function_calls(self.tree, self.module_name, aliases),
+            calls=function_calls(self.tree, self.module_name, aliases, self.path),
         )
 
     # -- names (`ModuleNames` without metadata) --
