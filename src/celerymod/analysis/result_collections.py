@@ -11,6 +11,7 @@ import libcst as cst
 from celerymod.analysis.origins import ResultOrigins, _bound
 from celerymod.analysis.records import ResultCollection, ResultOrigin, Task
 from celerymod.analysis.syntax import _attribute_chain
+from celerymod.analysis.vocabulary import CallForm, Canvas, OriginKind
 
 
 class ResultCollections(ResultOrigins):
@@ -78,6 +79,16 @@ class ResultCollections(ResultOrigins):
                 return ResultCollection(
                     _bound(origin, name.value, *statements, builder), builder, name.value
                 )
+        for referent in referents:
+            param = referent.node
+            if isinstance(param, cst.Param) and self._owning_function(param) is task.function:
+                if _names_results(param.name.value):
+                    # `def collect(results): for r in results: r.get()`: results the task
+                    # received (their waits are then checked to look like Celery's).
+                    origin = ResultOrigin(
+                        OriginKind.ARGUMENT, CallForm.ARGUMENT, Canvas.NONE, parameter=param
+                    )
+                    return ResultCollection(origin, param, name.value)
         return None
 
     def _filled_with(
@@ -159,3 +170,9 @@ class ResultCollections(ResultOrigins):
             ):
                 return self.collection_of(iterable.func.value, task, depth)
         return None
+
+
+def _names_results(name: str) -> bool:
+    """A parameter named for Celery results held together: `results`, `async_results`,
+    `*_results` (the plural of the names `_parameter_origin` takes for one result)."""
+    return name in ("results", "async_results") or name.endswith("_results")

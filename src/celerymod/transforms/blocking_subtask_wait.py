@@ -30,8 +30,9 @@ Waits in a `def` or `lambda` nested inside a task are not reported (they run onl
 
 **Waits in helpers.** A plain function (module level, or a method of a module-level class)
 that a task calls, directly or through other functions, in the same module or in another
-scanned one (the project index records every function's calls), runs in the task's worker
-process: its waits are findings too, reported at the wait with the calls that lead there
+scanned one (the project index records every function's calls, also through an import
+inside the calling function: `from .search import run_search` in a task's body), runs in the
+task's worker process: its waits are findings too, reported at the wait with the calls that lead there
 (`` `res.get()` waits on a subtask inside `wait_for`, which task `sync` calls (`sync ->
 fetch_and_wait -> wait_for`) ``). A helper's parameter is a result when it is named or annotated like one
 (below), or when a task of the same module passes it a result (`settle(fetch.delay(x))`).
@@ -80,7 +81,9 @@ A task (or helper) parameter is taken for a result when annotated with a `celery
 class (`AsyncResult`, `GroupResult`, `ResultSet`, `EagerResult`), or when named `result`,
 `async_result`, `res`, `*_result` or `*_res` and the wait call looks like Celery's: no positional argument but
 a number (the timeout), and only Celery's keywords (`timeout`, `propagate`, `interval`, ...).
-So `result.get("key")` on a dict parameter is not a finding. Inside `if isinstance(x,
+So `result.get("key")` on a dict parameter is not a finding. A parameter named `results`,
+`async_results` or `*_results` holds results (`for r in results: r.get()`), with the same
+check on each wait. Inside `if isinstance(x,
 AsyncResult):` (or `GroupResult`, `ResultSet`, `EagerResult`; in a tuple or an `and`) and
 `if hasattr(x, "join_native"):` (duck typing only Celery's result sets answer), `x` is a result
 whatever produced it.
