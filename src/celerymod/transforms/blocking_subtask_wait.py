@@ -169,7 +169,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   parameter receives the waited value, named as the original variable (a chord hands it the
   list of results, a chain the last result), followed by one parameter for every other value
   the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
-  scope analysis); they are passed explicitly: `<task>_finish.s(a, b)`. A tail that does not
+  scope analysis), unless a `name = ...` of the tail binds it first; they are passed
+  explicitly: `<task>_finish.s(a, b)`. A tail that does not
   read the waited value gets `.si(a, b)`. If the orchestrator is `bind=True`, so is the
   callback, which then takes `self` first. A tail that is only `return <waited value>` needs
   no callback: the chord's, group's or chain's own result is that value.

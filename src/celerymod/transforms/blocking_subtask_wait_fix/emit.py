@@ -23,6 +23,7 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _only_small,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.messages import _Messages
+from celerymod.transforms.blocking_subtask_wait_fix.plans import _check_tail
 
 
 class _Emit(_Messages):
@@ -43,7 +44,7 @@ class _Emit(_Messages):
             tail.insert(0, carried.statement.with_changes(leading_lines=lines))
         if plan.returns_value and tail:
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
-        self._check_tail(tail)
+        _check_tail(tail)
         wanted, in_range = self._tail_names(after)
         value = plan.value_name
         intermediates: set[str] = getattr(self, "intermediates", set())
