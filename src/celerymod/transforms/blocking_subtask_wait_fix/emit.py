@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import libcst as cst
@@ -11,7 +12,7 @@ from celerymod.analysis.known import TASK_DECORATORS
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.syntax import describe
 from celerymod.model import Safety, Strategy
-from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.base import Fix, Replacement, with_keyword
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     Refused,
@@ -70,6 +71,7 @@ class _Emit(_Messages):
         extras = [n for n in wanted if n != value]
         if self.branch is not None:
             self._bound_on_branch(extras)
+            self._reads_only_bound_names([*([carried.original] if carried else []), *after])
         uses_value = value is not None and (value in wanted or carried is not None)
 
         # What happens to the tail.
@@ -180,15 +182,19 @@ class _Emit(_Messages):
         new_function = function.with_changes(
             body=new_body, params=new_params, decorators=decorators
         )
-        replacement: cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] = new_function
+        replacements: list[tuple[cst.CSTNode, Replacement]] = [(function, new_function)]
         if callback:
             assert new_function_name is not None
             callback_params = (
                 ([self_name] if bind else []) + ([value] if uses_value and value else []) + extras
             )
-            replacement = cst.FlattenSentinel(
-                [new_function, self._callback(new_function_name, callback_params, tail)]
-            )
+            new_callback = self._callback(new_function_name, callback_params, tail)
+            # After the callbacks of the task's other branches: `_finish`, then `_finish_2`.
+            last = _last_callback(self.celery, function)
+            if last is None:
+                replacements = [(function, cst.FlattenSentinel([new_function, new_callback]))]
+            else:
+                replacements.append((last, cst.FlattenSentinel([last, new_callback])))
         if self.timeouts:
             # A chord or chain has no deadline of its own; `time_limit` is per subtask.
             self.review_notes.append(
@@ -207,7 +213,7 @@ class _Emit(_Messages):
         return Fix(
             message=message,
             safety=safety,
-            replacements=((function, replacement),),
+            replacements=tuple(replacements),
             add_imports=self._import_items(),
             remove_imports=remove,
         )
@@ -321,6 +327,25 @@ class _Emit(_Messages):
             body=body.with_changes(body=moved, footer=body.footer),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
+
+
+def _last_callback(celery: CeleryModule, function: cst.FunctionDef) -> cst.FunctionDef | None:
+    """The last of the tasks named `<task>_finish` or `<task>_finish_<n>` that follow the
+    task `function` in the module, one after the other (the callbacks of other branches)."""
+    body = list(celery.module.body)
+    index = next(i for i, s in enumerate(body) if s is function)
+    pattern = re.compile(rf"{re.escape(function.name.value)}_finish(_\d+)?")
+    tasks = {id(task.function) for task in celery.tasks}
+    last = None
+    for statement in body[index + 1 :]:
+        if not (
+            isinstance(statement, cst.FunctionDef)
+            and id(statement) in tasks
+            and pattern.fullmatch(statement.name.value)
+        ):
+            break
+        last = statement
+    return last
 
 
 def _celery_decorator(celery: CeleryModule, decorator: cst.Decorator | None) -> bool:
