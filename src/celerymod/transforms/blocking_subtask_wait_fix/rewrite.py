@@ -46,7 +46,7 @@ from libcst.metadata import ScopeProvider
 
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import Task, WaitSite
-from celerymod.analysis.shapes import ShapeKind, classify
+from celerymod.analysis.shapes import Shape, ShapeKind, classify
 from celerymod.model import Strategy
 from celerymod.transforms.base import Fix, walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
@@ -137,6 +137,19 @@ def rewrite(
             first = outcome
     fix, site = (first.fix, first.site) if first is not None else (None, None)
     return Outcome(fix, site, reasons, owners, frozenset(hidden))
+
+
+def shapes(celery: CeleryModule, task: Task, waits: Sequence[WaitSite]) -> list[Shape]:
+    """The shapes `waits` form as the rewrite sees them: per `if` branch when they sit in
+    branches of one `if` (a single wait in each branch is a shape of its own), else over the
+    task body (`analysis.shapes.classify`). CEL002 takes a wait that is a shape alone."""
+    try:
+        groups = _branches_of(celery, task, waits)
+    except Refused:
+        return list(classify(waits))
+    return [
+        s for branch, group in groups for s in classify(_flattened(celery, task, group, branch))
+    ]
 
 
 def _keeping_names_local(
