@@ -219,7 +219,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   `disable_sync_subtasks=False` goes with the wait call it was passed to.
 
 **Not fixed** (reported; the message says why and what to do by hand):
-waits inside `try`, `while`, `with` or nested loops, or in an `if` other than as above; a task waiting in more than one
+waits inside `try`, `while`, `with` or nested loops, or in an `if` other than as above; a
+`return <wait>` inside a `for` (the loop ends at its first item); a task waiting in more than one
 shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
 looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
 into a dict (or walked with `enumerate`/`zip`) before waiting, or waited with `.collect()` or

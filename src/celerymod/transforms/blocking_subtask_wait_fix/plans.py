@@ -102,6 +102,16 @@ class _Plans(_Steps):
             and len(call.args) == 1
             and call.args[0].value is site.node
         ):
+            if any(
+                isinstance(node, cst.Return) and any(n is site.node for n in walk(node))
+                for node in walk(loop.body)
+            ):
+                # `return self.replace(...)` there would also leave at the first item, but
+                # a chord of every item would not: the shape is not a fan-out.
+                raise Refused(
+                    "the wait is returned from inside the loop, which so ends at its first "
+                    "item: not a fan-out a chord can run; " + _BY_HAND
+                )
             raise Refused("the loop body does more than `results.append(<wait>)`; " + _BY_HAND)
         name = call.func.value.value
         # `name = []` before the loop, with nothing else touching `name` in between.
