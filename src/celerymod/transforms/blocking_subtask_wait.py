@@ -156,9 +156,9 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   first branch whose fix is review.
   Not for a branch after which the code after the `if` reads a name that the branch binds
   neither before its dispatch nor by a `name = ...` that moves with it, nor one whose moved
-  code alone binds a name that the code staying in the task reads and the module defines
-  too (it would read the module's); not when two waiting blocks can both run (separate
-  `if`s, an `if` inside a waiting branch).
+  code alone binds a name that the code staying in the task reads (it would stop being a
+  local there, unbound for good or the module's); not when two waiting blocks can both run
+  (separate `if`s, an `if` inside a waiting branch).
 - **Statements between the dispatch and the wait** that share no name with them and cannot
   leave the task (`count = 0`) move up, before the dispatch; one that calls something
   (`log.info(...)`) makes the fix review: it now runs before the dispatch instead of after.

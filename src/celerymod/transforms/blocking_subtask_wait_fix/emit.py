@@ -71,7 +71,6 @@ class _Emit(_Messages):
         extras = [n for n in wanted if n != value]
         if self.branch is not None:
             self._bound_on_branch(extras)
-            self._reads_only_bound_names([*([carried.original] if carried else []), *after])
         uses_value = value is not None and (value in wanted or carried is not None)
 
         # What happens to the tail.

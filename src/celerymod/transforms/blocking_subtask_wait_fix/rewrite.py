@@ -162,11 +162,12 @@ def _keeping_names_local(
     in the task; the others' waits get their reason in `reasons`.
 
     A name that only the code the rewrites take out binds, and that the code staying in the
-    task still reads, stops being local: there it would read a module global or builtin of
-    that name where the original raised `UnboundLocalError`. Every rewrite that takes out a
-    binding of such a name is refused. All the branches' rewrites count at once, as if each
-    were applied, so that the verdict does not depend on which one the engine applies first
-    (what `check` says of a branch rewritten later is what its own fix then does)."""
+    task still reads, stops being local there: where the original raised
+    `UnboundLocalError` it would read a module global or builtin of that name, or name
+    nothing at all (`ruff` F821). Every rewrite that takes out a binding of such a name is
+    refused. All the branches' rewrites count at once, as if each were applied, so that the
+    verdict does not depend on which one the engine applies first (what `check` says of a
+    branch rewritten later is what its own fix then does)."""
     body = task.function.body
     if not built or not isinstance(body, cst.IndentedBlock):
         return built
@@ -176,16 +177,14 @@ def _keeping_names_local(
         lost: dict[str, str] = {}  # the name -> the reason
         for name in sorted({a.name for a in scope.assignments}):
             bindings = scope.assignments[name]
-            stays = [a for a in scope.accesses[name] if id(a.node) not in moved]
-            if (
-                all(id(binding.node) in moved for binding in bindings)
-                and stays
-                and name in scope.globals
+            if all(id(binding.node) in moved for binding in bindings) and any(
+                id(access.node) not in moved for b in bindings for access in b.references
             ):
                 lost[name] = (
                     f"only the code that moves into the callback binds `{name}`, which the "
-                    f"code staying in the task reads: `{name}` there would be the module's (or "
-                    f"the builtin) `{name}`, not unbound; " + _BY_HAND
+                    f"code staying in the task reads: there `{name}` would no longer be a "
+                    "local of the task (a `NameError`, or the module's or a builtin's value, "
+                    "where it was unbound); " + _BY_HAND
                 )
         kept = []
         for group, outcome, ids in built:

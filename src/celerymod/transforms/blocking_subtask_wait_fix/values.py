@@ -4,10 +4,7 @@ serializer on its way to the callback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import libcst as cst
-from libcst.metadata import ScopeProvider
 
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.syntax import source_text
@@ -112,30 +109,6 @@ class _Values(_Plans):
             s for i, s in enumerate(self.flat[self.first :], self.first) if i not in self.lifted
         ]
         return {id(n) for statement in moved for n in walk(statement)}
-
-    def _reads_only_bound_names(self, tail: Sequence[cst.BaseStatement]) -> None:
-        """Refused when the moved code (`tail`) reads a name that nothing binds: the
-        original raised there, as this branch does not bind it (the rewrite of another
-        branch may have taken its only binding into a callback: the refusal stays the one
-        `_bound_on_branch` gave before that rewrite)."""
-        assert self.branch is not None
-        continuation = {id(s) for s in self.branch.continuation}
-        for statement in tail:
-            for node in walk(statement):
-                if not isinstance(node, cst.Name):
-                    continue
-                node_scope = self.celery._meta(ScopeProvider, node, None)
-                if node_scope is None or all(a.referents for a in node_scope.accesses[node]):
-                    continue
-                if id(statement) in continuation:  # As `_bound_on_branch` says it.
-                    raise Refused(
-                        f"the code after the `if` reads `{node.value}`, which this branch does "
-                        "not bind before the dispatch; " + _BY_HAND
-                    )
-                raise Refused(
-                    f"the code after the wait reads `{node.value}`, which nothing binds; "
-                    + _BY_HAND
-                )
 
     def _serialisable(self, name: str, params: list[str]) -> bool | str:
         """Whether `name`'s value survives the JSON serializer unchanged on its way to the
