@@ -148,17 +148,18 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   metadata); the code after the `if` that a branch fell through to (not after a
   `return <wait>`) moves into a callback of that branch's own (`<task>_finish`,
   `<task>_finish_2`, ...) and stays in place for the other branches, which run as before
-  (the worker tests run every branch). One fix rewrites one branch, the first in the code:
-  `check` marks its wait `[*]` and says the other branches' waits are rewritten after it;
-  `fix` then applies, in the code each fix produced, the next branch's fix, until none is
-  left (`fix -i` offers one branch per run; a branch whose wait is suppressed is skipped).
-  Each branch's fix has its own safety: `fix --write` without `--unsafe-fixes` stops at the
-  first branch whose fix is review.
-  Not for a branch after which the code after the `if` reads a name that the branch binds
-  neither before its dispatch nor by a `name = ...` that moves with it, nor one whose moved
-  code alone binds a name that the code staying in the task reads (it would stop being a
-  local there, unbound for good or the module's); not when two waiting blocks can both run
-  (separate `if`s, an `if` inside a waiting branch).
+  (the worker tests run every branch), until no branch reaches it (an `if`/`else` whose
+  every branch now dispatches): then it leaves the task. One fix rewrites one branch, the
+  first in the code: `check` marks its wait `[*]` and says the other branches' waits are
+  rewritten after it; `fix` then applies, in the code each fix produced, the next branch's
+  fix, until none is left (`fix -i` offers one branch per run; a branch whose wait is
+  suppressed is skipped). Each branch's fix has its own safety: `fix --write` without
+  `--unsafe-fixes` stops at the first branch whose fix is review. Not for a branch after
+  which the code after the `if` reads a name that the branch binds neither before its
+  dispatch nor by a `name = ...` that moves with it, nor one whose moved code alone binds a
+  name that the code staying in the task reads (it would stop being a local there, unbound
+  for good or the module's); not when two waiting blocks can both run (separate `if`s, an
+  `if` inside a waiting branch).
 - **Statements between the dispatch and the wait** that share no name with them and cannot
   leave the task (`count = 0`) move up, before the dispatch; one that calls something
   (`log.info(...)`) makes the fix review: it now runs before the dispatch instead of after.

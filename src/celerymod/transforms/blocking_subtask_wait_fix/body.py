@@ -187,6 +187,11 @@ class _Body(_Spelling):
                 self.continued = True
         return after
 
+    def _indent(self) -> str:
+        body = self.function.body
+        assert isinstance(body, cst.IndentedBlock)
+        return body.indent if body.indent is not None else self.celery.module.default_indent
+
     def _check_wait_call(self, site: WaitSite) -> None:
         if site.method == "collect":
             raise Refused("`collect()` yields intermediate results too; " + _BY_HAND)

@@ -22,9 +22,13 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _leading,
     _literalish,
     _only_small,
+    _with_branch,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.messages import _Messages
 from celerymod.transforms.blocking_subtask_wait_fix.plans import _check_tail
+
+_MOVES = "the code after the `if` moves into the callback for this branch"
+_LEAVES = "the code after the `if`, which no branch reaches any more, leaves the task"
 
 
 class _Emit(_Messages):
@@ -102,10 +106,7 @@ class _Emit(_Messages):
         new_function_name = None
         callback_sig = None
         if callback and getattr(self, "continued", False):
-            notes.append(
-                "the code after the `if` moves into the callback for this branch and stays "
-                "in place for the others"
-            )
+            notes.append(_MOVES + " and stays in place for the others")
         if callback:
             new_function_name = _fresh(f"{function.name.value}_finish", module_names)
             method = "s" if uses_value else "si"
@@ -172,11 +173,12 @@ class _Emit(_Messages):
             new_body = function.body.with_changes(body=[*prefix, *generated])
         else:
             # The branch ends with the dispatch; the other branches and the code after the
-            # `if` stay as they were.
+            # `if` stay as they were, unless no branch reaches that code any more.
             block = self.branch.block
             new_block = block.with_changes(body=[*prefix, *generated])
-            new_body = function.body.deep_replace(block, new_block)
-            assert isinstance(new_body, cst.IndentedBlock)
+            new_body, cut = _with_branch(function.body, block, new_block)
+            if cut:  # The last branch to fall through to it: it leaves the task.
+                notes[:] = [n for n in notes if not n.startswith(_MOVES)] + [_LEAVES]
         decorators = [new_decorator if d is self.task.decorator else d for d in function.decorators]
         new_function = function.with_changes(
             body=new_body, params=new_params, decorators=decorators
@@ -299,11 +301,6 @@ class _Emit(_Messages):
             ]
         out.append(_call("return {", fields, "}", one, force=True))
         return [line + "\n" for line in out]
-
-    def _indent(self) -> str:
-        body = self.function.body
-        assert isinstance(body, cst.IndentedBlock)
-        return body.indent if body.indent is not None else self.celery.module.default_indent
 
     def _callback(
         self, name: str, params: list[str], tail: Sequence[cst.BaseStatement]

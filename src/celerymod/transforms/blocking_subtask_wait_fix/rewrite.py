@@ -55,6 +55,7 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     Refused,
     _Chain,
     _Chord,
+    _unreached,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.emit import _Emit
 
@@ -101,6 +102,11 @@ def _line(celery: CeleryModule, site: WaitSite) -> str:
     return f" on line {where.start.line}" if where is not None else ""
 
 
+# A branch's rewrite: its waits, its fix, the ids of the nodes it takes out of the task, and
+# the id of the branch's block.
+_Built = tuple[list[WaitSite], Outcome, set[int], int]
+
+
 def rewrite(
     celery: CeleryModule,
     task: Task,
@@ -118,17 +124,17 @@ def rewrite(
     except Refused as refusal:
         return Outcome(reasons={id(site.node): str(refusal) for site in waits})
     reasons: dict[int, str] = {}
-    built: list[tuple[list[WaitSite], Outcome, set[int]]] = []
+    built: list[_Built] = []
     for branch, group in groups:
         outcome, moved = _rewrite_block(celery, task, group, strategy, branch)
         reasons.update(outcome.reasons)
         if outcome.fix is not None:
-            built.append((group, outcome, moved))
+            built.append((group, outcome, moved, id(branch.block) if branch else 0))
     built = _keeping_names_local(celery, task, built, reasons)
     owners: dict[int, WaitSite] = {}
     hidden: set[int] = set()
     first: Outcome | None = None
-    for group, outcome, _ in built:
+    for group, outcome, _, _ in built:
         assert outcome.site is not None
         owners.update({id(site.node): outcome.site for site in group})
         if suppressed(celery, outcome.site):
@@ -155,9 +161,9 @@ def shapes(celery: CeleryModule, task: Task, waits: Sequence[WaitSite]) -> list[
 def _keeping_names_local(
     celery: CeleryModule,
     task: Task,
-    built: list[tuple[list[WaitSite], Outcome, set[int]]],
+    built: list[_Built],
     reasons: dict[int, str],
-) -> list[tuple[list[WaitSite], Outcome, set[int]]]:
+) -> list[_Built]:
     """The branch rewrites of `built` that change no name's meaning in the code that stays
     in the task; the others' waits get their reason in `reasons`.
 
@@ -173,7 +179,12 @@ def _keeping_names_local(
         return built
     scope = celery._meta(ScopeProvider, body.body[0], None)
     while built and scope is not None:
-        moved = set().union(*(ids for _, _, ids in built))
+        # What leaves the task: the moved code, and the code after the `if`s that no branch
+        # reaches once every branch of `built` ends with its dispatch (the fix drops it).
+        dead = _unreached(body, {block for *_, block in built})
+        moved = set().union(*(ids for _, _, ids, _ in built))
+        for statement in (node for node in walk(body) if id(node) in dead):
+            moved |= {id(node) for node in walk(statement)}
         lost: dict[str, str] = {}  # the name -> the reason
         for name in sorted({a.name for a in scope.assignments}):
             bindings = scope.assignments[name]
@@ -187,12 +198,12 @@ def _keeping_names_local(
                     "where it was unbound); " + _BY_HAND
                 )
         kept = []
-        for group, outcome, ids in built:
+        for group, outcome, ids, block in built:
             name = next(
                 (n for n in lost if any(id(a.node) in ids for a in scope.assignments[n])), None
             )
             if name is None:
-                kept.append((group, outcome, ids))
+                kept.append((group, outcome, ids, block))
             else:
                 reasons.update({id(site.node): lost[name] for site in group})
         if len(kept) == len(built):
