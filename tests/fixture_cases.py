@@ -24,12 +24,18 @@ Worker scenarios (CEL001, tests/test_worker_cel001.py): a `worker` fixture of
 codemod,
     CELERYMOD_SCENARIO = {"task": "<orchestrator function>", "args": [...], "kwargs": {...},
                           "ignore": ["<result key>", ...], "workaround": True,
-                          "same_return": True, "failing": {"args": [...], ...}}
+                          "same_return": True, "failing": {"args": [...], ...},
+                          "empty": {...}, "other_branch": {...}, "branches": [{...}, ...]}
 `task` is the orchestrator to call (in both versions), `args`/`kwargs` its JSON arguments;
 `ignore` lists keys of a dict result left out of the comparison (timestamps); `workaround`
 marks an input that silences the guard (it must deadlock instead of raising);
 `same_return` a fix that keeps the task's return value (not metadata to follow); `failing`
-arguments that make a subtask raise (the rewrite must fail as the rule's docs say). Subtasks
+arguments that make a subtask raise (the rewrite must fail as the rule's docs say); `empty`
+arguments that give a fan-out no items; for rewrites of `if` branches, `other_branch` the
+arguments of a path that dispatches nothing (both versions run it as before) and `branches`
+the arguments of every other dispatching branch, one entry each, besides the main
+scenario's (each runs like the main scenario: the guard before, the oracle's value after;
+the tests trace which waits each scenario reaches). Subtasks
 should return their name and arguments (`return ["clone", slugs, depth]`) so the comparison
 shows that every chain step received exactly the arguments it received before.
 

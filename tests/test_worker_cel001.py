@@ -18,7 +18,9 @@ its `CELERYMOD_SCENARIO` (see fixture_cases.py) names the orchestrator and its a
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -296,15 +298,115 @@ def test_the_branch_that_does_not_dispatch_runs_as_before(
     assert _comparable(rewritten, scenario) == oracle
 
 
-def test_every_branch_rewrite_runs_both_branches_on_the_worker() -> None:
-    """A worker case whose fix rewrites one `if` branch declares the other branch's arguments."""
-    branch_cases = [
-        case.name
-        for case in _worker_cases()
-        if "stays in place for the others" in _fix_message(case)
-    ]
+def _branch_cases() -> list[Case]:
+    return [case for case in _worker_cases() if '"branches":' in case.input.read_text()]
+
+
+@pytest.mark.parametrize("case", _branch_cases(), ids=lambda case: case.name)
+def test_every_dispatching_branch_runs_on_the_worker(celery_worker_env: Any, case: Case) -> None:
+    """Waits in several branches of one `if`: each branch is rewritten by a fix of its own
+    (the engine applies them in turn). The main scenario runs the first branch; each entry
+    of `branches` (arguments, like `other_branch`) runs another one: the original fails
+    there with the guard, the rewrite completes with the oracle's value."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    followed = case.config().strategy == "metadata" and not scenario.get("same_return")
+    for entry in scenario["branches"]:
+        branch = {**scenario, **entry}
+        task_id = f"cel001-{uuid.uuid4()}"
+        oracle = _comparable(_oracle(env, before, branch, task_id), scenario)
+        result = _dispatch(before, branch)
+        env.wait_ready(result, timeout=TIMEOUT)
+        assert result.failed(), f"{entry}: expected the guard, got {result.state}"
+        assert GUARD in str(result.result), entry
+        value = env.get(_dispatch(after, branch, task_id), timeout=TIMEOUT)
+        final = _follow(env, value, task_id) if followed else value
+        assert _comparable(final, scenario) == oracle, entry
+
+
+def _waits_reached(env: Any, case: Case, task: Any, arguments: dict[str, Any]) -> set[int]:
+    """The lines of the input's waits that the original runs with `arguments` (traced in
+    the eager oracle run, in this process)."""
+    module = env.module(re.sub(r"[^0-9A-Za-z_]", "_", f"fx_{case.rule}_{case.name}_input"))
+    result = engine.process(case.input.read_bytes(), case.input.name, case.config())
+    waits = {f.span.line for f in result.findings if f.code == "CEL001"}
+    reached: set[int] = set()
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != module.__file__:
+            return None
+        if event == "line" and frame.f_lineno in waits:
+            reached.add(frame.f_lineno)
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        _oracle(env, task, arguments, f"cel001-{uuid.uuid4()}")
+    finally:
+        sys.settrace(previous)
+    return reached
+
+
+@pytest.mark.parametrize(
+    "case",
+    sorted({*_branch_cases(), *_other_branch_cases()}, key=lambda c: c.name),
+    ids=lambda case: case.name,
+)
+def test_the_branch_scenarios_reach_every_wait(celery_worker_env: Any, case: Case) -> None:
+    """The scenarios of a case that rewrites `if` branches run what they claim: the main
+    one and each entry of `branches` reach a wait no scenario before reached, together
+    every wait of the input, and `other_branch` (when a path dispatches nothing) none."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    result = engine.process(case.input.read_bytes(), case.input.name, case.config())
+    waits = {f.span.line for f in result.findings if f.code == "CEL001"}
+    seen: set[int] = set()
+    for entry in [{}, *scenario.get("branches", [])]:
+        reached = _waits_reached(env, case, before, {**scenario, **entry})
+        assert reached - seen, f"{entry or 'the main scenario'} reaches no wait of its own"
+        seen |= reached
+    assert seen == waits
+    if "other_branch" in scenario:
+        assert not _waits_reached(env, case, before, {**scenario, **scenario["other_branch"]})
+
+
+def _declared(case: Case) -> dict[str, Any]:
+    """The case's `CELERYMOD_SCENARIO`, read from the input's source."""
+    tree = ast.parse(case.input.read_text())
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "CELERYMOD_SCENARIO" for t in statement.targets
+        ):
+            declared = ast.literal_eval(statement.value)
+            assert isinstance(declared, dict)
+            return declared
+    return {}
+
+
+def test_every_branch_rewrite_runs_every_branch_on_the_worker() -> None:
+    """A worker case whose fix run rewrites `if` branches declares the arguments of a path
+    that dispatches nothing (`other_branch`), unless none is left (the last fix says the
+    code after the `if` leaves the task), and, when it rewrites several branches (one fix
+    each, applied in turn), the arguments of every dispatching branch besides the main
+    scenario's (`branches`)."""
+    branch_cases, several = [], 0
+    for case in _worker_cases():
+        result = engine.process(case.input.read_bytes(), case.input.name, case.config())
+        messages = [fix.message for fix in result.applied]
+        declared = _declared(case)
+        if any("stays in place for the others" in message for message in messages):
+            branch_cases.append(case.name)
+            if not any("no branch reaches any more" in message for message in messages):
+                assert "other_branch" in declared, case.name
+        if len(messages) > 1:
+            several += 1
+            assert len(declared.get("branches", [])) == len(messages) - 1, case.name
+        else:
+            assert "branches" not in declared, case.name
     assert branch_cases, "no worker case rewrites an `if` branch"
-    assert set(branch_cases) <= {case.name for case in _other_branch_cases()}
+    assert several, "no worker case rewrites several branches"
 
 
 def _empty_cases() -> list[Case]:

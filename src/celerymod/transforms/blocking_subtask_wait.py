@@ -145,13 +145,24 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   Not where the wait runs only under a condition or repeatedly (`a or r.get()`,
   `x if c else r.get()`, inside a lambda or comprehension). Calls the statement made before
   the wait now run after the subtasks (review, said in the message).
-- **A wait inside one branch of an `if`** (`if`, `elif` or `else`, nested `if`s too, also
-  under a `with allow_join_result():` there), with the dispatch in the same branch: that
-  branch is rewritten like a task body and ends with the dispatch (`return self.replace(...)`
-  or the metadata); the code after the `if` that the branch fell through to moves into the
-  callback for that branch and stays in place for the others, which run as before (the
-  worker tests run both). Not when the code after the `if` reads a name only another branch
-  binds, or when the task waits in more than one branch.
+- **Waits inside branches of an `if`** (`if`, `elif` or `else`, nested `if`s too, also
+  under a `with allow_join_result():` there), each branch with its own dispatch: each is
+  rewritten like a task body and ends with its dispatch (`return self.replace(...)` or the
+  metadata); the code after the `if` that a branch fell through to (not after a
+  `return <wait>`) moves into a callback of that branch's own (`<task>_finish`,
+  `<task>_finish_2`, ...) and stays in place for the other branches, which run as before
+  (the worker tests run every branch), until no branch reaches it (an `if`/`else` whose
+  every branch now dispatches): then it leaves the task. One fix rewrites one branch, the
+  first in the code: `check` marks its wait `[*]` and says the other branches' waits are
+  rewritten after it; `fix` then applies, in the code each fix produced, the next branch's
+  fix, until none is left (`fix -i` offers one branch per run; a branch whose wait is
+  suppressed is skipped). Each branch's fix has its own safety: `fix --write` without
+  `--unsafe-fixes` stops at the first branch whose fix is review. Not for a branch after
+  which the code after the `if` reads a name that the branch binds neither before its
+  dispatch nor by a `name = ...` that moves with it, nor one whose moved code alone binds a
+  name that the code staying in the task reads (it would stop being a local there, unbound
+  for good or the module's); not when two waiting blocks can both run (separate `if`s, an
+  `if` inside a waiting branch).
 - **Statements between the dispatch and the wait** that share no name with them and cannot
   leave the task (`count = 0`) move up, before the dispatch; one that calls something
   (`log.info(...)`) makes the fix review: it now runs before the dispatch instead of after.
@@ -172,7 +183,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   parameter receives the waited value, named as the original variable (a chord hands it the
   list of results, a chain the last result), followed by one parameter for every other value
   the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
-  scope analysis); they are passed explicitly: `<task>_finish.s(a, b)`. A tail that does not
+  scope analysis), unless a `name = ...` of the tail binds it first; they are passed
+  explicitly: `<task>_finish.s(a, b)`. A tail that does not
   read the waited value gets `.si(a, b)`. If the orchestrator is `bind=True`, so is the
   callback, which then takes `self` first. A tail that is only `return <waited value>` needs
   no callback: the chord's, group's or chain's own result is that value.
@@ -211,7 +223,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   `disable_sync_subtasks=False` goes with the wait call it was passed to.
 
 **Not fixed** (reported; the message says why and what to do by hand):
-waits inside `try`, `while`, `with` or nested loops, or in an `if` other than as above; a task waiting in more than one
+waits inside `try`, `while`, `with` or nested loops, or in an `if` other than as above; a
+`return <wait>` inside a `for` (the loop ends at its first item); a task waiting in more than one
 shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
 looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
 into a dict (or walked with `enumerate`/`zip`) before waiting, or waited with `.collect()` or
@@ -329,30 +342,16 @@ class Checker(BaseChecker):
             waits = tuple(
                 site for site in waits if not site.ready_checked and id(site.node) not in read_only
             )
-            outcome = rewrite(celery, task, waits, self.context.config.strategy)
+            outcome = rewrite(celery, task, waits, self.context.config.strategy, _suppressed)
             for site in waits:
-                message, why = wait_message(site), wait_help(site)
+                message = wait_message(site)
                 if outcome.site is not None and outcome.site.node is site.node:
-                    self.report(site.node, message, fix=outcome.fix, help=why)
+                    self.report(site.node, message, fix=outcome.fix, help=wait_help(site))
                     continue
-                reason = outcome.reasons.get(id(site.node))
-                if reason:
-                    why = f"not fixed automatically: {reason}"
-                elif outcome.site is not None:
-                    # Another wait of the same chord or chain: one change rewrites them all,
-                    # unless that wait's finding (and so its fix) is suppressed.
-                    where = celery._position(outcome.site.node)
-                    line = f" on line {where.start.line}" if where is not None else ""
-                    if where is not None and _suppressed(celery, where.start.line):
-                        why = (
-                            f"not fixed automatically: the wait{line}, whose fix would "
-                            "rewrite this one too, is suppressed (`# celerymod: ignore`)"
-                        )
-                    else:
-                        why = f"rewritten with the fix of the wait{line}"
-                        self.report(site.node, message, help=why, part_of_fix=True)
-                        continue
-                self.report(site.node, message, help=why)
+                why, part_of_fix = outcome.help_for(site, celery)
+                self.report(
+                    site.node, message, help=why or wait_help(site), part_of_fix=part_of_fix
+                )
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task), help=_BARE_WORKAROUND)
             for loop, polled in celery.polls(task):
@@ -367,12 +366,14 @@ class Checker(BaseChecker):
                 self.report(loop.test, poll_message(polled, _called_by(helper, path)), help=_POLL)
 
 
-def _suppressed(celery: CeleryModule, line: int) -> bool:
-    """Whether CEL001's finding on `line` is suppressed (the engine drops it, and its fix)."""
+def _suppressed(celery: CeleryModule, site: WaitSite) -> bool:
+    """Whether CEL001's finding on `site` is suppressed (the engine drops it, and its fix)."""
     from celerymod.suppressions import suppressed
 
+    where = celery._position(site.node)
     lines = celery.module.code.splitlines()
-    return line <= len(lines) and suppressed(lines[line - 1], "CEL001")
+    line = where.start.line if where is not None else 0
+    return 0 < line <= len(lines) and suppressed(lines[line - 1], "CEL001")
 
 
 def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecker) -> bool:

@@ -10,7 +10,9 @@ without an alias (`from .scoring import score_task as score`, `import shop.scori
 
 It takes precedence over CEL001 (blocking-subtask-wait) for these sites: CEL001 does not
 report them while CEL002 is selected. Two or more waits in a row (a sequence or pipeline of
-tasks), waits on a group or chord, and waits on results looked up by id stay CEL001's.
+tasks), waits on a group or chord, and waits on results looked up by id stay CEL001's. Waits
+in different branches of one `if` are apart: a single waited call in each branch is
+CEL002's, as it would be alone in the task.
 
 Left to CEL001, whose message says why: a `bind=True` task whose body uses `self` (its
 request, retries or state have no meaning in a plain function), a class-based task, a task

@@ -179,11 +179,18 @@ class _Body(_Spelling):
         it (its last statement does not return or raise)."""
         after = list(self.flat[self.last + 1 :])
         if self.branch is not None and self.branch.continuation:
-            last = _only_small(after[-1]) if after else None
+            # The branch's last statement: after the waits, or the last wait's own
+            # (`return t.delay().get()` leaves the task: nothing follows it).
+            last = _only_small(after[-1] if after else self.flat[self.last])
             if not isinstance(last, cst.Return | cst.Raise):
                 after += self.branch.continuation
                 self.continued = True
         return after
+
+    def _indent(self) -> str:
+        body = self.function.body
+        assert isinstance(body, cst.IndentedBlock)
+        return body.indent if body.indent is not None else self.celery.module.default_indent
 
     def _check_wait_call(self, site: WaitSite) -> None:
         if site.method == "collect":

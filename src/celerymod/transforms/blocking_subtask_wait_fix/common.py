@@ -4,7 +4,7 @@ helpers on statements and names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -110,3 +110,72 @@ class _Carried:
 def _leading(statement: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
     lines: Sequence[cst.EmptyLine] = getattr(statement, "leading_lines", ())
     return lines
+
+
+def _unreached(body: cst.IndentedBlock, ending: set[int]) -> set[int]:
+    """The ids of the statements of `body` (and of the `if` arms in it) that no path reaches,
+    once each block whose id is in `ending` ends by returning (a rewritten branch)."""
+    dead: set[int] = set()
+
+    def never_completes(block: cst.BaseSuite) -> bool:
+        ends = False
+        for statement in block.body if isinstance(block, cst.IndentedBlock) else ():
+            if ends:
+                dead.add(id(statement))
+            elif isinstance(statement, cst.If):
+                ends = _if_never_completes(statement, ending, never_completes)
+            else:
+                ends = isinstance(_only_small(statement), cst.Return | cst.Raise)
+        return ends or id(block) in ending
+
+    never_completes(body)
+    return dead
+
+
+def _if_never_completes(
+    node: cst.If, ending: set[int], never_completes: Callable[[cst.BaseSuite], bool]
+) -> bool:
+    """Whether no arm of the `if` (each visited) lets the code after it run."""
+    arms: list[cst.BaseSuite] = [node.body]
+    current: cst.If | cst.Else | None = node.orelse
+    while isinstance(current, cst.If):
+        arms.append(current.body)
+        current = current.orelse
+    if current is not None:
+        arms.append(current.body)
+    every = [never_completes(arm) for arm in arms]  # Visit every arm: `dead` needs them all.
+    return current is not None and all(every)
+
+
+class _Truncated(cst.CSTTransformer):
+    """`block` replaced by `new`, and the statements whose ids are in `drop` left out."""
+
+    def __init__(self, block: cst.CSTNode, new: cst.CSTNode, drop: set[int]) -> None:
+        super().__init__()
+        self.block, self.new, self.drop = block, new, drop
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        if original_node is self.block:
+            assert isinstance(self.new, cst.IndentedBlock)
+            return self.new
+        kept = [
+            new
+            for old, new in zip(original_node.body, updated_node.body, strict=True)
+            if id(old) not in self.drop
+        ]
+        return updated_node.with_changes(body=kept) if self.drop else updated_node
+
+
+def _with_branch(
+    body: cst.BaseSuite, block: cst.IndentedBlock, new_block: cst.IndentedBlock
+) -> tuple[cst.IndentedBlock, bool]:
+    """The task `body` with the branch `block` replaced by `new_block`, which ends by
+    returning, and without the code after the `if`s that no path reaches now (then True:
+    each branch that fell through to it holds it in its callback)."""
+    assert isinstance(body, cst.IndentedBlock)
+    dead = _unreached(body, {id(block)}) - _unreached(body, set())
+    new = body.visit(_Truncated(block, new_block, dead))
+    assert isinstance(new, cst.IndentedBlock)
+    return new, bool(dead)

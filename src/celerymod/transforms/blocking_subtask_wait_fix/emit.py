@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import libcst as cst
@@ -11,7 +12,7 @@ from celerymod.analysis.known import TASK_DECORATORS
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.syntax import describe
 from celerymod.model import Safety, Strategy
-from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.base import Fix, Replacement, with_keyword
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     Refused,
@@ -21,8 +22,13 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _leading,
     _literalish,
     _only_small,
+    _with_branch,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.messages import _Messages
+from celerymod.transforms.blocking_subtask_wait_fix.plans import _check_tail
+
+_MOVES = "the code after the `if` moves into the callback for this branch"
+_LEAVES = "the code after the `if`, which no branch reaches any more, leaves the task"
 
 
 class _Emit(_Messages):
@@ -43,7 +49,7 @@ class _Emit(_Messages):
             tail.insert(0, carried.statement.with_changes(leading_lines=lines))
         if plan.returns_value and tail:
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
-        self._check_tail(tail)
+        _check_tail(tail)
         wanted, in_range = self._tail_names(after)
         value = plan.value_name
         intermediates: set[str] = getattr(self, "intermediates", set())
@@ -100,10 +106,7 @@ class _Emit(_Messages):
         new_function_name = None
         callback_sig = None
         if callback and getattr(self, "continued", False):
-            notes.append(
-                "the code after the `if` moves into the callback for this branch and stays "
-                "in place for the others"
-            )
+            notes.append(_MOVES + " and stays in place for the others")
         if callback:
             new_function_name = _fresh(f"{function.name.value}_finish", module_names)
             method = "s" if uses_value else "si"
@@ -170,24 +173,29 @@ class _Emit(_Messages):
             new_body = function.body.with_changes(body=[*prefix, *generated])
         else:
             # The branch ends with the dispatch; the other branches and the code after the
-            # `if` stay as they were.
+            # `if` stay as they were, unless no branch reaches that code any more.
             block = self.branch.block
             new_block = block.with_changes(body=[*prefix, *generated])
-            new_body = function.body.deep_replace(block, new_block)
-            assert isinstance(new_body, cst.IndentedBlock)
+            new_body, cut = _with_branch(function.body, block, new_block)
+            if cut:  # The last branch to fall through to it: it leaves the task.
+                notes[:] = [n for n in notes if not n.startswith(_MOVES)] + [_LEAVES]
         decorators = [new_decorator if d is self.task.decorator else d for d in function.decorators]
         new_function = function.with_changes(
             body=new_body, params=new_params, decorators=decorators
         )
-        replacement: cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] = new_function
+        replacements: list[tuple[cst.CSTNode, Replacement]] = [(function, new_function)]
         if callback:
             assert new_function_name is not None
             callback_params = (
                 ([self_name] if bind else []) + ([value] if uses_value and value else []) + extras
             )
-            replacement = cst.FlattenSentinel(
-                [new_function, self._callback(new_function_name, callback_params, tail)]
-            )
+            new_callback = self._callback(new_function_name, callback_params, tail)
+            # After the callbacks of the task's other branches: `_finish`, then `_finish_2`.
+            last = _last_callback(self.celery, function)
+            if last is None:
+                replacements = [(function, cst.FlattenSentinel([new_function, new_callback]))]
+            else:
+                replacements.append((last, cst.FlattenSentinel([last, new_callback])))
         if self.timeouts:
             # A chord or chain has no deadline of its own; `time_limit` is per subtask.
             self.review_notes.append(
@@ -206,7 +214,7 @@ class _Emit(_Messages):
         return Fix(
             message=message,
             safety=safety,
-            replacements=((function, replacement),),
+            replacements=tuple(replacements),
             add_imports=self._import_items(),
             remove_imports=remove,
         )
@@ -294,11 +302,6 @@ class _Emit(_Messages):
         out.append(_call("return {", fields, "}", one, force=True))
         return [line + "\n" for line in out]
 
-    def _indent(self) -> str:
-        body = self.function.body
-        assert isinstance(body, cst.IndentedBlock)
-        return body.indent if body.indent is not None else self.celery.module.default_indent
-
     def _callback(
         self, name: str, params: list[str], tail: Sequence[cst.BaseStatement]
     ) -> cst.FunctionDef:
@@ -320,6 +323,25 @@ class _Emit(_Messages):
             body=body.with_changes(body=moved, footer=body.footer),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
+
+
+def _last_callback(celery: CeleryModule, function: cst.FunctionDef) -> cst.FunctionDef | None:
+    """The last of the tasks named `<task>_finish` or `<task>_finish_<n>` that follow the
+    task `function` in the module, one after the other (the callbacks of other branches)."""
+    body = list(celery.module.body)
+    index = next(i for i, s in enumerate(body) if s is function)
+    pattern = re.compile(rf"{re.escape(function.name.value)}_finish(_\d+)?")
+    tasks = {id(task.function) for task in celery.tasks}
+    last = None
+    for statement in body[index + 1 :]:
+        if not (
+            isinstance(statement, cst.FunctionDef)
+            and id(statement) in tasks
+            and pattern.fullmatch(statement.name.value)
+        ):
+            break
+        last = statement
+    return last
 
 
 def _celery_decorator(celery: CeleryModule, decorator: cst.Decorator | None) -> bool:

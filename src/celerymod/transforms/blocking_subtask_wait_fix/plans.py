@@ -102,6 +102,16 @@ class _Plans(_Steps):
             and len(call.args) == 1
             and call.args[0].value is site.node
         ):
+            if any(
+                isinstance(node, cst.Return) and any(n is site.node for n in walk(node))
+                for node in walk(loop.body)
+            ):
+                # `return self.replace(...)` there would also leave at the first item, but
+                # a chord of every item would not: the shape is not a fan-out.
+                raise Refused(
+                    "the wait is returned from inside the loop, which so ends at its first "
+                    "item: not a fan-out a chord can run; " + _BY_HAND
+                )
             raise Refused("the loop body does more than `results.append(<wait>)`; " + _BY_HAND)
         name = call.func.value.value
         # `name = []` before the loop, with nothing else touching `name` in between.
@@ -291,46 +301,68 @@ class _Plans(_Steps):
         wanted: list[str] = []
         in_range: set[str] = set()
         range_ids = {id(n) for s in ranged for n in walk(s)} | excluded
+        bound: set[str] = set()  # What the tail's statements so far bound, whatever path.
         for statement in tail:
             for node in walk(statement):
-                if not isinstance(node, cst.Name) or id(node) in excluded:
+                if not isinstance(node, cst.Name) or id(node) in excluded or node.value in bound:
                     continue
                 node_scope = self.celery._meta(ScopeProvider, node, None)
                 if node_scope is None:
                     continue
-                for access in node_scope.accesses[node]:
-                    for referent in access.referents:
-                        if not isinstance(referent, Assignment) or referent.scope is not scope:
-                            continue
-                        if id(referent.node) in tail_ids:
-                            continue
-                        if isinstance(
-                            referent.node,
-                            (cst.FunctionDef | cst.ClassDef, cst.Import | cst.ImportFrom),
-                        ):
-                            raise Refused(
-                                f"the code after the wait uses `{referent.name}`, defined "
-                                "inside the task; " + _BY_HAND
-                            )
-                        if id(referent.node) in range_ids:
-                            in_range.add(referent.name)
-                        if referent.name not in wanted:
-                            wanted.append(referent.name)
+                # This node's own reads (`accesses[node]` holds every access of its name);
+                # `count += 1` reads `count` too, though scope analysis records no access.
+                referents = [
+                    r for a in node_scope.accesses[node] if a.node is node for r in a.referents
+                ]
+                augmented = self.celery.parent(node)
+                if isinstance(augmented, cst.AugAssign) and augmented.target is node:
+                    referents += node_scope.assignments[node]
+                for referent in referents:
+                    if not isinstance(referent, Assignment) or referent.scope is not scope:
+                        continue
+                    if id(referent.node) in tail_ids:
+                        continue
+                    if isinstance(
+                        referent.node,
+                        (cst.FunctionDef | cst.ClassDef, cst.Import | cst.ImportFrom),
+                    ):
+                        raise Refused(
+                            f"the code after the wait uses `{referent.name}`, defined "
+                            "inside the task; " + _BY_HAND
+                        )
+                    if id(referent.node) in range_ids:
+                        in_range.add(referent.name)
+                    if referent.name not in wanted:
+                        wanted.append(referent.name)
+            bound |= _always_binds(statement)
         return wanted, in_range
 
-    def _check_tail(self, tail: Sequence[cst.BaseStatement]) -> None:
-        for statement in tail:
-            for node in walk(statement):
-                if isinstance(node, cst.Yield | cst.Await):
-                    raise Refused("the code after the wait yields or awaits; " + _BY_HAND)
-                if isinstance(node, cst.Global | cst.Nonlocal):
-                    raise Refused("the code after the wait declares `global`; " + _BY_HAND)
-                if isinstance(node, cst.For | cst.While):
-                    for inner in walk(node.body):
-                        if isinstance(inner, cst.Return):
-                            raise Refused(
-                                "the code after the wait returns from inside a loop; " + _BY_HAND
-                            )
+
+def _always_binds(statement: cst.BaseStatement) -> set[str]:
+    """The names a statement binds whenever it completes: `name = ...` (`name: T = ...`)."""
+    names: set[str] = set()
+    for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
+        if isinstance(small, cst.AnnAssign) and small.value is not None:
+            targets = [small.target]
+        names |= {target.value for target in targets if isinstance(target, cst.Name)}
+    return names
+
+
+def _check_tail(tail: Sequence[cst.BaseStatement]) -> None:
+    """Refused when the code that moves into the callback cannot run there."""
+    for statement in tail:
+        for node in walk(statement):
+            if isinstance(node, cst.Yield | cst.Await):
+                raise Refused("the code after the wait yields or awaits; " + _BY_HAND)
+            if isinstance(node, cst.Global | cst.Nonlocal):
+                raise Refused("the code after the wait declares `global`; " + _BY_HAND)
+            if isinstance(node, cst.For | cst.While):
+                for inner in walk(node.body):
+                    if isinstance(inner, cst.Return):
+                        raise Refused(
+                            "the code after the wait returns from inside a loop; " + _BY_HAND
+                        )
 
 
 def _comp_for(node: cst.CompFor) -> str:

@@ -11,7 +11,10 @@ The wait statement must sit at the top level of the task body, or in the body of
 or at the top level of one branch of an `if` (`elif`, `else`, nested `if`s): then that branch is
 the body the rewrite works on (`Branch`), its dispatch ends the branch, and the code after the
 `if` (the continuation) moves into the callback for that branch while it stays in place for
-the others. The body is split into three parts:
+the others. Waits in several branches of one `if` (branches that exclude each other) are
+rewritten one branch per fix: the fix is the first branch's, and the engine, which analyses
+the fixed code again until nothing changes, finds the next branch's fix there. The body is
+split into three parts:
 
     prefix   statements before the dispatch          kept in the orchestrator
     range    dispatches and waits of the shape       replaced by the chord / chain
@@ -33,16 +36,17 @@ emit.py (the new source); common.py holds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from typing import cast
 
 import libcst as cst
+from libcst.metadata import ScopeProvider
 
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import Task, WaitSite
-from celerymod.analysis.shapes import ShapeKind, classify
+from celerymod.analysis.shapes import Shape, ShapeKind, classify
 from celerymod.model import Strategy
 from celerymod.transforms.base import Fix, walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
@@ -51,29 +55,175 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     Refused,
     _Chain,
     _Chord,
+    _unreached,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.emit import _Emit
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """A fix for `site`, or a `reason` (per wait) why the task's waits are not fixed."""
+    """A fix for `site`, or a `reason` (per wait) why the task's waits are not fixed.
+
+    `owners` maps each wait that a fix rewrites to the wait that fix is reported on: `site`
+    for the waits of its chord or chain, the first wait of their branch for the waits of
+    the `if`'s other branches, each rewritten by a fix of its own once `site`'s is applied
+    (the engine re-analyses the fixed code)."""
 
     fix: Fix | None = None
     site: WaitSite | None = None
     reasons: dict[int, str] = field(default_factory=dict)  # id(wait node) -> reason
+    owners: dict[int, WaitSite] = field(default_factory=dict)  # id(wait node) -> wait
+    suppressed: frozenset[int] = frozenset()  # id(owner's node): its finding is suppressed
+
+    def help_for(self, site: WaitSite, celery: CeleryModule) -> tuple[str, bool]:
+        """The `help:` of a wait without a fix of its own ("" for the plain one), and
+        whether another finding's fix rewrites it (`Finding.part_of_fix`)."""
+        reason = self.reasons.get(id(site.node))
+        if reason:
+            return f"not fixed automatically: {reason}", False
+        owner = self.owners.get(id(site.node))
+        if owner is None:
+            return "", False
+        line = _line(celery, owner)
+        if id(owner.node) in self.suppressed:
+            why = f"the wait{line}, whose fix would rewrite this one too, is suppressed"
+            return f"not fixed automatically: {why} (`# celerymod: ignore`)", False
+        if self.site is None or owner is self.site:
+            return f"rewritten with the fix of the wait{line}", True
+        after = f"rewritten after the fix of the wait{_line(celery, self.site)}"
+        return (
+            f"{after}, by a fix of its own: each branch of the `if` gets its own chord or chain",
+            True,
+        )
+
+
+def _line(celery: CeleryModule, site: WaitSite) -> str:
+    where = celery._position(site.node)
+    return f" on line {where.start.line}" if where is not None else ""
+
+
+# A branch's rewrite: its waits, its fix, the ids of the nodes it takes out of the task, and
+# the id of the branch's block.
+_Built = tuple[list[WaitSite], Outcome, set[int], int]
 
 
 def rewrite(
-    celery: CeleryModule, task: Task, waits: Sequence[WaitSite], strategy: Strategy
+    celery: CeleryModule,
+    task: Task,
+    waits: Sequence[WaitSite],
+    strategy: Strategy,
+    suppressed: Callable[[CeleryModule, WaitSite], bool] = lambda celery, site: False,
 ) -> Outcome:
+    """The fix of the task's waits. Waits in several branches of one `if` (each branch
+    excludes the others) are rewritten one branch at a time: the fix is the first branch's
+    whose rewrite is possible and whose finding is not `suppressed`; the waits of the other
+    branches that can be rewritten are rewritten by the fixes the engine finds in its output
+    (their `owners`); those that cannot keep their reason."""
     try:
-        branch = _branch_of(celery, task, waits)
+        groups = _branches_of(celery, task, waits)
     except Refused as refusal:
         return Outcome(reasons={id(site.node): str(refusal) for site in waits})
+    reasons: dict[int, str] = {}
+    built: list[_Built] = []
+    for branch, group in groups:
+        outcome, moved = _rewrite_block(celery, task, group, strategy, branch)
+        reasons.update(outcome.reasons)
+        if outcome.fix is not None:
+            built.append((group, outcome, moved, id(branch.block) if branch else 0))
+    built = _keeping_names_local(celery, task, built, reasons)
+    owners: dict[int, WaitSite] = {}
+    hidden: set[int] = set()
+    first: Outcome | None = None
+    for group, outcome, _, _ in built:
+        assert outcome.site is not None
+        owners.update({id(site.node): outcome.site for site in group})
+        if suppressed(celery, outcome.site):
+            hidden.add(id(outcome.site.node))
+        elif first is None:
+            first = outcome
+    fix, site = (first.fix, first.site) if first is not None else (None, None)
+    return Outcome(fix, site, reasons, owners, frozenset(hidden))
+
+
+def shapes(celery: CeleryModule, task: Task, waits: Sequence[WaitSite]) -> list[Shape]:
+    """The shapes `waits` form as the rewrite sees them: per `if` branch when they sit in
+    branches of one `if` (a single wait in each branch is a shape of its own), else over the
+    task body (`analysis.shapes.classify`). CEL002 takes a wait that is a shape alone."""
+    try:
+        groups = _branches_of(celery, task, waits)
+    except Refused:
+        return list(classify(waits))
+    return [
+        s for branch, group in groups for s in classify(_flattened(celery, task, group, branch))
+    ]
+
+
+def _keeping_names_local(
+    celery: CeleryModule,
+    task: Task,
+    built: list[_Built],
+    reasons: dict[int, str],
+) -> list[_Built]:
+    """The branch rewrites of `built` that change no name's meaning in the code that stays
+    in the task; the others' waits get their reason in `reasons`.
+
+    A name that only the code the rewrites take out binds, and that the code staying in the
+    task still reads, stops being local there: where the original raised
+    `UnboundLocalError` it would read a module global or builtin of that name, or name
+    nothing at all (`ruff` F821). Every rewrite that takes out a binding of such a name is
+    refused. All the branches' rewrites count at once, as if each were applied, so that the
+    verdict does not depend on which one the engine applies first (what `check` says of a
+    branch rewritten later is what its own fix then does)."""
+    body = task.function.body
+    if not built or not isinstance(body, cst.IndentedBlock):
+        return built
+    scope = celery._meta(ScopeProvider, body.body[0], None)
+    while built and scope is not None:
+        # What leaves the task: the moved code, and the code after the `if`s that no branch
+        # reaches once every branch of `built` ends with its dispatch (the fix drops it).
+        dead = _unreached(body, {block for *_, block in built})
+        moved = set().union(*(ids for _, _, ids, _ in built))
+        for statement in (node for node in walk(body) if id(node) in dead):
+            moved |= {id(node) for node in walk(statement)}
+        lost: dict[str, str] = {}  # the name -> the reason
+        for name in sorted({a.name for a in scope.assignments}):
+            bindings = scope.assignments[name]
+            if all(id(binding.node) in moved for binding in bindings) and any(
+                id(access.node) not in moved for b in bindings for access in b.references
+            ):
+                lost[name] = (
+                    f"only the code that moves into the callback binds `{name}`, which the "
+                    f"code staying in the task reads: there `{name}` would no longer be a "
+                    "local of the task (a `NameError`, or the module's or a builtin's value, "
+                    "where it was unbound); " + _BY_HAND
+                )
+        kept = []
+        for group, outcome, ids, block in built:
+            name = next(
+                (n for n in lost if any(id(a.node) in ids for a in scope.assignments[n])), None
+            )
+            if name is None:
+                kept.append((group, outcome, ids, block))
+            else:
+                reasons.update({id(site.node): lost[name] for site in group})
+        if len(kept) == len(built):
+            break
+        built = kept
+    return built
+
+
+def _rewrite_block(
+    celery: CeleryModule,
+    task: Task,
+    waits: Sequence[WaitSite],
+    strategy: Strategy,
+    branch: Branch | None,
+) -> tuple[Outcome, set[int]]:
+    """The fix of the waits of one block, the task body or one `if` branch, with the ids of
+    the nodes it takes out of the task (`_Rewrite.moved_ids`)."""
     shapes = classify(_flattened(celery, task, waits, branch))
     if not shapes:
-        return Outcome()
+        return Outcome(), set()
     first = shapes[0]
     try:
         other = next((shape for shape in shapes if shape.kind is ShapeKind.OTHER), None)
@@ -85,31 +235,59 @@ def rewrite(
                 f"the task waits in {len(shapes)} separate places ({kinds}); split it into "
                 "tasks that wait once, or " + _BY_HAND
             )
-        fix = _Rewrite(celery, task, first, strategy, branch).build()
+        rewriting = _Rewrite(celery, task, first, strategy, branch)
+        fix = rewriting.build()
     except Refused as refusal:
-        return Outcome(reasons={id(site.node): str(refusal) for site in waits})
-    return Outcome(fix=fix, site=first.waits[0])
+        return Outcome(reasons={id(site.node): str(refusal) for site in waits}), set()
+    return Outcome(fix=fix, site=first.waits[0]), rewriting.moved_ids()
 
 
-def _branch_of(celery: CeleryModule, task: Task, waits: Sequence[WaitSite]) -> Branch | None:
-    """The `if` branch every wait sits in, at its top level (or in a `with
-    allow_join_result():` there); None when a wait is not in one (the task body is the
-    block). Refused when the waits sit in different branches."""
+def _branches_of(
+    celery: CeleryModule, task: Task, waits: Sequence[WaitSite]
+) -> list[tuple[Branch | None, list[WaitSite]]]:
+    """The blocks the waits sit in, each with its waits, in the order of the code: one `if`
+    branch per block when every wait is at the top level of one (or in a `with
+    allow_join_result():` there), else the task body alone (None). Refused when two of
+    the branches can both run (separate `if`s, or an `if` inside a branch that waits
+    too): only branches of one `if` exclude each other."""
     body = task.function.body
     if not isinstance(body, cst.IndentedBlock) or not waits:
-        return None
-    found: list[Branch] = []
+        return [(None, list(waits))]
+    groups: dict[int, tuple[Branch, list[WaitSite]]] = {}
     for site in waits:
         branch = _branch_above(celery, body, site.node)
         if branch is None:
-            return None
-        found.append(branch)
-    if any(branch.block is not found[0].block for branch in found):
-        raise Refused(
-            "the task waits in more than one branch of an `if` (each would need a callback "
-            "of its own); " + _BY_HAND
-        )
-    return found[0]
+            return [(None, list(waits))]
+        groups.setdefault(id(branch.block), (branch, []))[1].append(site)
+    found = sorted(groups.values(), key=lambda group: _start(celery, group[1]))
+    for index, (branch, _) in enumerate(found):
+        for other, _ in found[index + 1 :]:
+            if not isinstance(_common_ancestor(celery, branch.block, other.block), cst.If):
+                raise Refused(
+                    "the task waits in two `if` blocks that can both run (separate `if`s, "
+                    "or an `if` inside a branch that waits too); " + _BY_HAND
+                )
+    return [(branch, group) for branch, group in found]
+
+
+def _start(celery: CeleryModule, waits: Sequence[WaitSite]) -> tuple[int, int]:
+    """Where the first of `waits` starts in the module, as (line, column)."""
+    positions = [celery._position(site.node) for site in waits]
+    starts = [(p.start.line, p.start.column) for p in positions if p is not None]
+    return min(starts, default=(0, 0))
+
+
+def _common_ancestor(celery: CeleryModule, a: cst.CSTNode, b: cst.CSTNode) -> cst.CSTNode | None:
+    """The deepest node that holds both `a` and `b`: an `if` for two of its branches."""
+    above: set[int] = set()
+    current: cst.CSTNode | None = a
+    while current is not None:
+        above.add(id(current))
+        current = celery.parent(current)
+    current = b
+    while current is not None and id(current) not in above:
+        current = celery.parent(current)
+    return current
 
 
 def _branch_above(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.syntax import source_text
 from celerymod.analysis.waits import _rebinds
 from celerymod.transforms.base import walk
@@ -39,10 +40,41 @@ class _Values(_Plans):
         if self.branch is not None:
             # The other branches and the code after the `if` stay in the task.
             nodes.append(self.function.body)
-            gone = set()
+            gone = self._free_in_other_branches()
         taken = {n.value for node in nodes for n in walk(node) if isinstance(n, cst.Name)}
+        taken -= gone
         params = {n.value for n in walk(self.function.params) if isinstance(n, cst.Name)}
-        return (taken - gone) | params
+        return taken | params
+
+    def _free_in_other_branches(self) -> set[str]:
+        """Names the rewrite may reuse although the task spells them.
+
+        The branch ends with the dispatch's `return`, so a local name of the task that only
+        the `if`'s other branches use (a `result` another branch's rewrite bound) can be
+        bound again here: no code that reads it runs after this branch. A name those
+        branches read that the task does not bind (a global, a builtin) cannot: binding it
+        anywhere in the task would make it local everywhere. With `global` or `nonlocal` in
+        the task, nothing is reused."""
+        assert self.branch is not None
+        scope = self._function_scope()
+        siblings = _other_branches(self.celery, self.branch.block, self.function.body)
+        if scope is None or any(
+            isinstance(n, cst.Global | cst.Nonlocal) for n in walk(self.function.body)
+        ):
+            return set()
+        skip = {id(node) for node in siblings}
+        here: set[str] = set()
+        stack: list[cst.CSTNode] = [self.function.body]
+        while stack:
+            node = stack.pop()
+            if id(node) in skip:
+                continue
+            if isinstance(node, cst.Name):
+                here.add(node.value)
+            stack.extend(node.children)
+        there = {n.value for node in siblings for n in walk(node) if isinstance(n, cst.Name)}
+        local = {name for name in there if scope.assignments[name]}  # type: ignore[attr-defined]
+        return local - here
 
     def _bound_on_branch(self, names: list[str]) -> None:
         """Each of `names` (what the callback receives besides the value) is bound before the
@@ -66,6 +98,17 @@ class _Values(_Plans):
                     f"the code after the `if` reads `{name}`, which this branch does not bind "
                     "before the dispatch; " + _BY_HAND
                 )
+
+    def moved_ids(self) -> set[int]:
+        """After `build`, in a branch: the ids of every node the rewrite takes out of the
+        task (the dispatches and waits, the statements after them, which move into the
+        callback, and the emptied lists it drops). Empty for a rewrite of the task body."""
+        if self.branch is None:
+            return set()
+        moved = [self.flat[i] for i in sorted(self.drop)] + [
+            s for i, s in enumerate(self.flat[self.first :], self.first) if i not in self.lifted
+        ]
+        return {id(n) for statement in moved for n in walk(statement)}
 
     def _serialisable(self, name: str, params: list[str]) -> bool | str:
         """Whether `name`'s value survives the JSON serializer unchanged on its way to the
@@ -143,3 +186,20 @@ def _json_stable(node: cst.BaseExpression) -> bool:
             for e in node.elements
         )
     return False
+
+
+def _other_branches(
+    celery: CeleryModule, block: cst.CSTNode, body: cst.CSTNode
+) -> list[cst.CSTNode]:
+    """The arms of the `if`s above `block` (up to the task `body`) that `block` is not in:
+    when `block` runs, none of them does."""
+    found: list[cst.CSTNode] = []
+    child, node = block, celery.parent(block)
+    while node is not None and node is not body:
+        if isinstance(node, cst.If):
+            if child is node.body and node.orelse is not None:
+                found.append(node.orelse)
+            elif child is node.orelse:
+                found.append(node.body)
+        child, node = node, celery.parent(node)
+    return found

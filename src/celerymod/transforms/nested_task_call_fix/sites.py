@@ -29,11 +29,11 @@ from celerymod.analysis.arguments import call_arguments
 from celerymod.analysis.index import TaskDefinition
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import Task, WaitSite
-from celerymod.analysis.shapes import classify
 from celerymod.analysis.syntax import describe, source_text
 from celerymod.analysis.vocabulary import CallForm, Canvas, OriginKind
 from celerymod.model import RunConfig
 from celerymod.transforms.base import Replacement, walk
+from celerymod.transforms.blocking_subtask_wait_fix.rewrite import shapes
 from celerymod.transforms.nested_task_call_fix.edits import (
     _EQUAL,
     _caller_import,
@@ -250,9 +250,10 @@ def _lost_option(key: str, text: str) -> str:
 
 def _single_wait(site: WaitSite, module: CeleryModule) -> bool:
     """True when the wait is a shape of its own: not a step of a sequence or pipeline, not
-    one of several waits in one statement or loop."""
-    for shape in classify(module.waits(site.task)):
-        if any(w is site for w in shape.waits):
+    one of several waits in one statement or loop. Waits in different branches of one `if`
+    are apart: CEL001 rewrites each branch on its own."""
+    for shape in shapes(module, site.task, module.waits(site.task)):
+        if any(w.node is site.node for w in shape.waits):
             return len(shape.waits) == 1
     return False
 
