@@ -131,6 +131,10 @@ class Waits(ResultEvidence):
             for option in options:
                 if isinstance(option, cst.Attribute) and option.attr.value in WAIT_METHODS:
                     origin = self.result_origin(option.value, task)
+                    if origin is None and self._narrowed_to_result(option.value, task):
+                        # `if isinstance(res, ResultSet): j = res.join_native if ... else
+                        # res.join`: the code says it holds a result.
+                        origin = ResultOrigin(OriginKind.UNKNOWN, CallForm.UNKNOWN, Canvas.NONE)
                     if origin is not None and origin.kind is not OriginKind.ARGUMENT:
                         site = self._site(call, option.attr.value, origin, task, None)
                         return replace(site, bound_method=statement)
