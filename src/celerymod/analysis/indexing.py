@@ -48,6 +48,7 @@ from celerymod.analysis.known import (
     NON_CELERY_PACKAGES,
     TASK_CLASSES,
     TASK_DECORATORS,
+    unscanned_task_class,
 )
 
 
@@ -267,7 +268,9 @@ class _Module:
             return True
         if isinstance(node, ast.Attribute) and node.attr == "Task":
             return self._is_app(node.value)
-        return False
+        return self._imports_celery and any(
+            unscanned_task_class(name) for name in self._dotted_names(node)
+        )
 
     def _task_decorator(self, decorator: ast.expr) -> bool:
         base = decorator.func if isinstance(decorator, ast.Call) else decorator

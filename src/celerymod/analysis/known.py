@@ -79,3 +79,15 @@ NON_CELERY_PACKAGES = frozenset(
         "kombu",
     }
 )
+
+
+def unscanned_task_class(dotted: str) -> bool:
+    """Whether a base class imported from a module outside the scanned paths is taken for a
+    `celery.Task` subclass (in a module that imports from `celery`, like an unscanned app):
+    its name ends in `Task` (`SystemTask`, `BaseSyncTask`), and it comes neither from Celery
+    (whose task classes are listed) nor from a known non-Celery package."""
+    return (
+        dotted.rpartition(".")[2].endswith("Task")
+        and not dotted.startswith("celery.")
+        and dotted.partition(".")[0] not in NON_CELERY_PACKAGES
+    )

@@ -11,7 +11,13 @@ from functools import cached_property
 import libcst as cst
 
 from celerymod.analysis.index import IndexEntry, TaskDefinition
-from celerymod.analysis.known import APP_CLASSES, APP_OBJECTS, TASK_CLASSES, TASK_DECORATORS
+from celerymod.analysis.known import (
+    APP_CLASSES,
+    APP_OBJECTS,
+    TASK_CLASSES,
+    TASK_DECORATORS,
+    unscanned_task_class,
+)
 from celerymod.analysis.names import ModuleNames, _module_level_statements
 from celerymod.analysis.records import Task
 from celerymod.analysis.syntax import (
@@ -244,8 +250,11 @@ class AppsAndTasks(ModuleNames):
         if isinstance(node, cst.Attribute) and node.attr.value == "Task":
             return self.is_app(node.value)
         if self.index is not None:
-            return any(self.index.is_task_class(n) for n in names)
-        return False
+            known = {name: self.index.is_task_class(name) for name in names}
+            if any(known.values()):
+                return True
+            names = {name for name, says in known.items() if says is None}  # Not scanned.
+        return self.imports_celery and any(unscanned_task_class(name) for name in names)
 
     def _class_task(self, node: cst.ClassDef, run: cst.FunctionDef) -> Task:
         options: list[tuple[str, str]] = []

@@ -24,7 +24,9 @@ wait sits in a helper it calls) is reported on the `with`.
 app, or with a decorator named in `[tool.celerymod] task-decorators` (dotted names such as
 `"myproj.celery.app.task"` or `"myproj.tasks.periodic"`; naming an app, `"myproj.celery.app"`,
 makes its `.task` a task decorator too); and the `run` method of a class deriving from
-`celery.Task` (directly, through `<app>.Task`, or through other such classes of the project).
+`celery.Task` (directly, through `<app>.Task`, or through other such classes of the project;
+in a module that imports from `celery`, a base imported from outside the scanned paths whose
+name ends in `Task`, `SystemTask`, is taken for one, as an imported `app` is taken for an app).
 Names are resolved through imports, never by their text: `invoke`'s `@task` is not Celery's.
 Waits in a `def` or `lambda` nested inside a task are not reported (they run only if called).
 
