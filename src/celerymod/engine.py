@@ -127,7 +127,10 @@ def process(
     if keys is None and config.fixpoint:
         # "Every fix" means the fixpoint: a fix may produce code that another fix applies to
         # (a CEL001 callback now holding a CEL002 wait). A chosen subset stays that subset.
-        new_text, later, problem = _fixpoint(new_text, context, rules, config)
+        # The foreign edits this file's first-round fixes send (the runner sends exactly
+        # those, `runner.foreign_edits`): a later fix sending only these needs no other run.
+        sent = {edit for fix in fixable if config.applies(fix) for edit in fix.foreign}
+        new_text, later, problem = _fixpoint(new_text, context, rules, config, sent)
         applied += later
         errors = (FileError(path, problem),) if problem else ()
     if new_text == decoded.text:
@@ -153,13 +156,19 @@ def process(
 
 
 def _fixpoint(
-    text: str, context: ModuleContext, rules: Sequence[RuleSpec], config: RunConfig
+    text: str,
+    context: ModuleContext,
+    rules: Sequence[RuleSpec],
+    config: RunConfig,
+    sent: Collection[ForeignEdit] = (),
 ) -> tuple[str, tuple[FixInfo, ...], str]:
     """Apply, to the code the fixes produced, the fixes found in it, until none is left.
 
     Returns the code, the fixes applied on the way, and what went wrong ("" if nothing).
-    Fixes that also edit another file are left for the next run: their other half would be
-    sent to a file this file's processing cannot reach.
+    A fix that also edits another file is applied only when every such edit is in `sent`
+    (the run sends it anyway: a second wait on a task the first fix extracts, one that an
+    overlapping fix dissolved or moved); the others are left for the next run, their other
+    half would go to a file this file's processing cannot reach.
     """
     applied: list[FixInfo] = []
     for _ in range(_FIXPOINT_ROUNDS):
@@ -167,7 +176,7 @@ def _fixpoint(
             p.finding.fix.key: p.finding.fix
             for p in _analyze(text, context, rules)
             if p.finding.fix is not None
-            and not p.finding.fix.foreign
+            and set(p.finding.fix.foreign) <= set(sent)
             and config.applies(p.finding.fix)
         }
         if not wanted:
