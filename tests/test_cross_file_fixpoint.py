@@ -93,3 +93,27 @@ def test_waits_a_cel001_fix_moves_into_its_callback_are_fixed_by_one_run(tmp_pat
     caller = _fixed_once(tmp_path)
     assert "t2.delay" not in caller
     assert caller.count("t2_impl(i)") == 2
+
+
+def test_a_later_fix_whose_other_file_edit_is_not_sent_is_left_and_said(tmp_path: Path) -> None:
+    """A fix the fixpoint finds whose edit of another file no first-round fix sends cannot be
+    applied by this run (the other file is not processed again): the run says so, not silent."""
+    from celerymod import discovery, engine, registry, runner
+    from celerymod.model import RunConfig
+    from celerymod.transforms.base import ModuleContext
+
+    _tree(tmp_path, TWO_EQUAL_WAITS)
+    config = RunConfig(unsafe_fixes=True)
+    files, errors = discovery.discover([str(tmp_path)], config.exclude)
+    assert not errors
+    index = runner.build_index(files, config)
+    caller = next(file for file in files if file.path.endswith("caller.py"))
+    context = ModuleContext(caller.path, caller.module_name, config, index)
+    rules = [rule for rule in registry.RULES if config.selects(rule.code)]
+    text = TWO_EQUAL_WAITS
+    same, applied, problem = engine._fixpoint(text, context, rules, config, sent=())
+    assert (same, applied) == (text, ())
+    assert problem == (
+        "3 fixes that also edit another file, found in the fixed code, are left for the next "
+        "run (this run does not send their edit there); run `celerymod fix` again"
+    )

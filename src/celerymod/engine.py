@@ -168,31 +168,41 @@ def _fixpoint(
     A fix that also edits another file is applied only when every such edit is in `sent`
     (the run sends it anyway: a second wait on a task the first fix extracts, one that an
     overlapping fix dissolved or moved); the others are left for the next run, their other
-    half would go to a file this file's processing cannot reach.
+    half would go to a file this file's processing cannot reach, and the problem says so.
     """
     applied: list[FixInfo] = []
     for _ in range(_FIXPOINT_ROUNDS):
-        wanted = {
-            p.finding.fix.key: p.finding.fix
+        offered = [
+            p.finding.fix
             for p in _analyze(text, context, rules)
-            if p.finding.fix is not None
-            and set(p.finding.fix.foreign) <= set(sent)
-            and config.applies(p.finding.fix)
-        }
+            if p.finding.fix is not None and config.applies(p.finding.fix)
+        ]
+        wanted = {fix.key: fix for fix in offered if set(fix.foreign) <= set(sent)}
+        left = _left_for_next_run(len(offered) - len(wanted))
         if not wanted:
-            return text, tuple(applied), ""
+            return text, tuple(applied), left
         try:
             new_text, done = _apply_fixes(text, context, rules, wanted.keys())
         except InternalError as error:
             return text, tuple(applied), f"internal error, later fixes not applied: {error}"
         if new_text == text:
-            return text, tuple(applied), ""
+            return text, tuple(applied), left
         applied.extend(fix for key, fix in wanted.items() if key in done)
         text = new_text
     problem = (
         f"fixes still changed the code after {_FIXPOINT_ROUNDS} rounds; run `celerymod fix` again"
     )
     return text, tuple(applied), problem
+
+
+def _left_for_next_run(count: int) -> str:
+    if not count:
+        return ""
+    fixes, are = ("fix that also edits", "is") if count == 1 else ("fixes that also edit", "are")
+    return (
+        f"{count} {fixes} another file, found in the fixed code, {are} left for the next run "
+        "(this run does not send their edit there); run `celerymod fix` again"
+    )
 
 
 def _syntax_error_message(text: str, path: str, error: cst.ParserSyntaxError) -> str:
