@@ -117,3 +117,33 @@ def test_a_later_fix_whose_other_file_edit_is_not_sent_is_left_and_said(tmp_path
         "3 fixes that also edit another file, found in the fixed code, are left for the next "
         "run (this run does not send their edit there); run `celerymod fix` again"
     )
+
+
+def test_chosen_fixes_of_two_equal_waits_are_both_applied(tmp_path: Path) -> None:
+    """The keys `fix -i` sends when both equal waits are accepted: the second one's ordinal
+    shifts down once the first (which edits the same import line) is applied; it is still
+    found by the key it had in the code the user reviewed."""
+    from celerymod import discovery, engine, runner
+    from celerymod.model import RunConfig
+
+    _tree(tmp_path, TWO_EQUAL_WAITS)
+    config = RunConfig(unsafe_fixes=True)
+    files, errors = discovery.discover([str(tmp_path)], config.exclude)
+    assert not errors
+    index = runner.build_index(files, config)
+    caller = next(file for file in files if file.path.endswith("caller.py"))
+    source = TWO_EQUAL_WAITS.encode()
+
+    def fixed(keys: list[str]) -> str:
+        result = engine.process(
+            source, caller.path, config, index=index, module_name=caller.module_name, keys=keys
+        )
+        assert not result.errors and {fix.key for fix in result.applied} == set(keys)
+        return (result.new_source or b"").decode()
+
+    found = engine.process(source, caller.path, config, index=index, module_name=caller.module_name)
+    first, _, second = [f.fix.key for f in found.findings if f.fix is not None]
+    assert fixed([first, second]).count("t2_impl(i)") == 2
+    only_second = fixed([second])
+    assert "v1 = [t2.delay(i).get() for i in items]" in only_second
+    assert "v3 = [t2_impl(i) for i in items]" in only_second

@@ -377,12 +377,14 @@ def _apply_fixes(
         else:
             wrapper = _wrap(text)
             proposals = _proposals(wrapper, text, context, rules)
-        # Each fix is tagged with what it stands for: its key, or the foreign edit itself.
-        batch: list[tuple[Fix, object]] = [
-            (p.fix, p.finding.fix.key)
-            for p in proposals
-            if p.fix is not None and p.finding.fix is not None and p.finding.fix.key in pending
-        ]
+        # Each fix is tagged with what it stands for: its key (as numbered in `text` before
+        # this call's earlier rounds), or the foreign edit itself.
+        batch: list[tuple[Fix, object]] = []
+        for p in proposals:
+            if p.fix is not None and p.finding.fix is not None:
+                key = _renumbered(p.finding.fix.key, done)
+                if key in pending:
+                    batch.append((p.fix, key))
         for edit in foreign:
             if edit in pending:
                 rule = registry.BY_CODE[edit.code]
@@ -397,6 +399,18 @@ def _apply_fixes(
         text = _apply_batch(wrapper.module, [fix for fix, _ in chosen], context).code
     _validate(original, text, context.path)
     return text, done
+
+
+def _renumbered(key: str, done: set[object]) -> str:
+    """`key` as it was before the fixes `done` were applied: a site equal to one fixed since
+    (same rule, definition and text) had its ordinal shifted down by each fixed one before it."""
+    prefix, _, number = key.rpartition(":")
+    ordinal = int(number)
+    fixed = (k for k in done if isinstance(k, str) and k.rpartition(":")[0] == prefix)
+    for taken in sorted(int(k.rpartition(":")[2]) for k in fixed):
+        if taken <= ordinal:
+            ordinal += 1
+    return f"{prefix}:{ordinal}"
 
 
 def _non_overlapping(batch: list[tuple[Fix, object]]) -> list[tuple[Fix, object]]:
