@@ -127,7 +127,10 @@ def process(
     if keys is None and config.fixpoint:
         # "Every fix" means the fixpoint: a fix may produce code that another fix applies to
         # (a CEL001 callback now holding a CEL002 wait). A chosen subset stays that subset.
-        new_text, later, problem = _fixpoint(new_text, context, rules, config)
+        # The foreign edits this file's first-round fixes send (the runner sends exactly
+        # those, `runner.foreign_edits`): a later fix sending only these needs no other run.
+        sent = {edit for fix in fixable if config.applies(fix) for edit in fix.foreign}
+        new_text, later, problem = _fixpoint(new_text, context, rules, config, sent)
         applied += later
         errors = (FileError(path, problem),) if problem else ()
     if new_text == decoded.text:
@@ -153,37 +156,53 @@ def process(
 
 
 def _fixpoint(
-    text: str, context: ModuleContext, rules: Sequence[RuleSpec], config: RunConfig
+    text: str,
+    context: ModuleContext,
+    rules: Sequence[RuleSpec],
+    config: RunConfig,
+    sent: Collection[ForeignEdit] = (),
 ) -> tuple[str, tuple[FixInfo, ...], str]:
     """Apply, to the code the fixes produced, the fixes found in it, until none is left.
 
     Returns the code, the fixes applied on the way, and what went wrong ("" if nothing).
-    Fixes that also edit another file are left for the next run: their other half would be
-    sent to a file this file's processing cannot reach.
+    A fix that also edits another file is applied only when every such edit is in `sent`
+    (the run sends it anyway: a second wait on a task the first fix extracts, one that an
+    overlapping fix dissolved or moved); the others are left for the next run, their other
+    half would go to a file this file's processing cannot reach, and the problem says so.
     """
     applied: list[FixInfo] = []
     for _ in range(_FIXPOINT_ROUNDS):
-        wanted = {
-            p.finding.fix.key: p.finding.fix
+        offered = [
+            p.finding.fix
             for p in _analyze(text, context, rules)
-            if p.finding.fix is not None
-            and not p.finding.fix.foreign
-            and config.applies(p.finding.fix)
-        }
+            if p.finding.fix is not None and config.applies(p.finding.fix)
+        ]
+        wanted = {fix.key: fix for fix in offered if set(fix.foreign) <= set(sent)}
+        left = _left_for_next_run(len(offered) - len(wanted))
         if not wanted:
-            return text, tuple(applied), ""
+            return text, tuple(applied), left
         try:
             new_text, done = _apply_fixes(text, context, rules, wanted.keys())
         except InternalError as error:
             return text, tuple(applied), f"internal error, later fixes not applied: {error}"
         if new_text == text:
-            return text, tuple(applied), ""
+            return text, tuple(applied), left
         applied.extend(fix for key, fix in wanted.items() if key in done)
         text = new_text
     problem = (
         f"fixes still changed the code after {_FIXPOINT_ROUNDS} rounds; run `celerymod fix` again"
     )
     return text, tuple(applied), problem
+
+
+def _left_for_next_run(count: int) -> str:
+    if not count:
+        return ""
+    fixes, are = ("fix that also edits", "is") if count == 1 else ("fixes that also edit", "are")
+    return (
+        f"{count} {fixes} another file, found in the fixed code, {are} left for the next run "
+        "(this run does not send their edit there); run `celerymod fix` again"
+    )
 
 
 def _syntax_error_message(text: str, path: str, error: cst.ParserSyntaxError) -> str:
@@ -358,12 +377,14 @@ def _apply_fixes(
         else:
             wrapper = _wrap(text)
             proposals = _proposals(wrapper, text, context, rules)
-        # Each fix is tagged with what it stands for: its key, or the foreign edit itself.
-        batch: list[tuple[Fix, object]] = [
-            (p.fix, p.finding.fix.key)
-            for p in proposals
-            if p.fix is not None and p.finding.fix is not None and p.finding.fix.key in pending
-        ]
+        # Each fix is tagged with what it stands for: its key (as numbered in `text` before
+        # this call's earlier rounds), or the foreign edit itself.
+        batch: list[tuple[Fix, object]] = []
+        for p in proposals:
+            if p.fix is not None and p.finding.fix is not None:
+                key = _renumbered(p.finding.fix.key, done)
+                if key in pending:
+                    batch.append((p.fix, key))
         for edit in foreign:
             if edit in pending:
                 rule = registry.BY_CODE[edit.code]
@@ -378,6 +399,18 @@ def _apply_fixes(
         text = _apply_batch(wrapper.module, [fix for fix, _ in chosen], context).code
     _validate(original, text, context.path)
     return text, done
+
+
+def _renumbered(key: str, done: set[object]) -> str:
+    """`key` as it was before the fixes `done` were applied: a site equal to one fixed since
+    (same rule, definition and text) had its ordinal shifted down by each fixed one before it."""
+    prefix, _, number = key.rpartition(":")
+    ordinal = int(number)
+    fixed = (k for k in done if isinstance(k, str) and k.rpartition(":")[0] == prefix)
+    for taken in sorted(int(k.rpartition(":")[2]) for k in fixed):
+        if taken <= ordinal:
+            ordinal += 1
+    return f"{prefix}:{ordinal}"
 
 
 def _non_overlapping(batch: list[tuple[Fix, object]]) -> list[tuple[Fix, object]]:
