@@ -66,20 +66,23 @@ def process(
     module_name: str | None = None,
     keys: Collection[str] | None = None,
     foreign: Sequence[ForeignEdit] = (),
+    rules: Sequence[RuleSpec] | None = None,
 ) -> FileResult:
     """Find everything in one file and apply the fixes named by `keys`.
 
     None applies every fix the config allows: the safe ones, and the review ones too when
     `config.unsafe_fixes` is set.
 
-    `foreign` are parts of fixes found in other files that edit this one. Errors (decode,
+    `foreign` are parts of fixes found in other files that edit this one; `rules`, the
+    rules `ast_gates.rules_to_run` gave the file, when the caller has them. Errors (decode,
     syntax, a fix that breaks the code) come back inside the result, never raised.
     """
     config = config.for_file(path)  # `per-file-ignores`
     digest = textio.source_hash(source)
     # Byte patterns, then the `ast` gates: Python's C parser rules out, in milliseconds,
     # files where a rule has nothing to look at, before libcst parses them.
-    rules = rules_to_run(source, path, module_name, config, index)
+    if rules is None:  # The runner passes the rules it already gated.
+        rules = rules_to_run(source, path, module_name, config, index)
     if not rules and not foreign:
         return FileResult(path=path, source_hash=digest)
     try:

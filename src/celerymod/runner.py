@@ -150,10 +150,11 @@ def _process(
     foreign: Sequence[ForeignEdit],
 ) -> FileResult:
     # The `ast` gates, before the engine: a file no rule can report in never imports libcst.
-    if not foreign and not ast_gates.rules_to_run(
-        source, file.path, file.module_name, config, index
-    ):
-        return FileResult(path=file.path, source_hash=textio.source_hash(source))
+    rules = None
+    if not foreign:
+        rules = ast_gates.rules_to_run(source, file.path, file.module_name, config, index)
+        if not rules:
+            return FileResult(path=file.path, source_hash=textio.source_hash(source))
     from celerymod import engine
 
     try:
@@ -165,6 +166,7 @@ def _process(
                 index=index,
                 module_name=file.module_name,
                 foreign=foreign,
+                rules=rules,
             )
         )
     except RecursionError:
