@@ -77,7 +77,7 @@ class Gates:
             return True
         answer = self._answers.get(gate)
         if answer is None:
-            answer = self._answers[gate] = GATES[gate](self.tree, self)
+            answer = self._answers[gate] = GATES[gate](self)
         return answer
 
     @cached_property
@@ -109,7 +109,7 @@ class Gates:
             return frozenset()
         return self.index.reached_in(self.module_name)
 
-    def local_names(self, tree: ast.Module, name: str) -> set[str]:
+    def local_names(self, name: str) -> set[str]:
         """`name` and the local names an import binds to it: `from x import name as y`,
         and, through the project index, a name another module re-exports it under
         (`from .db import atomic_block` where `db` imports `atomic as atomic_block`)."""
@@ -129,7 +129,7 @@ class Gates:
         return found
 
 
-def waits_in_tasks(tree: ast.Module, gates: Gates) -> bool:
+def waits_in_tasks(gates: Gates) -> bool:
     """False only when no task, and no function a task may call, waits on anything: no
     `.get()`, `.wait()`, `.join()`, `.join_native()` or `.collect()` call, no `~`, no loop
     polling `x.ready()` / `x.state` / ..., no `allow_join_result`.
@@ -153,7 +153,7 @@ def waits_in_tasks(tree: ast.Module, gates: Gates) -> bool:
             roots += [i for i in node.body if isinstance(i, _Function) and i.name == "run"]
     helpers = gates.helpers
     if helpers:
-        roots += [f for name, f in _qualified_functions(tree) if name in helpers]
+        roots += [f for name, f in _qualified_functions(gates.tree) if name in helpers]
     index, module_name = gates.index, gates.module_name
     follow = index is None or module_name is None or index.entry(module_name) is None
     seen: set[int] = set()
@@ -169,7 +169,7 @@ def waits_in_tasks(tree: ast.Module, gates: Gates) -> bool:
     return False
 
 
-def catches_in_tasks(tree: ast.Module, gates: Gates) -> bool:
+def catches_in_tasks(gates: Gates) -> bool:
     """False only when no task's body (a function with a task-shaped decorator, or a `run`
     method) has a catch-all handler: a bare `except:`, or one whose type names `Exception`
     or `BaseException` (alone or in a tuple). CEL008 reports nothing else."""
@@ -183,13 +183,13 @@ def catches_in_tasks(tree: ast.Module, gates: Gates) -> bool:
     return False
 
 
-def dispatch_in_atomic(tree: ast.Module, gates: Gates) -> bool:
+def dispatch_in_atomic(gates: Gates) -> bool:
     """False only when nothing that may send a task sits inside a `with` whose context
     manager is named `atomic` (or an imported alias of it), nor in a function decorated
     with it: where CEL005 looks. A send is a `.delay(...)`, `.apply_async(...)` or
     `.send_task(...)`, or a called signature or canvas (`group(...)()`, `sig()`); only a
     file that makes signatures or canvases (`.s(`, `group`, `signature`, ...) has those."""
-    atomic = gates.local_names(tree, "atomic")
+    atomic = gates.local_names("atomic")
     canvases = any(
         (isinstance(node, ast.Attribute) and node.attr in _SIGNATURE_METHODS)
         or (isinstance(node, ast.Name) and node.id in _CANVAS_NAMES)
@@ -208,7 +208,7 @@ def dispatch_in_atomic(tree: ast.Module, gates: Gates) -> bool:
     return False
 
 
-def keys_over_results(tree: ast.Module, gates: Gates) -> bool:
+def keys_over_results(gates: Gates) -> bool:
     """False only when no `.keys(pattern)` call may cover Celery's result keys: every
     pattern CEL007 reports contains `celery` (`celery-task-meta-*`, `celery*`), so a
     string literal without it is ruled out; anything else (a name, an f-string, a `+`)
@@ -235,17 +235,17 @@ def keys_over_results(tree: ast.Module, gates: Gates) -> bool:
     return False
 
 
-def crontab_calls(tree: ast.Module, gates: Gates) -> bool:
+def crontab_calls(gates: Gates) -> bool:
     """False only when nothing named `crontab` (or an imported alias of it) is called with
     an argument: `crontab()` sets no field and is every minute on purpose."""
-    names = gates.local_names(tree, "crontab")
+    names = gates.local_names("crontab")
     return any(
         isinstance(node, ast.Call) and (node.args or node.keywords) and _named(node.func, names)
         for node in gates.nodes
     )
 
 
-def sleep_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
+def sleep_in_coroutines(gates: Gates) -> bool:
     """False only when no `async def` calls `time.sleep`: through a name `import time`
     binds (`time.sleep`, `t.sleep` after `import time as t`) or one `from time import
     sleep` binds (`sleep`, `nap`). CEL003 resolves names the same way (libcst's qualified
@@ -282,12 +282,12 @@ def sleep_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
     )
 
 
-def waits_in_coroutines(tree: ast.Module, gates: Gates) -> bool:
+def waits_in_coroutines(gates: Gates) -> bool:
     """False only when no `async def` waits on anything (`_waits`): where CEL004 looks."""
     return any(isinstance(node, ast.AsyncFunctionDef) and _waits(node) for node in gates.nodes)
 
 
-GATES: dict[str, Callable[[ast.Module, Gates], bool]] = {
+GATES: dict[str, Callable[[Gates], bool]] = {
     "waits-in-tasks": waits_in_tasks,
     "catches-in-tasks": catches_in_tasks,
     "dispatch-in-atomic": dispatch_in_atomic,
@@ -326,11 +326,12 @@ def _waits(function: _Function) -> bool:
     return False
 
 
-def _qualified_functions(tree: ast.Module) -> list[tuple[str, _Function]]:
+def _qualified_functions(tree: ast.Module | None) -> list[tuple[str, _Function]]:
     """The module's functions and methods of its classes (not nested in a function), by
     `__qualname__`: what the project index names a helper by."""
     found: list[tuple[str, _Function]] = []
-    stack: list[tuple[str, ast.stmt]] = [("", node) for node in tree.body]
+    body = tree.body if tree is not None else []
+    stack: list[tuple[str, ast.stmt]] = [("", node) for node in body]
     while stack:
         prefix, node = stack.pop()
         if isinstance(node, _Function):

@@ -15,7 +15,7 @@ machinery (`celerymod.analysis.indexing`) only when it indexes a file.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePath
@@ -244,7 +244,7 @@ def function_calls(
     package = package_of(module_name, path) if path else module_name.rpartition(".")[0]
     for statement, function in scan.owned_imports:
         table = by_owner.setdefault(function, dict(bound))
-        table.update(_imported_names(statement, package, path or None))
+        table.update(import_pairs(statement, package, path or None))
     edges: set[tuple[str, str]] = set()
     for node, owner in scan.calls:
         if owner is None or not isinstance(node.func, ast.Name | ast.Attribute):
@@ -256,25 +256,26 @@ def function_calls(
     return tuple(sorted(edges))
 
 
-def _imported_names(
+def import_pairs(
     node: ast.Import | ast.ImportFrom, package: str | None, path: str | None
-) -> dict[str, str]:
-    """The names an import statement binds, each with the absolute dotted name it binds."""
+) -> Iterator[tuple[str, str]]:
+    """`(bound name, absolute dotted name)` for each name an import statement binds
+    (`import a.b` binds `a`; a relative import resolves against `package`, `package_of`)."""
     if isinstance(node, ast.Import):
-        return {
-            alias.asname or alias.name.partition(".")[0]: alias.name
-            if alias.asname
-            else alias.name.partition(".")[0]
-            for alias in node.names
-        }
+        for alias in node.names:
+            if alias.asname is not None:
+                yield alias.asname, alias.name
+            else:  # `import a.b` binds `a`.
+                top = alias.name.partition(".")[0]
+                yield top, top
+        return
+    if any(alias.name == "*" for alias in node.names):
+        return
     base = absolute_import("." * node.level + (node.module or ""), package, path)
     if base is None:
-        return {}
-    return {
-        alias.asname or alias.name: f"{base}.{alias.name}"
-        for alias in node.names
-        if alias.name != "*"
-    }
+        return
+    for alias in node.names:
+        yield alias.asname or alias.name, f"{base}.{alias.name}"
 
 
 def _absolute(node: ast.expr, bound: dict[str, str], module_name: str | None) -> str | None:

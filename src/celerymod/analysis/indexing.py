@@ -38,6 +38,7 @@ from celerymod.analysis.index import (
     TaskDefinition,
     absolute_import,
     function_calls,
+    import_pairs,
     package_of,
     scan_calls,
     task_uses,
@@ -166,21 +167,7 @@ class _Module:
         )
 
     def _import_pairs(self, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname is not None:
-                    yield alias.asname, alias.name
-                else:  # `import a.b` binds `a`.
-                    top = alias.name.partition(".")[0]
-                    yield top, top
-            return
-        if any(alias.name == "*" for alias in node.names):
-            return
-        base = absolute_import("." * node.level + (node.module or ""), self.package, self.path)
-        if base is None:
-            return
-        for alias in node.names:
-            yield alias.asname or alias.name, f"{base}.{alias.name}"
+        return import_pairs(node, self.package, self.path)
 
     def _dotted_names(self, node: ast.AST) -> set[str]:
         chain = attribute_chain(node)
