@@ -187,6 +187,20 @@ SHAPES = [
         id="keys-of-other-patterns",
     ),
     pytest.param(
+        "import queue\nimport threading\n\n\nclass Pump(threading.Thread):\n"
+        "    def run(self):\n        self.inbox.get(timeout=5).join()\n",
+        "waits-in-tasks",
+        False,
+        id="thread-run-is-no-task",
+    ),
+    pytest.param(
+        "from celery import Task as T\nfrom proj.tasks import step\n\n\nclass Base(T):\n"
+        "    pass\n\n\nclass Job(Base):\n    def run(self):\n        return step.delay().get()\n",
+        "waits-in-tasks",
+        True,
+        id="task-class-through-an-alias-and-a-local-base",
+    ),
+    pytest.param(
         "from celery.schedules import crontab as cron\n\nschedule = cron(hour=7)\n",
         "crontab-calls",
         True,
@@ -197,6 +211,20 @@ SHAPES = [
         "crontab-calls",
         False,
         id="crontab-without-fields",
+    ),
+    pytest.param(
+        "from celery.schedules import crontab\n\n"
+        "a = crontab(minute=0, hour=7)\nb = crontab(0, 0, day_of_week=1)\n"
+        "c = crontab(hour='*', day_of_week=1, **{'minute': 5})\nd = crontab(minute=5)\n",
+        "crontab-calls",
+        False,
+        id="crontab-every-needed-field-given",
+    ),
+    pytest.param(
+        "from celery.schedules import crontab\n\nschedule = crontab(minute=0, **dict(day_of_week=1))\n",
+        "crontab-calls",
+        True,
+        id="crontab-larger-field-from-a-dict-call",
     ),
     pytest.param(
         "from time import sleep as nap\n\nasync def poll():\n    nap(1)\n",

@@ -109,6 +109,81 @@ class Gates:
             return frozenset()
         return self.index.reached_in(self.module_name)
 
+    def may_be_task_class(self, node: ast.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether a class may derive from `celery.Task`, as CEL001 decides it
+        (`analysis.tasks`): a base whose name, or the name its import resolves to through
+        the project index, ends in `Task` (`Task`, `app.Task`, `AbortableTask`, an unscanned
+        `SystemTask`), one the index knows for a task class, or a class of this module that
+        may be one. Not a `threading.Thread` with a `run` method. A base the gate cannot
+        name (`with_metaclass(...)`), or a module with `import *`, may be anything."""
+        if self._star_import:
+            return True
+        for base in node.bases:
+            while isinstance(base, ast.Subscript):
+                base = base.value  # `Task[Any]`
+            if not isinstance(base, ast.Name | ast.Attribute):
+                return True
+            dotted = self._dotted(base)
+            if dotted.rpartition(".")[2].endswith("Task"):
+                return True
+            if self.index is not None and self.index.is_task_class(dotted):
+                return True
+            if isinstance(base, ast.Name) and base.id not in seen:
+                local = self._classes.get(base.id, ())
+                if any(self.may_be_task_class(c, seen | {base.id}) for c in local):
+                    return True
+        return False
+
+    @cached_property
+    def _classes(self) -> dict[str, list[ast.ClassDef]]:
+        found: dict[str, list[ast.ClassDef]] = {}
+        for node in self.nodes:
+            if isinstance(node, ast.ClassDef):
+                found.setdefault(node.name, []).append(node)
+        return found
+
+    @cached_property
+    def _star_import(self) -> bool:
+        return any(
+            isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+            for node in self.nodes
+        )
+
+    @cached_property
+    def _imported(self) -> dict[str, str]:
+        """Each name an import binds, with the absolute dotted name it stands for."""
+        found: dict[str, str] = {}
+        package = package_of(self.module_name, self.path)
+        for node in self.nodes:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        found[alias.asname] = alias.name
+                    else:
+                        root = alias.name.partition(".")[0]
+                        found[root] = root
+            elif isinstance(node, ast.ImportFrom):
+                module = absolute_import("." * node.level + (node.module or ""), package, self.path)
+                for alias in node.names:
+                    if module is not None:
+                        found[alias.asname or alias.name] = f"{module}.{alias.name}"
+        return found
+
+    def _dotted(self, node: ast.Name | ast.Attribute) -> str:
+        """The dotted name an expression spells, its first name resolved through the
+        module's imports and the index's re-exports (`B` after `from .base import Base as
+        B` is `proj.base.Base`, or what `proj.base` re-exports under that name)."""
+        parts: list[str] = []
+        current: ast.expr = node
+        while isinstance(current, ast.Attribute):
+            parts.append(current.attr)
+            current = current.value
+        if not isinstance(current, ast.Name):
+            return ".".join(reversed(parts))
+        root = self._imported.get(current.id, current.id)
+        dotted = ".".join([root, *reversed(parts)])
+        return self.index.resolve(dotted) if self.index is not None else dotted
+
     def local_names(self, name: str) -> set[str]:
         """`name` and the local names an import binds to it: `from x import name as y`,
         and, through the project index, a name another module re-exports it under
@@ -148,8 +223,7 @@ def waits_in_tasks(gates: Gates) -> bool:
             by_name.setdefault(node.name, []).append(node)
             if gates.task_shaped(node):
                 roots.append(node)
-        elif isinstance(node, ast.ClassDef) and node.bases:
-            # Task classes may derive from a base defined elsewhere: any class with `run`.
+        elif isinstance(node, ast.ClassDef) and gates.may_be_task_class(node):
             roots += [i for i in node.body if isinstance(i, _Function) and i.name == "run"]
     helpers = gates.helpers
     if helpers:
@@ -236,13 +310,58 @@ def keys_over_results(gates: Gates) -> bool:
 
 
 def crontab_calls(gates: Gates) -> bool:
-    """False only when nothing named `crontab` (or an imported alias of it) is called with
-    an argument: `crontab()` sets no field and is every minute on purpose."""
+    """False only when no call of something named `crontab` (or an imported alias of it)
+    may set a larger field without a smaller one it needs: CEL009's own test
+    (`crontab_missing_fields`), on the fields the call spells out. A call that may pass
+    more than it spells (`*args`, `**options` other than a dict literal) may report."""
     names = gates.local_names("crontab")
     return any(
-        isinstance(node, ast.Call) and (node.args or node.keywords) and _named(node.func, names)
+        isinstance(node, ast.Call) and _named(node.func, names) and _may_lack_fields(node)
         for node in gates.nodes
     )
+
+
+# `crontab`'s positional order, and the smaller fields each larger one needs (CEL009).
+_CRONTAB_FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+_CRONTAB_NEEDS = {"hour": {"minute"}} | dict.fromkeys(_CRONTAB_FIELDS[2:], {"minute", "hour"})
+
+
+def _may_lack_fields(call: ast.Call) -> bool:
+    given: dict[str, ast.expr] = {}
+    for position, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            return True
+        if position < len(_CRONTAB_FIELDS):
+            given[_CRONTAB_FIELDS[position]] = arg
+    for keyword in call.keywords:
+        if keyword.arg is not None:
+            given[keyword.arg] = keyword.value
+            continue
+        pairs = _literal_pairs(keyword.value)
+        if pairs is None:
+            return True
+        given.update(pairs)
+    star = {name for name, value in given.items() if _constant(value) == "*"}
+    set_fields = [f for f in _CRONTAB_FIELDS[1:] if f in given and f not in star]
+    return any(_CRONTAB_NEEDS[f] - given.keys() for f in set_fields)
+
+
+def _literal_pairs(node: ast.expr) -> dict[str, ast.expr] | None:
+    """`{"a": x}` or `dict(a=x)` by key; None when a key is not a string literal."""
+    if isinstance(node, ast.Dict):
+        keys = [_constant(key) if key is not None else None for key in node.keys]
+        if not all(isinstance(key, str) for key in keys):
+            return None
+        return {str(key): value for key, value in zip(keys, node.values)}
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        if node.args or any(k.arg is None for k in node.keywords):
+            return None
+        return {str(k.arg): k.value for k in node.keywords}
+    return None
+
+
+def _constant(node: ast.expr) -> object:
+    return node.value if isinstance(node, ast.Constant) else None
 
 
 def sleep_in_coroutines(gates: Gates) -> bool:
