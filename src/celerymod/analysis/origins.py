@@ -263,7 +263,11 @@ class ResultOrigins(TaskHelpers):
                     inner = self.signature_origin(func.value, task, depth + 1)
                     if inner is not None and inner.canvas is not Canvas.TASK:
                         return inner
+                if method == "get" and node.args:
+                    return self._picked_signature(node, func.value, task, depth)
             return None
+        if isinstance(node, cst.Subscript):
+            return self._picked_signature(node, node.value, task, depth)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
             left = self.signature_origin(node.left, task, depth + 1)
             right = self.signature_origin(node.right, task, depth + 1)
@@ -282,6 +286,32 @@ class ResultOrigins(TaskHelpers):
                 return self._local_signature(node, task, depth)
             if self._plausible_imported_task(node):
                 return ResultOrigin(OriginKind.DISPATCH, CallForm.CALL, Canvas.TASK, task_expr=node)
+        return None
+
+    def _picked_signature(
+        self, node: cst.BaseExpression, container: cst.BaseExpression, task: Task, depth: int
+    ) -> ResultOrigin | None:
+        """`METHODS.get(name)` or `steps[i]`, where the name is bound to a dict, list or
+        tuple display of signatures or tasks only (`{"a": a.s(), "b": b.s()}`): one of them,
+        which one known only at run time (`shapes.picked` keeps it from any rewrite)."""
+        if not isinstance(container, cst.Name):
+            return None
+        for value, statement in self._assigned_values(container):
+            if isinstance(value, cst.Dict):
+                items = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+                complete = len(items) == len(value.elements)
+            elif isinstance(value, cst.List | cst.Tuple):
+                items = [e.value for e in value.elements if isinstance(e, cst.Element)]
+                complete = len(items) == len(value.elements)
+            else:
+                continue
+            if complete and items and all(
+                self.signature_origin(item, task, depth + 1) is not None for item in items
+            ):
+                origin = ResultOrigin(
+                    OriginKind.DISPATCH, CallForm.CALL, Canvas.SIGNATURE, signature=node
+                )
+                return _bound(origin, container.value, statement)
         return None
 
     def _local_signature(self, name: cst.Name, task: Task, depth: int) -> ResultOrigin | None:

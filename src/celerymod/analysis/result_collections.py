@@ -82,9 +82,11 @@ class ResultCollections(ResultOrigins):
         for referent in referents:
             param = referent.node
             if isinstance(param, cst.Param) and self._owning_function(param) is task.function:
-                if _names_results(param.name.value):
+                if _names_results(param.name.value) or self._parameter_origin(param):
                     # `def collect(results): for r in results: r.get()`: results the task
-                    # received (their waits are then checked to look like Celery's).
+                    # received (their waits are then checked to look like Celery's); also
+                    # the children of one it walks (`for child in group_result:`, a
+                    # `GroupResult` iterates over its results).
                     origin = ResultOrigin(
                         OriginKind.ARGUMENT, CallForm.ARGUMENT, Canvas.NONE, parameter=param
                     )

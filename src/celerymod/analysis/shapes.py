@@ -117,6 +117,11 @@ def _shape_of_one(site: WaitSite) -> tuple[ShapeKind, str]:
         )
     if origin.kind is OriginKind.UNKNOWN:
         return ShapeKind.OTHER, "celerymod cannot tell what produced this result"
+    if picked(origin.signature):
+        return ShapeKind.OTHER, (
+            "it sends a signature picked from a dict or list, not one the task builds (the "
+            "entry may be missing, and each entry may need a callback of its own)"
+        )
     if origin.canvas is Canvas.MAP:
         return ShapeKind.OTHER, (
             "it waits on `map`/`starmap`/`chunks`, whose items run in one task (a chord of "
@@ -191,6 +196,18 @@ def _link(before: WaitSite, after: WaitSite, run: Sequence[WaitSite]) -> bool | 
     ):
         return True
     return None
+
+
+def picked(signature: cst.BaseExpression | None) -> bool:
+    """Whether a dispatched signature is one picked from a collection (`METHODS.get(name)`,
+    `steps[i]`: `origins._picked_signature`)."""
+    if isinstance(signature, cst.Subscript):
+        return True
+    return (
+        isinstance(signature, cst.Call)
+        and isinstance(signature.func, cst.Attribute)
+        and signature.func.attr.value == "get"
+    )
 
 
 def _keyword_of(node: cst.CSTNode) -> str:
