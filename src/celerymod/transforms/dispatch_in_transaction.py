@@ -14,13 +14,18 @@ django.db import transaction`, `from django.db.transaction import atomic as in_t
 `atomic` from another library is not it.
 
 Not findings: a dispatch deferred to the commit (`transaction.on_commit(lambda:
-t.delay(x))`, `transaction.on_commit(partial(t.delay, x))`, `t.delay_on_commit(x)`), and
-any dispatch in a nested `def`, `lambda` or class body (it runs only when called).
+t.delay(x))`, `transaction.on_commit(partial(t.delay, x))`, `t.delay_on_commit(x)`),
+`t.apply(...)` and a called signature (`t.s(x)()`), which run the task in this process,
+inside the transaction, and any dispatch in a nested `def`, `lambda` or class body (it
+runs only when called).
 
 The fix defers a dispatch that is a statement of its own to the commit:
 `send.delay(a, k=v)` becomes `transaction.on_commit(functools.partial(send.delay, a,
 k=v))`, every argument and option kept (`apply_async(args=..., countdown=...)`,
-`send_task("name", ...)`). It is reported without a fix when:
+`send_task("name", ...)`); a dispatch without arguments needs no `partial`:
+`group(...).apply_async()` becomes `transaction.on_commit(group(...).apply_async)`, and
+`chain(...)()` becomes `transaction.on_commit(chain(...))`. It is reported without a fix
+when:
 
 - the dispatch's value is used (assigned, returned, passed on, `.id` read): `on_commit`
   returns nothing, so there would be no `AsyncResult` to use;
@@ -70,11 +75,11 @@ def place_order(cart):
 ```
 Use `functools.partial`, not a `lambda` over a loop variable: the lambda would read the
 variable when the transaction commits, after the loop ended; `partial` binds the value it
-has now. The fix spells `on_commit` and `partial` the way the module already imports them
-(`from django.db import transaction as tx` gives `tx.on_commit`; a module that imports
-`from django.db.transaction import atomic` gets `from django.db.transaction import
-on_commit`; `from functools import partial` gives `partial`), and adds the imports it
-needs. Under `atomic(using="other")` it passes `using="other"` to `on_commit`: without
+has now. The fix spells `on_commit` and `partial` the way the code already imports them
+(`from django.db import transaction as tx` gives `tx.on_commit`, a function's own import
+included; a module that imports `from django.db.transaction import atomic` gets `from
+django.db.transaction import on_commit`; `from functools import partial` gives
+`partial`), and adds the imports it needs. Under `atomic(using="other")` it passes `using="other"` to `on_commit`: without
 it, the callback would wait for the default database's transaction instead.
 
 With Celery 5.4 or newer and its Django integration, `send_confirmation.delay_on_commit(
@@ -119,16 +124,18 @@ from libcst.metadata import ScopeProvider
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import Task
 from celerymod.analysis.syntax import describe
-from celerymod.analysis.vocabulary import METADATA, CallForm, OriginKind
+from celerymod.analysis.vocabulary import METADATA, CallForm, Canvas, OriginKind
 from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix
 from celerymod.transforms.dispatch_in_transaction_fix import (
     Spelling,
-    deferred_dispatch,
+    callback,
     first_usable,
+    on_commit_call,
     on_commit_spellings,
     partial_spellings,
+    visible_imports,
 )
 
 ATOMIC = frozenset({"django.db.transaction.atomic"})
@@ -136,6 +143,9 @@ ATOMIC = frozenset({"django.db.transaction.atomic"})
 _DISPATCHES = frozenset(
     {CallForm.DELAY, CallForm.APPLY_ASYNC, CallForm.SEND_TASK, CallForm.CALL}
 )
+# Calling a task or a signature (`t.s(x)()`) runs it here, in this process
+# (`Signature.__call__`), like `apply()`; a called group, chain or chord is sent.
+_IN_PROCESS = frozenset({Canvas.TASK, Canvas.SIGNATURE})
 _HELP = (
     "dispatch on commit: `transaction.on_commit(functools.partial(task.delay, ...))`, or "
     "`task.delay_on_commit(...)` (Celery 5.4+)"
@@ -204,6 +214,8 @@ class Checker(BaseChecker):
             return
         if origin.form not in _DISPATCHES:
             return
+        if origin.form is CallForm.CALL and origin.canvas in _IN_PROCESS:
+            return
         message = (
             f"`{describe(call)}` is sent inside {atomics[-1].where} in `{function.name}`: the "
             "worker may run it before the commit, or for a rolled-back row"
@@ -225,31 +237,36 @@ class Checker(BaseChecker):
         if database.problem is not None:
             return None, database.problem
         scope = self.get_metadata(ScopeProvider, call, None)
-        aliases = self.celery.module_aliases
+        aliases = visible_imports(scope)
         on_commit = first_usable(on_commit_spellings(aliases), scope)
         if on_commit is None:
             return None, "`transaction` is bound to something else here"
-        partial = first_usable(partial_spellings(aliases), scope)
-        if partial is None:
+        partial = first_usable(partial_spellings(aliases), scope) if call.args else None
+        if call.args and partial is None:
             return None, "`functools` is bound to something else here"
         return self._deferred(call, on_commit, partial, database), None
 
     def _deferred(
-        self, call: cst.Call, on_commit: Spelling, partial: Spelling, database: Database
+        self, call: cst.Call, on_commit: Spelling, partial: Spelling | None, database: Database
     ) -> Fix:
-        replacement = deferred_dispatch(call, on_commit, partial, database.using)
+        deferred = callback(call, partial)
+        shown = describe(call.func)
+        if partial is not None:
+            shown = f"{partial.expression}({shown}, ...)"
         where = "" if database.using is None else f" on `{_text(database.using)}`"
         return Fix(
             message=(
-                f"Send it on commit: `{on_commit.expression}({partial.expression}"
-                f"({describe(call.func)}, ...))`: the task is sent only once the outermost "
-                f"transaction{where} commits, and never if it rolls back (under Django's "
-                "`TestCase` only inside `captureOnCommitCallbacks`; eager tasks no longer "
-                "run inside the transaction); a broker error no longer rolls it back"
+                f"Send it on commit: `{on_commit.expression}({shown})`: the task is sent "
+                f"only once the outermost transaction{where} commits, and never if it rolls "
+                "back (under Django's `TestCase` only inside `captureOnCommitCallbacks`; "
+                "eager tasks no longer run inside the transaction); a broker error no "
+                "longer rolls it back"
             ),
             safety=Safety.REVIEW,
-            replacements=((call, replacement),),
-            add_imports=tuple(s.add for s in (partial, on_commit) if s.add is not None),
+            replacements=((call, on_commit_call(on_commit, deferred, database.using)),),
+            add_imports=tuple(
+                s.add for s in (partial, on_commit) if s is not None and s.add is not None
+            ),
         )
 
     def _is_atomic(self, node: cst.BaseExpression) -> bool:
