@@ -10,8 +10,9 @@ Both versions run here, in this process, against the worker:
   (its message reached the worker before the commit); when the transaction rolls back,
   the task still runs, for a row that never existed;
 - after: nothing is published inside the transaction; the task runs after the commit and
-  finds the row (each loop iteration its own row: `partial` bound the value), and when the
-  transaction rolls back nothing is ever published, so the task never runs.
+  finds the row (each loop iteration its own row: `partial` bound the value; in a second
+  database, once that database commits: `using=` was passed on), and when the transaction
+  rolls back nothing is ever published, so the task never runs.
 
 Every wait polls with a deadline; the worker starts once for the module (about 2 s).
 """
@@ -44,12 +45,13 @@ _SETTINGS = """\
 SECRET_KEY = "celerymod-cel005-test"
 INSTALLED_APPS = ["cel005_shop"]
 DATABASES = {{
-    "default": {{
+    alias: {{
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": {database!r},
+        "NAME": f"{folder}/{{alias}}.sqlite3",
         # The worker reads while this process holds a write transaction: wait, do not fail.
         "OPTIONS": {{"timeout": 20}},
     }}
+    for alias in ("default", "other")
 }}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
@@ -94,9 +96,7 @@ def _write_project(root: Path, broker: str) -> None:
     for package in PACKAGES:
         shutil.copytree(PROJECT / package, root / package)
     observations = broker.rsplit("/", 1)[0] + "/1"
-    settings = _SETTINGS.format(
-        database=str(root / "db.sqlite3"), broker=broker, observations=observations
-    )
+    settings = _SETTINGS.format(folder=str(root), broker=broker, observations=observations)
     (root / "cel005_site" / "settings.py").write_text(settings, "utf-8")
     # Two modules with the original code: one stays as it is, one is fixed by celerymod.
     original = (root / "cel005_shop" / "orders.py").read_text("utf-8")
@@ -152,7 +152,8 @@ def _setup_django(root: Path) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "cel005_site.settings"
     sys.path.insert(0, str(root))
     django.setup()
-    call_command("migrate", run_syncdb=True, verbosity=0)
+    for database in ("default", "other"):
+        call_command("migrate", database=database, run_syncdb=True, verbosity=0)
 
 
 def _wait_until_ready(site: Site, worker: subprocess.Popen[bytes], log: Path) -> None:
@@ -180,7 +181,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         _write_project(root, redis_server.url)
         fixed = _celerymod_fix(root)
-        assert "on_commit(functools.partial(look_up_order.delay, order.pk, token))" in fixed
+        assert "on_commit(functools.partial(look_up_order.delay, order.pk, token))" in fixed, fixed
         _setup_django(root)
         import cel005_shop.orders_after as after
         import cel005_shop.orders_before as before
@@ -233,6 +234,10 @@ def test_the_fix_is_what_celerymod_wrote(site: Site) -> None:
         "transaction.on_commit(functools.partial(look_up_order.apply_async, "
         "args=[order.pk, token], countdown=0))"
     ) in source
+    assert (
+        "transaction.on_commit(functools.partial(look_up_order_in.delay, "
+        '"other", order.pk, token), using="other")'
+    ) in source
     assert Path(site.before.__file__).read_text("utf-8").count(".on_commit(") == 0
     # The Django fixup is on (it makes the app's tasks `DjangoTask`s), as in a real project.
     from celery.contrib.django.task import DjangoTask
@@ -271,6 +276,21 @@ def test_after_each_loop_iteration_sends_its_own_row(site: Site) -> None:
     assert sorted(r["name"] for r in reports) == sorted(names)
     assert all(r["found"] for r in reports)
     assert len({r["pk"] for r in reports}) == 3
+
+
+def test_in_another_database_the_fix_waits_for_that_databases_commit(site: Site) -> None:
+    """`atomic(using="other")`: the fix passes `using="other"` to `on_commit`; without it
+    the callback would hook the default database, which has no transaction open, and run
+    at once, before the order is committed."""
+    token = _token()
+    pk = site.before.place_order_in_other_database("elsewhere", token)
+    assert site.observe.INSIDE[token]["reports"] == [{"pk": pk, "found": False, "name": None}]
+
+    token = _token()
+    pk = site.after.place_order_in_other_database("elsewhere", token)
+    assert site.observe.INSIDE[token] == {"published": 0, "reports": []}
+    found = site.observe.wait_for_reports(token, 1)
+    assert found == [{"pk": pk, "found": True, "name": "elsewhere"}]
 
 
 def test_on_rollback_the_original_runs_for_a_row_that_never_existed(site: Site) -> None:
