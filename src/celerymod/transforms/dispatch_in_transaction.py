@@ -108,7 +108,9 @@ places the code around it may rely on:
   around the dispatch no longer sees it;
 - `partial` evaluates the callable and the arguments where the dispatch was, but they are
   serialised at the commit: a list or dict changed later in the transaction is sent as
-  changed, and a `group` built from a generator consumes it then.
+  changed, and a `group` built from a generator consumes it then;
+- deferred dispatches are sent in the order they were registered, after any dispatch of
+  the block that was left in place (one whose value is used).
 
 A dispatch whose value is used, a database named by an expression, and transactions on
 two databases are reported without a fix (see above); the finding's message says which.
@@ -150,7 +152,7 @@ _HELP = (
     "dispatch on commit: `transaction.on_commit(functools.partial(task.delay, ...))`, or "
     "`task.delay_on_commit(...)` (Celery 5.4+)"
 )
-# What `atomic()` and `atomic(using=None)` mean, and what a literal "default" names.
+# The database `atomic()` and `atomic(using=None)` use, as a literal "default" names it.
 _DEFAULT = "default"
 
 
@@ -260,7 +262,7 @@ class Checker(BaseChecker):
                 f"only once the outermost transaction{where} commits, and never if it rolls "
                 "back (under Django's `TestCase` only inside `captureOnCommitCallbacks`; "
                 "eager tasks no longer run inside the transaction); a broker error no "
-                "longer rolls it back"
+                "longer rolls the transaction back"
             ),
             safety=Safety.REVIEW,
             replacements=((call, on_commit_call(on_commit, deferred, database.using)),),
@@ -279,15 +281,17 @@ def _using(node: cst.BaseExpression) -> cst.BaseExpression | None:
     (`atomic("other")`); a `**options` may hold it, so it stands for it. None: default."""
     if not isinstance(node, cst.Call):
         return None  # `@transaction.atomic`
+    named: cst.BaseExpression | None = None
     for arg in node.args:
         if arg.keyword is not None and arg.keyword.value == "using":
-            return arg.value
-        if arg.star == "**":
+            named = arg.value
+        elif arg.star == "**":
             return arg.value
     first = node.args[0] if node.args else None
-    if first is not None and first.keyword is None and not first.star:
-        return first.value
-    return None
+    if named is None and first is not None and first.keyword is None and not first.star:
+        named = first.value
+    # `using=None` is the default database: nothing to pass on.
+    return None if isinstance(named, cst.Name) and named.value == "None" else named
 
 
 def _database(atomics: tuple[Atomic, ...]) -> Database:
@@ -318,7 +322,7 @@ def _database(atomics: tuple[Atomic, ...]) -> Database:
 
 def _literal_alias(using: cst.BaseExpression | None) -> str | None:
     """The database alias `using` spells, or None when it is not a literal."""
-    if using is None or (isinstance(using, cst.Name) and using.value == "None"):
+    if using is None:
         return _DEFAULT
     if isinstance(using, cst.SimpleString):
         value = using.evaluated_value
