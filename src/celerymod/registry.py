@@ -105,7 +105,9 @@ RULES: tuple[RuleSpec, ...] = (
         code="CEL005",
         name="dispatch-in-transaction",
         summary="a task is sent inside `transaction.atomic`: the worker may run before the commit",
-        fix=FixAvailability.NEVER,
+        # Deferred to `on_commit` unless the dispatch's value is used (or the database is
+        # not a literal).
+        fix=FixAvailability.SOMETIMES,
         # Every finding is a dispatch inside Django's `atomic` (a `with` or a decorator).
         patterns=(b"atomic",),
         # A called canvas (`group(...)()`) imports it from `celery`; `)(` alone is in most of
