@@ -24,6 +24,9 @@ from celerymod.analysis.vocabulary import (
 )
 from celerymod.transforms.base import walk
 
+# Celery's proxy for the task this process is executing (None-like outside of one).
+CURRENT_TASK = frozenset({"celery.current_task", "celery._state.current_task"})
+
 
 class Waits(ResultEvidence):
     """The waits, polling loops and bare workarounds in a task's body."""
@@ -287,6 +290,44 @@ class Waits(ResultEvidence):
             return parent.target
         return None
 
+
+    def only_outside_tasks(self, node: cst.CSTNode, function: cst.FunctionDef) -> bool:
+        """Whether `node`, in `function`, runs only when no task is executing: in the `else`
+        (or an `elif`) of `if current_task:` / `if current_task is not None:`, or under
+        `if not current_task:` / `if current_task is None:`. Helpers that serve both tasks
+        and web code branch so; inside a task, `current_task` is that task (CEL001 has
+        nothing to report there, CEL006 still does)."""
+        child: cst.CSTNode = node
+        current = self.parent(node)
+        while current is not None and current is not function:
+            if isinstance(current, cst.If):
+                in_task = self._tests_current_task(current.test)
+                if in_task is True and child is current.orelse:
+                    return True
+                if in_task is False and child is current.body:
+                    return True
+            child, current = current, self.parent(current)
+        return False
+
+    def _tests_current_task(self, test: cst.BaseExpression) -> bool | None:
+        """True: `test` holds only inside a task (`current_task`, `current_task is not
+        None`); False: only outside one (`not current_task`, `current_task is None`); None:
+        any other test."""
+        inside = True
+        while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            inside, test = not inside, test.expression
+        if isinstance(test, cst.Comparison):
+            if len(test.comparisons) != 1:
+                return None
+            target = test.comparisons[0]
+            if not (isinstance(target.comparator, cst.Name) and target.comparator.value == "None"):
+                return None
+            if isinstance(target.operator, cst.Is):
+                inside = not inside
+            elif not isinstance(target.operator, cst.IsNot):
+                return None
+            test = test.left
+        return inside if self.dotted_names(test) & CURRENT_TASK else None
 
 def _polled_result(node: cst.CSTNode) -> cst.BaseExpression | None:
     """The result in `res.ready()` / `res.successful()` / `res.failed()` / `res.state` /

@@ -38,7 +38,10 @@ task's worker process: its waits are findings too, reported at the wait with the
 (`` `res.get()` waits on a subtask inside `wait_for`, which task `sync` calls (`sync ->
 fetch_and_wait -> wait_for`) ``). A helper's parameter is a result when it is named or annotated like one
 (below), or when a task of the same module passes it a result (`settle(fetch.delay(x))`).
-They are not rewritten (rewrite the task that calls the helper). Functions no task reaches (views, management commands, signal handlers such as
+They are not rewritten (rewrite the task that calls the helper). A wait in a branch that runs
+only when no task is executing (the `else` of `if current_task:`, the body of `if current_task
+is None:`; `current_task` resolved through imports), as helpers shared with web code write
+it, is not reported, in a helper or a task. Functions no task reaches (views, management commands, signal handlers such as
 `@task_prerun.connect`) stay silent.
 
 **Polling loops.** `while not res.ready():`, `while res.state not in READY_STATES:`,
@@ -334,7 +337,10 @@ class Checker(BaseChecker):
         celery = CeleryModule.from_context(node, self.metadata, self.context)
         for task in celery.tasks:
             waits = tuple(
-                site for site in celery.waits(task) if not _claimed_by_cel002(celery, site, self)
+                site
+                for site in celery.waits(task)
+                if not _claimed_by_cel002(celery, site, self)
+                and not celery.only_outside_tasks(site.node, task.function)
             )
             read_only = {}
             for site in waits:
@@ -361,15 +367,21 @@ class Checker(BaseChecker):
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task), help=_BARE_WORKAROUND)
             for loop, polled in celery.polls(task):
-                self.report(loop.test, poll_message(polled, f"task `{task.name}`"), help=_POLL)
+                if not celery.only_outside_tasks(loop, task.function):
+                    self.report(loop.test, poll_message(polled, f"task `{task.name}`"), help=_POLL)
         for helper, path in celery.helpers:
             for site in celery.waits(helper):
+                if celery.only_outside_tasks(site.node, helper.function):
+                    continue
                 fix = ready_fix(site) if site.ready_checked else stored_result_fix(site)
                 self.report(
                     site.node, helper_wait_message(site, path), fix=fix, help=helper_help(site, fix)
                 )
             for loop, polled in celery.polls(helper):
-                self.report(loop.test, poll_message(polled, _called_by(helper, path)), help=_POLL)
+                if not celery.only_outside_tasks(loop, helper.function):
+                    self.report(
+                        loop.test, poll_message(polled, _called_by(helper, path)), help=_POLL
+                    )
 
 
 def _suppressed(celery: CeleryModule, site: WaitSite) -> bool:
