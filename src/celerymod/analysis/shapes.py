@@ -106,7 +106,10 @@ def _shape(
 def _shape_of_one(site: WaitSite) -> tuple[ShapeKind, str]:
     origin = site.origin
     if origin.kind is OriginKind.LOOKUP:
-        return ShapeKind.OTHER, "it waits on a result looked up by id, not one this task sent"
+        return ShapeKind.OTHER, (
+            "it waits on a result looked up by id, not one this task sent (have the sender "
+            "chain this task after it, or retry until it is ready)"
+        )
     if origin.kind is OriginKind.ARGUMENT:
         return ShapeKind.OTHER, "it waits on a result the task received as an argument"
     if origin.form is CallForm.REBOUND:
@@ -135,7 +138,7 @@ def _shape_of_one(site: WaitSite) -> tuple[ShapeKind, str]:
     workaround = site.workaround.node if site.workaround is not None else None
     blockers = [n for n in site.enclosing if not _is_loop(n) and n is not workaround]
     if blockers:
-        return ShapeKind.OTHER, f"the wait sits inside `{_keyword_of(blockers[0])}`"
+        return ShapeKind.OTHER, _blocked_by(blockers[0])
     if any(isinstance(n, cst.While) for n in loops) or len(loops) > 1:
         return ShapeKind.OTHER, "the wait sits inside a `while` loop or nested loops"
     if loops or origin.collection is not None and origin.form is not CallForm.RESULT_SET:
@@ -208,6 +211,18 @@ def picked(signature: cst.BaseExpression | None) -> bool:
         and isinstance(signature.func, cst.Attribute)
         and signature.func.attr.value == "get"
     )
+
+
+def _blocked_by(node: cst.CSTNode) -> str:
+    """Why a wait inside `node` is not rewritten: what the statement around it would lose."""
+    if isinstance(node, cst.Try | cst.TryStar):
+        if node.handlers:
+            return (
+                "the wait sits inside `try`, whose `except` handles the subtask's failure "
+                "(after a rewrite, only an error callback would see it: `link_error=`)"
+            )
+        return "the wait sits inside `try`, whose `finally` would run before the subtask ends"
+    return f"the wait sits inside `{_keyword_of(node)}`"
 
 
 def _keyword_of(node: cst.CSTNode) -> str:

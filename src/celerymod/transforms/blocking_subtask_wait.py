@@ -253,6 +253,51 @@ without `bind=True` (celerymod cannot know they accept it); tasks not defined at
 A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
 example into a chain of tasks that return what the next one needs.
 
+**Rewriting by hand** the two shapes that stay manual by design:
+
+- A wait inside `try` whose `except` handles the subtask's failure or timeout: the chain
+  runs the code after the wait as a callback, and the handler becomes an error callback,
+  which Celery calls with the failed task's request, exception and traceback (before any
+  arguments of its own). A `timeout=` becomes the subtask's `time_limit`.
+  ```python
+  @shared_task(bind=True)
+  def sync_provider(self, provider_id):
+      try:
+          pages = fetch_pages.delay(provider_id).get(timeout=600)
+          store(pages)
+      except FetchFailed as exc:
+          mark_failed(provider_id, exc)
+  ```
+  becomes
+  ```python
+  @shared_task(bind=True)
+  def sync_provider(self, provider_id):
+      steps = chain(fetch_pages.s(provider_id).set(time_limit=600), store_pages.s())
+      return self.replace(steps.on_error(sync_failed.s(provider_id)))
+
+  @shared_task
+  def store_pages(pages):
+      store(pages)
+
+  @shared_task
+  def sync_failed(request, exc, traceback, provider_id):
+      if isinstance(exc, FetchFailed):
+          mark_failed(provider_id, exc)
+  ```
+- A result looked up by id (`AsyncResult(task_id)`), sent by someone else: have the
+  sender chain this task after the one it waits for (`chain(work.s(x), report.s())`), or
+  let the task retry until the result is ready, which frees the worker between tries
+  (celerymod then accepts the wait, with `disable_sync_subtasks=False`: it reads a finished
+  result):
+  ```python
+  @shared_task(bind=True, max_retries=None)
+  def report(self, task_id):
+      res = AsyncResult(task_id)
+      if not res.ready():
+          raise self.retry(countdown=5)
+      return render(res.get(disable_sync_subtasks=False))
+  ```
+
 **Failure semantics.** A wait re-raised the subtask's exception inside the task, so the task
 failed with it. After the rewrite (seen on Celery 5.7 with a prefork worker and Redis; the
 worker tests check this table), a failing subtask reaches the task's caller (`replace`) or
