@@ -423,7 +423,10 @@ def test_other_shapes_say_why() -> None:
     celery = _fixture("wait_inside_try")
     task = next(t for t in celery.tasks if t.name == "fetch_or_default")
     (shape,) = classify(celery.waits(task))
-    assert shape.reason == "the wait sits inside `try`"
+    assert shape.reason == (
+        "the wait sits inside `try`, whose `except` handles the subtask's failure (after a "
+        "rewrite, only an error callback would see it: `link_error=`)"
+    )
     celery = _fixture("result_received_as_argument")
     task = next(t for t in celery.tasks if t.name == "finish_upload")
     (shape,) = classify(celery.waits(task))
