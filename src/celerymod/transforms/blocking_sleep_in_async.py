@@ -43,6 +43,13 @@ The fix is safe: the coroutine still pauses for the same time; other coroutines 
 meanwhile, which is the point. One corner differs: a negative duration raises `ValueError`
 with `time.sleep` but returns at once with `asyncio.sleep`.
 
+Inside the body of a plain `with` (not `async with`) the fix is **review**: the coroutine now
+pauses while it holds what the block entered. When that is a `threading.Lock` (or anything
+another coroutine of the same thread waits for without awaiting), a second coroutine
+entering the block blocks the event loop, and the first can never resume to release it: the
+process deadlocks where `time.sleep` only stalled it (`tests/test_sleep_fix_safety.py` runs
+both). `async with asyncio.Lock()` is fine and stays safe.
+
 A nested function's decorators and defaults, and a class's bases, do run in the coroutine
 and are fixed. No fix is offered for a call inside a generator expression (`await` there
 turns the generator into an async generator, and its consumers would break), in a generic
@@ -63,6 +70,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from celerymod.analysis.syntax import describe
 from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix
@@ -82,6 +90,8 @@ class Checker(BaseChecker):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.frames: list[Frame] = []
+        # Plain `with` blocks being visited, each with the depth of `frames` it opened at.
+        self.held: list[tuple[int, cst.With]] = []
         self.function_names: list[str] = []
         self.library = "asyncio"
         self.library_name = "asyncio"  # The name the module binds the library to.
@@ -148,6 +158,16 @@ class Checker(BaseChecker):
     def leave_TypeParameters(self, original_node: cst.TypeParameters) -> None:
         self.frames.pop()
 
+    # The body of a plain `with` (not `async with`): the coroutine would pause while holding
+    # what it entered (a `threading.Lock`, a connection): see `_fix`.
+    def visit_With_body(self, node: cst.With) -> None:
+        if node.asynchronous is None:
+            self.held.append((len(self.frames), node))
+
+    def leave_With_body(self, node: cst.With) -> None:
+        if node.asynchronous is None:
+            self.held.pop()
+
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
         self.frames.append("genexp")
 
@@ -182,7 +202,9 @@ class Checker(BaseChecker):
                 f"{where}; not fixed: `{self.library_name}` is bound to something else here",
             )
             return
-        self.report(node, where, self._fix(node))
+        # A `with` entered in this coroutine's own body (not outside a nested function).
+        held = [w for depth, w in self.held if depth > scopes[-1]]
+        self.report(node, where, self._fix(node, held[-1] if held else None))
 
     def _name_free(self, node: cst.Call, name: str) -> bool:
         """True unless `name` is bound, where `node` is, to anything but the library import."""
@@ -198,7 +220,7 @@ class Checker(BaseChecker):
                 return False
         return True
 
-    def _fix(self, node: cst.Call) -> Fix:
+    def _fix(self, node: cst.Call, held: cst.With | None) -> Fix:
         sleep = cst.Attribute(value=cst.Name(self.library_name), attr=cst.Name("sleep"))
         call = node.with_changes(func=sleep)
         parent = self.get_metadata(ParentNodeProvider, node)
@@ -210,9 +232,20 @@ class Checker(BaseChecker):
         else:
             replacement = cst.Await(call)
         add = () if self.library_name != self.library else (ImportItem(self.library),)
+        message = f"Replace with `await {self.library_name}.sleep(...)`"
+        if held is not None:
+            # Other coroutines of this thread now run while the block's context is held:
+            # one entering a `threading.Lock` held here blocks the loop, and the holder can
+            # never resume to release it.
+            entered = ", ".join(describe(item.item) for item in held.items)
+            message += (
+                f": the coroutine now pauses inside `with {entered}:`, and other coroutines "
+                "run while it holds that; a `threading.Lock` (or anything another coroutine "
+                "waits for without awaiting) then deadlocks the event loop"
+            )
         return Fix(
-            message=f"Replace with `await {self.library_name}.sleep(...)`",
-            safety=Safety.SAFE,
+            message=message,
+            safety=Safety.SAFE if held is None else Safety.REVIEW,
             replacements=((node, replacement),),
             add_imports=add,
             remove_imports=self._time_imports(node.func),
