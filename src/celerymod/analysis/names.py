@@ -100,6 +100,11 @@ class ModuleNames:
         return ()
 
     @cached_property
+    def source_lines(self) -> list[str]:
+        """The module's code, line by line: generating it walks the whole tree, so once."""
+        return self.module.code.splitlines()
+
+    @cached_property
     def _module_imports(self) -> dict[str, str]:
         return dict(self.module_aliases)
 

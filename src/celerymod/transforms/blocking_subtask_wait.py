@@ -434,7 +434,7 @@ def _suppressed(celery: CeleryModule, site: WaitSite) -> bool:
     from celerymod.suppressions import suppressed
 
     where = celery._position(site.node)
-    lines = celery.module.code.splitlines()
+    lines = celery.source_lines
     line = where.start.line if where is not None else 0
     return 0 < line <= len(lines) and suppressed(lines[line - 1], "CEL001")
 
