@@ -143,7 +143,9 @@ def test_rewrite_keeps_the_value_and_avoids_the_guard(celery_worker_env: Any, ca
     task_id = f"cel001-{uuid.uuid4()}"
     oracle = _oracle(env, before, scenario, task_id)
 
-    if scenario.get("workaround"):
+    if scenario.get("polls"):
+        _stalls(env, before, scenario)
+    elif scenario.get("workaround"):
         # `allow_join_result()`: no guard, but orchestrators queued before their subtasks
         # fill every pool process (two) and wait for subtasks no process is free to run.
         stuck = [_dispatch(before, scenario) for _ in range(3)]
@@ -162,6 +164,25 @@ def test_rewrite_keeps_the_value_and_avoids_the_guard(celery_worker_env: Any, ca
     followed = case.config().strategy == "metadata" and not scenario.get("same_return")
     final = _follow(env, value, task_id) if followed else value
     assert _comparable(final, scenario) == _comparable(oracle, scenario)
+
+
+def _stalls(env: Any, task: Any, scenario: dict[str, Any]) -> None:
+    """A task polling its subtasks (`while not res.ready(): time.sleep(...)`) meets no
+    guard: it holds its pool process until they are done. Started three times at once, the
+    two that take both pool processes poll for subtasks no process is free to run (one may
+    finish first if its subtask got a process before the others started): two never finish.
+    The loop has no deadline, so they are then stopped (revoked, their processes killed and
+    replaced by the pool) to bound the stall."""
+    stuck = [_dispatch(task, scenario) for _ in range(3)]
+    try:
+        time.sleep(4)
+        states = [r.state for r in stuck]
+        assert states.count("PENDING") >= 2, states
+    finally:
+        for result in stuck:
+            result.revoke(terminate=True, signal="SIGKILL")
+        for result in stuck:
+            env.wait_ready(result, timeout=TIMEOUT)
 
 
 def _fix_message(case: Case) -> str:

@@ -132,3 +132,6 @@ class WaitSite:
     # The wait method was bound to a name first (`j = res.join`, then `j()`): that
     # assignment statement. The rewrite leaves such waits alone.
     bound_method: cst.CSTNode | None = None
+    # A `while not res.ready():` loop taken as the wait (`node` is its condition): the
+    # rewrite replaces the whole loop, and the code after it reads the value.
+    poll: cst.While | None = None

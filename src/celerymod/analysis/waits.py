@@ -68,6 +68,30 @@ class Waits(ResultEvidence):
                     break
         return tuple(found)
 
+    def poll_site(self, loop: cst.While, task: Task) -> WaitSite | None:
+        """The polling loop `while not res.ready(): ...` as a wait the rewrite can take
+        (`WaitSite.poll`), or None for any other condition (`res.status == "PENDING"` also
+        ends on `STARTED` or `RETRY`: not a wait for the finished result). The loop itself
+        does not enclose its wait: it is the wait."""
+        test = loop.test
+        call = test.expression if isinstance(test, cst.UnaryOperation) else None
+        if not (
+            isinstance(test, cst.UnaryOperation)
+            and isinstance(test.operator, cst.Not)
+            and isinstance(call, cst.Call)
+            and not call.args
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "ready"
+        ):
+            return None
+        origin = self.result_origin(call.func.value, task)
+        if origin is None:
+            return None
+        site = self._site(test, "ready", origin, task, None)
+        enclosing = tuple(node for node in site.enclosing if node is not loop)
+        inner = next((node for node in reversed(enclosing) if _is_loop(node)), None)
+        return replace(site, enclosing=enclosing, loop=inner, value_target=None, poll=loop)
+
     def bare_workarounds(self, task: Task) -> tuple[cst.With, ...]:
         """`with allow_join_result():` blocks of the task holding no wait `waits` found
         (the wait may be in a helper it calls): still a finding (DESIGN §1)."""

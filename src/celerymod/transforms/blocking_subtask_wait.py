@@ -301,23 +301,30 @@ from __future__ import annotations
 import libcst as cst
 
 from celerymod.analysis.module import CeleryModule
-from celerymod.analysis.records import Task, WaitSite
-from celerymod.analysis.syntax import describe
+from celerymod.analysis.records import WaitSite
 from celerymod.analysis.vocabulary import METADATA
 from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
 from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.blocking_subtask_wait_fix.findings import (
+    _BARE_WORKAROUND,
+    _POLL,
+    _POLL_FIXED,
+    _POLL_FORM,
+    _called_by,
+    bare_workaround_message,
+    helper_help,
+    helper_wait_message,
+    poll_message,
+    wait_help,
+    wait_message,
+)
 from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_fix
 
 # This module finds and reports the waits (through `celerymod.analysis`); the fix, the rewrite
 # into a chord or chain, lives in transforms/blocking_subtask_wait_fix/ (rewrite.rewrite), and
-# the sites left to CEL002 in transforms/nested_task_call_fix/sites.py (`claims`).
-
-# A finding's line says what and where, ruff-short; the why is its `help:` line, in short,
-# and `celerymod explain CEL001` at length.
-_GUARD = "a worker raises `RuntimeError: Never call result.get() within a task!` here, or deadlocks"
-_READY = "the result is ready (`.ready()` was checked), but Celery's guard raises before looking"
-_DEADLOCK = "that silences Celery's guard: the worker deadlocks once every pool process waits"
+# the sites left to CEL002 in transforms/nested_task_call_fix/sites.py (`claims`); what a
+# finding says, in transforms/blocking_subtask_wait_fix/findings.py.
 
 
 class Checker(BaseChecker):
@@ -344,7 +351,13 @@ class Checker(BaseChecker):
             waits = tuple(
                 site for site in waits if not site.ready_checked and id(site.node) not in read_only
             )
-            outcome = rewrite(celery, task, waits, self.context.config.strategy, _suppressed)
+            # A `while not res.ready():` loop is a wait the rewrite can take too.
+            polls = [
+                (loop, text, celery.poll_site(loop, task)) for loop, text in celery.polls(task)
+            ]
+            taken = tuple(site for _, _, site in polls if site is not None)
+            strategy = self.context.config.strategy
+            outcome = rewrite(celery, task, waits + taken, strategy, _suppressed)
             for site in waits:
                 message = wait_message(site)
                 if outcome.site is not None and outcome.site.node is site.node:
@@ -356,16 +369,22 @@ class Checker(BaseChecker):
                 )
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task), help=_BARE_WORKAROUND)
-            for loop, polled in celery.polls(task):
-                self.report(loop.test, poll_message(polled, f"task `{task.name}`"), help=_POLL)
+            for loop, text, poll in polls:
+                message = poll_message(text, f"task `{task.name}`")
+                if poll is not None and outcome.site is not None and outcome.site.node is poll.node:
+                    self.report(loop.test, message, fix=outcome.fix, help=_POLL_FIXED)
+                    continue
+                why, part_of_fix = outcome.help_for(poll, celery) if poll else ("", False)
+                default = _POLL if poll is not None else _POLL_FORM
+                self.report(loop.test, message, help=why or default, part_of_fix=part_of_fix)
         for helper, path in celery.helpers:
             for site in celery.waits(helper):
                 fix = ready_fix(site) if site.ready_checked else stored_result_fix(site)
                 self.report(
                     site.node, helper_wait_message(site, path), fix=fix, help=helper_help(site, fix)
                 )
-            for loop, polled in celery.polls(helper):
-                self.report(loop.test, poll_message(polled, _called_by(helper, path)), help=_POLL)
+            for loop, text in celery.polls(helper):
+                self.report(loop.test, poll_message(text, _called_by(helper, path)), help=_POLL)
 
 
 def _suppressed(celery: CeleryModule, site: WaitSite) -> bool:
@@ -393,45 +412,6 @@ def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecke
     return claims(site, celery, checker.context.config)
 
 
-def wait_message(site: WaitSite) -> str:
-    """The finding's one-line message for a wait: the wait, the task, and its workaround."""
-    return f"`{_wait_text(site)}` waits on a subtask inside task `{site.task.name}`{_risk(site)}"
-
-
-def _risk(site: WaitSite) -> str:
-    """The workaround the wait sits in, as the end of its finding's line."""
-    if site.workaround is None:
-        return ""
-    if site.workaround.kind == "allow_join_result":
-        return " under `allow_join_result()`"
-    return " with `disable_sync_subtasks=False`"
-
-
-def wait_help(site: WaitSite) -> str:
-    """Why the wait is a finding, in one short line (`help:`)."""
-    if site.ready_checked:
-        return _READY
-    return _GUARD if site.workaround is None else _DEADLOCK
-
-
-def _called_by(helper: Task, path: tuple[str, ...]) -> str:
-    """`` `helper`, which task `do` calls (`do -> worker_do -> helper`) ``."""
-    chain = " -> ".join(name.rpartition(".")[2] for name in path)
-    task = path[0].rpartition(".")[2]
-    return f"`{helper.name}`, which task `{task}` calls (`{chain}`)"
-
-
-def poll_message(polled: str, where: str) -> str:
-    """A `while` loop polling a result until it is ready, inside a task or a helper."""
-    return f"`while` polls `{polled}` inside {where}"
-
-
-_POLL = (
-    "the loop holds a worker process like `.get()`; not fixed automatically: let a chord or "
-    "chain run the code after the loop"
-)
-
-
 def ready_fix(site: WaitSite) -> Fix:
     """`res.get()` where `res` is known to be ready: pass `disable_sync_subtasks=False`.
 
@@ -449,40 +429,3 @@ def ready_fix(site: WaitSite) -> Fix:
         safety=Safety.SAFE,
         replacements=((call, with_keyword(call, "disable_sync_subtasks", cst.Name("False"))),),
     )
-
-
-def helper_wait_message(site: WaitSite, path: tuple[str, ...]) -> str:
-    """A wait in a plain function that a task calls: it runs in the task's worker process,
-    so it is the same mistake, reported at the wait with the calls that lead to it."""
-    wait = f"`{_wait_text(site)}` waits on a subtask inside {_called_by(site.task, path)}"
-    return f"{wait}{_risk(site)}"
-
-
-def helper_help(site: WaitSite, fix: Fix | None = None) -> str:
-    if fix is not None:
-        return wait_help(site)  # Its fix says what changes.
-    return (
-        "not fixed automatically: the wait is in a helper (rewrite the task that calls it into "
-        "a chord or chain, or pass the helper the finished value)"
-    )
-
-
-def bare_workaround_message(task: Task) -> str:
-    """The message for a `with allow_join_result():` block holding no wait celerymod sees."""
-    return f"`with allow_join_result():` inside task `{task.name}` silences Celery's guard"
-
-
-_BARE_WORKAROUND = (
-    "any wait on a subtask in it deadlocks the worker once every pool process waits (solo "
-    "pool, `-c 1`, or two such tasks at once)"
-)
-
-
-def _wait_text(site: WaitSite) -> str:
-    node = site.node
-    if isinstance(node, cst.UnaryOperation):
-        return describe(node)
-    arguments = "(...)" if node.args else "()"
-    if not isinstance(node.func, cst.Attribute):  # A bound wait method: `join(timeout=30)`.
-        return f"{describe(node.func)}{arguments}"
-    return f"{describe(node.func.value)}.{node.func.attr.value}{arguments}"

@@ -256,6 +256,8 @@ class _Plans(_Steps):
         them that neither read nor bind a name of the dispatches and waits (`count = 0`)
         move up, before the dispatch (`lifted`); a move that changes when code runs (a
         call) makes the fix `review`."""
+        if self.bound_read is not None:  # `out = res.result` after a barrier goes with it.
+            indices = [*indices, self.bound_read]
         first, last = min(indices), max(indices)
         self.first, self.last = first, last
         self.lifted = [i for i in range(first, last + 1) if i not in indices]
@@ -297,6 +299,7 @@ class _Plans(_Steps):
             ranged.remove(carried.original)
             tail = [carried.original, *tail]
         excluded = {id(n) for n in walk(carried.wait)} if carried is not None else set()
+        excluded |= self._read_ids()  # `res.result` after a barrier: the value, not `res`.
         tail_ids = {id(n) for statement in tail for n in walk(statement)} - excluded
         wanted: list[str] = []
         in_range: set[str] = set()

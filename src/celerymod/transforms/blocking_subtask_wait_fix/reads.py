@@ -1,0 +1,213 @@
+"""A wait used only as a barrier (a `while not res.ready():` loop, or `res.wait()` as a
+statement) whose value the code after it reads from the result (`res.result`, `res.get()`):
+those reads become the value the callback receives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import libcst as cst
+from libcst.codemod.visitors import ImportItem
+
+from celerymod.analysis.records import WaitSite
+from celerymod.analysis.syntax import describe
+from celerymod.analysis.vocabulary import Canvas
+from celerymod.analysis.waits import _rebinds
+from celerymod.model import Strategy
+from celerymod.transforms.base import walk
+from celerymod.transforms.blocking_subtask_wait_fix.body import _Body
+from celerymod.transforms.blocking_subtask_wait_fix.common import (
+    _BY_HAND,
+    Refused,
+    _fresh,
+    _only_small,
+)
+from celerymod.transforms.blocking_subtask_wait_fix.polls import dropped_by_poll
+
+# Keywords a read of a finished result may pass: none changes the value of a success.
+_READ_KEYWORDS = frozenset({"timeout", "interval", "disable_sync_subtasks", "propagate"})
+
+
+class _Reads(_Body):
+    """The barrier's value, read from the result after it, and the polling loops' checks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The reads of the last wait's result in the code after it, replaced by its value in
+        # the callback; the statement `name = <read>` right after the barrier, binding it.
+        self.reads: tuple[cst.CSTNode, ...] = ()
+        self.bound_read: int | None = None
+        # What dropping the polling loops changes (each makes the fix review), and the
+        # imports of their sleeps (removed where nothing else uses them).
+        self.poll_notes: list[str] = []
+        self.poll_imports: list[ImportItem] = []
+
+    def _check_wait_call(self, site: WaitSite) -> None:
+        if site.poll is None:
+            super()._check_wait_call(site)
+            return
+        dropped, sleeps = dropped_by_poll(self.celery, site.poll, _receiver(site) or "")
+        self.poll_imports += sleeps
+        if dropped:
+            self.poll_notes.append(
+                f"drops the polling loop's {', '.join(dropped)}, which ran while the subtask ran"
+            )
+
+    def _wait_value(
+        self, site: WaitSite, index: int, expression: cst.CSTNode
+    ) -> tuple[str | None, bool]:
+        small = _only_small(self.flat[index])
+        barrier = site.poll is not None or (
+            isinstance(small, cst.Expr) and small.value is expression
+        )
+        receiver = _receiver(site)
+        last = site is self.shape.waits[-1]
+        reads = self._reads_after(site, index, receiver) if receiver and last else []
+        if not barrier:
+            name, returns = super()._wait_value(site, index, expression)
+            if reads and (self.carried is not None or name is None):
+                return name, returns  # The code after it reads `res` itself: refused later.
+            if reads and any(_rebinds(s, name or "") for s in self.flat[index + 1 :]):
+                raise Refused(
+                    f"the code after the wait binds `{name}` again and reads the result "
+                    "after that; " + _BY_HAND
+                )
+            self.reads = tuple(reads)  # `x = res.get()`, later `res.result`: that is `x`.
+            return name, returns
+        if site.poll is not None:
+            self._poll_failure_note(site, index, reads)
+        if not reads:
+            return None, False
+        following = _only_small(self.flat[index + 1])
+        if isinstance(following, cst.Return) and following.value is reads[0]:
+            self.bound_read = index + 1
+            return None, True
+        if (
+            isinstance(following, cst.Assign)
+            and following.value is reads[0]
+            and len(following.targets) == 1
+            and isinstance(following.targets[0].target, cst.Name)
+        ):
+            # `out = res.result` right after the loop: the callback receives `out`.
+            name = following.targets[0].target.value
+            self.bound_read = index + 1
+            self.reads = tuple(reads[1:])
+            if self.reads and any(_rebinds(s, name) for s in self.flat[index + 2 :]):
+                raise Refused(
+                    f"the code after the wait binds `{name}` again and reads the result "
+                    "after that; " + _BY_HAND
+                )
+            return name, False
+        taken = {n.value for n in walk(self.function) if isinstance(n, cst.Name)}
+        self.reads = tuple(reads)
+        return _fresh("value", taken | self._module_names()), False
+
+    def _reads_after(self, site: WaitSite, index: int, receiver: str) -> list[cst.CSTNode]:
+        """The reads of the value of the result `receiver` in the statements after the
+        barrier at `index`, in order. Refused when those statements bind `receiver` again
+        (a later read would be of another result)."""
+        later = self.flat[index + 1 :]
+        group = site.origin.canvas is Canvas.GROUP
+        methods = {"get", "join", "join_native"} if group else {"get", "wait"}
+        found: list[cst.CSTNode] = []
+        for statement in later:
+            for node in walk(statement):
+                if _read_of(node, receiver, methods):
+                    found.append(node)
+        if found and any(_rebinds(statement, receiver) for statement in later):
+            raise Refused(f"the code after the wait binds `{receiver}` again; " + _BY_HAND)
+        return found
+
+    def _poll_failure_note(self, site: WaitSite, index: int, reads: list[cst.CSTNode]) -> None:
+        """What dropping the loop changes besides its body. The loop ended on a failure too,
+        and the code after it went on; the chord or chain stops instead: the callback never
+        runs. The same only when the next statement takes the value with a `.get()` that
+        raises the failure. And under `task_always_eager`, where `.delay()` of the task runs
+        it in place, the loop let it run; `self.replace` there raises Celery's guard, as the
+        `.get()` did unless it passed `disable_sync_subtasks=False`."""
+        first = reads[0] if reads else None
+        following = _only_small(self.flat[index + 1]) if index + 1 < len(self.flat) else None
+        takes = isinstance(following, cst.Assign | cst.Return) and following.value is first
+        keywords = {
+            a.keyword.value: a.value
+            for a in (first.args if isinstance(first, cst.Call) else ())
+            if a.keyword is not None
+        }
+        raises = isinstance(first, cst.Call) and _true(keywords.get("propagate"))
+        guarded = takes and raises and _true(keywords.get("disable_sync_subtasks"))
+        if not (takes and raises):
+            went_on = (
+                f"went on with `{describe(first)}` holding the exception"
+                if first is not None and not raises
+                else "went on"
+            )
+            self.poll_notes.append(
+                "when a subtask fails, the code after the polling loop no longer runs (the "
+                f"callback never does), where the loop ended on a failure too and the task {went_on}"
+            )
+        if self.strategy is Strategy.REPLACE and not guarded:
+            self.poll_notes.append(
+                "under `task_always_eager`, `.delay()` of the task now raises Celery's guard "
+                "where the polling loop let it run (`.apply()` works)"
+            )
+
+    def _substituted(self, statement: cst.BaseStatement, name: str) -> cst.BaseStatement:
+        """`statement` with each read of the result replaced by `name`, the value."""
+        if not self.reads:
+            return statement
+        replaced = statement.visit(_Substitute({id(read) for read in self.reads}, name))
+        assert isinstance(replaced, cst.BaseStatement)
+        return replaced
+
+    def _read_ids(self) -> set[int]:
+        return {id(n) for read in self.reads for n in walk(read)}
+
+
+def _receiver(site: WaitSite) -> str | None:
+    """The name holding the waited result: `res` in `res.wait()` or `not res.ready()`."""
+    node: cst.CSTNode = site.node
+    if isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    func = node.func if isinstance(node, cst.Call) else None
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        return func.value.value
+    return None
+
+
+def _read_of(node: cst.CSTNode, receiver: str, methods: set[str]) -> bool:
+    """`res.result`, or `res.get()` / `res.wait()` (a group's `.join()`) passing only
+    keywords that do not change a finished success's value."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value == "result" and _is(node.value, receiver)
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        return False
+    return (
+        node.func.attr.value in methods
+        and _is(node.func.value, receiver)
+        and all(a.keyword is not None and a.keyword.value in _READ_KEYWORDS for a in node.args)
+    )
+
+
+def _true(value: cst.BaseExpression | None) -> bool:
+    """A keyword left out (Celery's default is True for both that matter here), or `True`."""
+    return value is None or (isinstance(value, cst.Name) and value.value == "True")
+
+
+def _is(node: cst.BaseExpression, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
+
+
+class _Substitute(cst.CSTTransformer):
+    """The nodes whose ids are in `ids` replaced by the name `name`."""
+
+    def __init__(self, ids: set[int], name: str) -> None:
+        super().__init__()
+        self.ids, self.name = ids, name
+
+    def on_leave(  # type: ignore[override]
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> cst.CSTNode:
+        if id(original_node) in self.ids:
+            return cst.Name(self.name)
+        return updated_node
