@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 import libcst as cst
+from libcst.metadata import Assignment
 
 from celerymod.analysis.helpers import TaskHelpers
 from celerymod.analysis.index import TaskDefinition
@@ -22,6 +23,7 @@ from celerymod.analysis.vocabulary import (
     Canvas,
     OriginKind,
 )
+from celerymod.transforms.base import walk
 
 
 class ResultOrigins(TaskHelpers):
@@ -165,7 +167,7 @@ class ResultOrigins(TaskHelpers):
         kinds (`r = AsyncResult(id)`, then `r = t.delay(x)` in a branch), the wait's origin
         is unknown, never the first binding's."""
         found: list[ResultOrigin] = []
-        for referent in self._referents(name):
+        for referent in _reaching(self, name, task):
             origin = self._referent_origin(referent.node, name, task, depth)
             if origin is not None:
                 found.append(origin)
@@ -321,3 +323,26 @@ def _element_of(collection: ResultCollection) -> ResultOrigin:
     """The origin of one element of `collection`: the element's own, tagged with it."""
     element = collection.element
     return replace(element, sources=(*element.sources, collection.builder), collection=collection)
+
+
+def _reaching(names: ResultOrigins, name: cst.Name, task: Task) -> list[Assignment]:
+    """The bindings of `name` that may reach this use. Without flow, every binding in
+    the scope; but inside the body of a `for name in ...:` that nothing in the body
+    binds again, only the loop's target: `task = t.delay(i)` in an earlier loop that
+    collected the results is not what `for task in tasks: task.get()` waits on."""
+    referents = names._referents(name)
+    child: cst.CSTNode = name
+    current = names.parent(name)
+    while current is not None and current is not task.function:
+        if (
+            isinstance(current, cst.For)
+            and child is current.body
+            and isinstance(current.target, cst.Name)
+            and current.target.value == name.value
+        ):
+            inside = {id(node) for node in walk(current.body)}
+            if any(id(referent.node) in inside for referent in referents):
+                return referents  # Bound again in the body: any binding may reach.
+            return [r for r in referents if r.node is current.target]
+        child, current = current, names.parent(current)
+    return referents

@@ -103,6 +103,44 @@ class _Reads(_Body):
         self.reads = tuple(reads)
         return _fresh("value", taken | self._module_names()), False
 
+    def _polled_appends(self, site: WaitSite, loop: cst.For) -> str:
+        """`for r in rs:` whose body polls `r` (`site`), then appends its value to a list:
+        `x = r.get(...)` (or `r.result`) and `out.append(x)`, or `out.append(r.get())`. The
+        same as `out.append(r.get())` on success: the list's name, the chord's value."""
+        receiver = _receiver(site) or ""
+        body = loop.body.body if isinstance(loop.body, cst.IndentedBlock) else ()
+        refused = Refused("the loop does more than poll each result and append it; " + _BY_HAND)
+        if loop.orelse is not None or len(body) not in (2, 3) or body[0] is not site.poll:
+            raise refused
+        appending = _only_small(body[-1])
+        call = appending.value if isinstance(appending, cst.Expr) else None
+        if not (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "append"
+            and isinstance(call.func.value, cst.Name)
+            and len(call.args) == 1
+            and call.args[0].keyword is None
+            and not call.args[0].star
+        ):
+            raise refused
+        read: cst.BaseExpression = call.args[0].value
+        taking: cst.BaseSmallStatement | None = appending
+        if len(body) == 3:  # `x = r.get()` then `out.append(x)`
+            taking = _only_small(body[1])
+            if not (
+                isinstance(taking, cst.Assign)
+                and len(taking.targets) == 1
+                and isinstance(taking.targets[0].target, cst.Name)
+                and _is(read, taking.targets[0].target.value)
+            ):
+                raise refused
+            read = taking.value
+        if not _read_of(read, receiver, {"get", "wait"}):
+            raise refused
+        self._poll_note(read, takes=True)
+        return call.func.value.value
+
     def _reads_after(self, site: WaitSite, index: int, receiver: str) -> list[cst.CSTNode]:
         """The reads of the value of the result `receiver` in the statements after the
         barrier at `index`, in order. Refused when those statements bind `receiver` again
@@ -120,15 +158,20 @@ class _Reads(_Body):
         return found
 
     def _poll_failure_note(self, site: WaitSite, index: int, reads: list[cst.CSTNode]) -> None:
-        """What dropping the loop changes besides its body. The loop ended on a failure too,
-        and the code after it went on; the chord or chain stops instead: the callback never
-        runs. The same only when the next statement takes the value with a `.get()` that
-        raises the failure. And under `task_always_eager`, where `.delay()` of the task runs
-        it in place, the loop let it run; `self.replace` there raises Celery's guard, as the
-        `.get()` did unless it passed `disable_sync_subtasks=False`."""
+        """`_poll_note` for a loop at `index`, whose value the next statement may take."""
         first = reads[0] if reads else None
         following = _only_small(self.flat[index + 1]) if index + 1 < len(self.flat) else None
         takes = isinstance(following, cst.Assign | cst.Return) and following.value is first
+        self._poll_note(first, takes)
+
+    def _poll_note(self, first: cst.CSTNode | None, takes: bool) -> None:
+        """What dropping the loop changes besides its body. The loop ended on a failure too,
+        and the code after it went on; the chord or chain stops instead: the callback never
+        runs. The same only when the statement right after the loop takes (`takes`) the
+        value with a `.get()` that raises the failure (`first`, the first read). And under
+        `task_always_eager`, where `.delay()` of the task runs it in place, the loop let it
+        run; `self.replace` there raises Celery's guard, as the `.get()` did unless it passed
+        `disable_sync_subtasks=False`."""
         keywords = {
             a.keyword.value: a.value
             for a in (first.args if isinstance(first, cst.Call) else ())
