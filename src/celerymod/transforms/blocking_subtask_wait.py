@@ -44,7 +44,11 @@ They are not rewritten (rewrite the task that calls the helper). Functions no ta
 **Polling loops.** `while not res.ready():`, `while res.state not in READY_STATES:`,
 `while res.status == "PENDING":` (also `.successful()` / `.failed()`) on a Celery result
 inside a task or a helper hold the worker process exactly like `.get()`: a finding on the
-loop's condition, without a fix. A Django row polled the same way is not a result.
+loop's condition. No guard stops them: once every pool process polls, the subtasks they wait
+for never run. A `while not res.ready():` loop in a task is rewritten like a wait (see *Use
+instead*); the other conditions are reported without a fix (`res.status == "PENDING"` also
+ends on `STARTED` or `RETRY`, before there is a value). A Django row polled the same way is
+not a result.
 
 **Waits on a result known to be ready.** Inside `if res.ready():` (or `.successful()`,
 alone or in an `and`), or after `if not res.ready(): raise self.retry(...)` / `return` or a
@@ -125,7 +129,7 @@ def populate_registry(collection_slugs):
 
 ## Use instead
 Let Celery wait: a `chord` runs a callback task once a group is done, a `chain` runs steps one
-after another. `celerymod fix` rewrites five shapes, each in one of two
+after another. `celerymod fix` rewrites seven shapes, each in one of two
 strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 
 | shape | before | after (`replace`) |
@@ -134,13 +138,27 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 | loop of waits | `for i in ids: out.append(t.delay(i).get())` after `out = []`, or `out = [t.delay(i).get() for i in ids]` | the same, with `header = group(t.s(i) for i in ids)` |
 | sequence | `a.delay().get()`, `b.apply_async(args=[y]).get()` | `return self.replace(chain(a.si(), b.si(y)))` |
 | pipeline | `r = a.delay(x).get()`, `b.delay(r).get()` | `return self.replace(chain(a.si(x), b.s()))` |
-| collected, then waited | `rs = [t.delay(i) for i in ids]` (or a loop appending to `rs = []`), then `out = [r.get() for r in rs]` (or a loop appending `r.get()` to `out = []`) | `header = group(t.s(i) for i in ids)`, then as a fan-out |
+| collected, then waited | `rs = [t.delay(i) for i in ids]` (or a loop appending to `rs = []`, also through a name: `r = t.delay(i)`, `rs.append(r)`), then `out = [r.get() for r in rs]` (or a loop appending `r.get()` to `out = []`) | `header = group(t.s(i) for i in ids)`, then as a fan-out |
+| polled | `r = t.delay(x)` (or a group), `while not r.ready(): time.sleep(1)`, then code reading `r.result` / `r.get(...)`, or not reading it | as the wait it stands for: `return self.replace(chain(t.si(x), <task>_finish.s(...)))` (a chord for a group) |
+| collected, then polled | `rs` collected as above, then `for r in rs:` `while not r.ready(): ...`, `v = r.get(...)` (or `r.result`), `out.append(v)` | as *collected, then waited* |
 
 - **Steps sent by name**: `app.send_task("name", args, kwargs, **options)` becomes
   `app.signature("name", args=[...], kwargs={...}, **options)` on the same app expression
   (`immutable=True` where the step receives nothing), in any of the shapes above. Always
   `review`: `send_task` goes through the broker even under `task_always_eager`, where the
   signature runs in place, and only if that process registers the task.
+- **A polling loop** (`while not r.ready():`) is the wait: the loop goes, and the code after
+  it moves into the callback, where each read of the value (`r.result`, `r.get(...)`,
+  `r.wait(...)`; `.get()` / `.join()` on a group) becomes the value it receives: named as in
+  `out = r.result` right after the loop, else `value`. Only where the loop's body does
+  nothing but sleep (`time.sleep`), `pass`, print, log (`logging.info(...)`,
+  `logger.debug(...)`) or read the result's state (`r.status`, `r.ready()`), with arguments
+  that call nothing else; a body that does anything else (counts, calls a function, `break`s, has an `else`)
+  is not fixed: the code after it may depend on it. The sleeps' `time` import goes where
+  nothing else uses it. A wait used as a barrier (`r.wait()`, `r.get()` as a statement)
+  whose value the code after it reads from `r` is rewritten the same way, and a second wait
+  on a result already waited for is such a read, not a second step (it would run the
+  subtask twice).
 - **A value used inside a larger statement** (`print(r.get())`, `total += r.get()`,
   `return {"n": r.get()}`, `for row in r.get():`, `if r.get():`): the statement becomes the
   callback's first statement, with the wait replaced by the value it receives (`value`).
@@ -237,12 +255,15 @@ instance: pass its id); a group dispatched with options; a wait whose value is u
 condition inside a larger expression; a loop body that does more than `out.append(<wait>)`;
 statements between the dispatches and the waits that use their names or may leave the task
 (`return`, `raise`); a tail that reads `self` (its request belongs to the
-orchestrator), reads the dispatched result object itself, reads an intermediate step's result
+orchestrator), reads the dispatched result object itself other than its value (`r.id`,
+`r.status` after the wait), binds it again, reads an intermediate step's result
 (a chain hands on only the last one), returns from inside a loop, yields, or uses a function
 defined inside the task; a task whose `name=` celerymod cannot follow (an attribute, an
 imported constant, `**options`) or that could equal the callback's default name (the chord
 would call the task again, forever); class-based tasks (no decorator to copy); custom task decorators
-without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level.
+without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level;
+polling loops on another condition than `not r.ready()`, or whose body does more than sleep,
+print, log or read the state (above).
 A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
 example into a chain of tasks that return what the next one needs.
 
@@ -261,7 +282,11 @@ whoever follows the metadata (`metadata`, whose task itself succeeds: it only di
 it has returned (a callback copies the retry options, which then retry only the moved code).
 Under `task_always_eager` (many test settings) `.apply()` of a rewritten task gives the same
 value as before (an eager chord keeps no group: `group_id` is `None`), and `.delay()` raises
-Celery's guard as the original did, except where a workaround let the original wait.
+Celery's guard as the original did, except where a workaround or a polling loop let the
+original run. A polling loop ends when its subtask fails too, and the original went on after
+it (with `r.result` the exception): the rewrite stops instead, the callback never runs, and
+the failure reaches the caller as in the table; only a `.get()` that takes the value right
+after the loop failed the original the same way.
 
 ## Fix safety
 - `metadata`: **review**. The task's return value changes from its result to the metadata
@@ -290,7 +315,14 @@ Celery's guard as the original did, except where a workaround let the original w
     message says the timeout is dropped;
   - the task has other decorators than its task decorator (copied onto the callback when
     below it, not when above; under `task_always_eager` the ones below also wrap the value
-    `self.replace` returns there).
+    `self.replace` returns there);
+  - the wait was a polling loop (also under `metadata`, said in the message), unless its body
+    only sleeps (or `pass`es) and the statement right after it takes the value with a
+    raising `.get()` (`v = r.get()`, `return r.get()`, no `propagate=False`, no
+    `disable_sync_subtasks=False`): the loop's prints and logging are dropped; when a subtask fails the code after the
+    loop no longer runs (the callback never does), where the original went on; and under
+    `task_always_eager` `.delay()` of the task now raises Celery's guard where the loop let
+    it run (`.apply()` works).
 - Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
   a new task that workers must know (deploy the module to every worker before the
   orchestrator's callers).
