@@ -17,6 +17,8 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import _BY_HAND, Refu
 _LOG_METHODS = frozenset(
     {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}
 )
+# Names that say they hold a logger (besides `...logger`).
+_LOG_NAMES = frozenset({"log", "_log", "logging"})
 # What a loop body may read of the polled result: its state, never its value.
 _STATE_FIELDS = frozenset({"state", "status"})
 _STATE_METHODS = frozenset({"ready", "successful", "failed"})
@@ -98,7 +100,8 @@ def _kind(celery: CeleryModule, value: cst.BaseExpression, receiver: str) -> str
         last = owner.value if isinstance(owner, cst.Name) else last
         # `logging.info`, `logger.info`, `log.debug`, `self.logger.warning`: a name that
         # says it is a logger (celerymod does not follow what `getLogger` returns).
-        if "logging" in celery.dotted_names(owner) or (last and "log" in last.lower()):
+        named = last is not None and (last.lower() in _LOG_NAMES or last.lower().endswith("logger"))
+        if "logging" in celery.dotted_names(owner) or named:
             return "log"
     return None
 

@@ -146,12 +146,13 @@ class _Reads(_Body):
         barrier at `index`, in order. Refused when those statements bind `receiver` again
         (a later read would be of another result)."""
         later = self.flat[index + 1 :]
+        # A group's value: `.get()` / `.join()` (a `GroupResult` has no `.result`).
         group = site.origin.canvas is Canvas.GROUP
         methods = {"get", "join", "join_native"} if group else {"get", "wait"}
         found: list[cst.CSTNode] = []
         for statement in later:
             for node in walk(statement):
-                if _read_of(node, receiver, methods):
+                if _read_of(node, receiver, methods, field=not group):
                     found.append(node)
         if found and any(_rebinds(statement, receiver) for statement in later):
             raise Refused(f"the code after the wait binds `{receiver}` again; " + _BY_HAND)
@@ -218,11 +219,11 @@ def _receiver(site: WaitSite) -> str | None:
     return None
 
 
-def _read_of(node: cst.CSTNode, receiver: str, methods: set[str]) -> bool:
-    """`res.result`, or `res.get()` / `res.wait()` (a group's `.join()`) passing only
-    keywords that do not change a finished success's value."""
+def _read_of(node: cst.CSTNode, receiver: str, methods: set[str], field: bool = True) -> bool:
+    """`res.result` (when `field`), or `res.get()` / `res.wait()` (a group's `.join()`)
+    passing only keywords that do not change a finished success's value."""
     if isinstance(node, cst.Attribute):
-        return node.attr.value == "result" and _is(node.value, receiver)
+        return field and node.attr.value == "result" and _is(node.value, receiver)
     if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
         return False
     return (
