@@ -69,28 +69,29 @@ class Waits(ResultEvidence):
         return tuple(found)
 
     def poll_site(self, loop: cst.While, task: Task) -> WaitSite | None:
-        """The polling loop `while not res.ready(): ...` as a wait the rewrite can take
-        (`WaitSite.poll`), or None for any other condition (`res.status == "PENDING"` also
-        ends on `STARTED` or `RETRY`: not a wait for the finished result). The loop itself
-        does not enclose its wait: it is the wait."""
+        """The polling loop `while not res.ready():` (or `while res.state not in
+        READY_STATES:`, `.status` too, with Celery's `READY_STATES`) as a wait the rewrite
+        can take (`WaitSite.poll`), or None for any other condition: `res.status ==
+        "PENDING"` also ends on `STARTED` or `RETRY`, before there is a value. The loop does
+        not enclose its wait: it is the wait."""
         test = loop.test
-        call = test.expression if isinstance(test, cst.UnaryOperation) else None
-        if not (
-            isinstance(test, cst.UnaryOperation)
-            and isinstance(test.operator, cst.Not)
-            and isinstance(call, cst.Call)
-            and not call.args
-            and isinstance(call.func, cst.Attribute)
-            and call.func.attr.value == "ready"
-        ):
+        polled = _until_ready(test)
+        if polled is None or not (isinstance(test, cst.UnaryOperation) or self._ready_states(test)):
             return None
-        origin = self.result_origin(call.func.value, task)
+        origin = self.result_origin(polled, task)
         if origin is None:
             return None
+        assert isinstance(test, cst.UnaryOperation | cst.Comparison)
         site = self._site(test, "ready", origin, task, None)
         enclosing = tuple(node for node in site.enclosing if node is not loop)
         inner = next((node for node in reversed(enclosing) if _is_loop(node)), None)
         return replace(site, enclosing=enclosing, loop=inner, value_target=None, poll=loop)
+
+    def _ready_states(self, test: cst.BaseExpression) -> bool:
+        """Whether the `not in` of `res.state not in X` is Celery's `READY_STATES`."""
+        assert isinstance(test, cst.Comparison)
+        states = test.comparisons[0].comparator
+        return bool(self.dotted_names(states) & _READY_STATES)
 
     def bare_workarounds(self, task: Task) -> tuple[cst.With, ...]:
         """`with allow_join_result():` blocks of the task holding no wait `waits` found
@@ -237,7 +238,7 @@ class Waits(ResultEvidence):
 
     def _site(
         self,
-        node: cst.Call | cst.UnaryOperation,
+        node: cst.Call | cst.UnaryOperation | cst.Comparison,
         method: str,
         origin: ResultOrigin,
         task: Task,
@@ -310,6 +311,34 @@ class Waits(ResultEvidence):
         if isinstance(parent, cst.AnnAssign) and parent.value is node:
             return parent.target
         return None
+
+
+_READY_STATES = frozenset({"celery.states.READY_STATES"})
+
+
+def _until_ready(test: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The result a loop condition waits on until it is ready, by its form: `not
+    <res>.ready()`, or `<res>.state not in <states>` (`.status` too; the caller checks
+    that `<states>` is Celery's `READY_STATES`)."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        call = test.expression
+        if (
+            isinstance(call, cst.Call)
+            and not call.args
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "ready"
+        ):
+            return call.func.value
+        return None
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        field = test.left
+        if (
+            isinstance(test.comparisons[0].operator, cst.NotIn)
+            and isinstance(field, cst.Attribute)
+            and field.attr.value in POLL_FIELDS
+        ):
+            return field.value
+    return None
 
 
 def _polled_result(node: cst.CSTNode) -> cst.BaseExpression | None:

@@ -46,9 +46,10 @@ They are not rewritten (rewrite the task that calls the helper). Functions no ta
 inside a task or a helper hold the worker process exactly like `.get()`: a finding on the
 loop's condition. No guard stops them: once every pool process polls, the subtasks they wait
 for never run. A `while not res.ready():` loop in a task is rewritten like a wait (see *Use
-instead*); the other conditions are reported without a fix (`res.status == "PENDING"` also
-ends on `STARTED` or `RETRY`, before there is a value). A Django row polled the same way is
-not a result.
+instead*), and so is `while res.state not in READY_STATES:` (`.status` too, with Celery's
+`celery.states.READY_STATES`); the other conditions are reported without a fix
+(`res.status == "PENDING"` also ends on `STARTED` or `RETRY`, before there is a value). A
+Django row polled the same way is not a result.
 
 **Waits on a result known to be ready.** Inside `if res.ready():` (or `.successful()`,
 alone or in an `and`), or after `if not res.ready(): raise self.retry(...)` / `return` or a
@@ -139,7 +140,7 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 | sequence | `a.delay().get()`, `b.apply_async(args=[y]).get()` | `return self.replace(chain(a.si(), b.si(y)))` |
 | pipeline | `r = a.delay(x).get()`, `b.delay(r).get()` | `return self.replace(chain(a.si(x), b.s()))` |
 | collected, then waited | `rs = [t.delay(i) for i in ids]` (or a loop appending to `rs = []`, also through a name: `r = t.delay(i)`, `rs.append(r)`), then `out = [r.get() for r in rs]` (or a loop appending `r.get()` to `out = []`) | `header = group(t.s(i) for i in ids)`, then as a fan-out |
-| polled | `r = t.delay(x)` (or a group), `while not r.ready(): time.sleep(1)`, then code reading `r.result` / `r.get(...)`, or not reading it | as the wait it stands for: `return self.replace(chain(t.si(x), <task>_finish.s(...)))` (a chord for a group) |
+| polled | `r = t.delay(x)` (or a group), `while not r.ready(): time.sleep(1)` (or `while r.state not in READY_STATES:`), then code reading `r.result` / `r.get(...)`, or not reading it | as the wait it stands for: `return self.replace(chain(t.si(x), <task>_finish.s(...)))` (a chord for a group) |
 | collected, then polled | `rs` collected as above, then `for r in rs:` `while not r.ready(): ...`, `v = r.get(...)` (or `r.result`), `out.append(v)` | as *collected, then waited* |
 
 - **Steps sent by name**: `app.send_task("name", args, kwargs, **options)` becomes
@@ -147,7 +148,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   (`immutable=True` where the step receives nothing), in any of the shapes above. Always
   `review`: `send_task` goes through the broker even under `task_always_eager`, where the
   signature runs in place, and only if that process registers the task.
-- **A polling loop** (`while not r.ready():`) is the wait: the loop goes, and the code after
+- **A polling loop** (`while not r.ready():`, `while r.state not in READY_STATES:`) is the
+  wait: the loop goes, and the code after
   it moves into the callback, where each read of the value (`r.result`, `r.get(...)`,
   `r.wait(...)`; `.get()` / `.join()` on a group) becomes the value it receives: named as in
   `out = r.result` right after the loop, else `value`. Only where the loop's body does
@@ -155,7 +157,7 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   `logger.debug(...)`) or read the result's state (`r.status`, `r.ready()`), with arguments
   that call nothing else; a body that does anything else (counts, calls a function, `break`s, has an `else`)
   is not fixed: the code after it may depend on it. The sleeps' `time` import goes where
-  nothing else uses it. A wait used as a barrier (`r.wait()`, `r.get()` as a statement)
+  nothing else uses it, and so does `READY_STATES`'s. A wait used as a barrier (`r.wait()`, `r.get()` as a statement)
   whose value the code after it reads from `r` is rewritten the same way, and a second wait
   on a result already waited for is such a read, not a second step (it would run the
   subtask twice).
@@ -262,8 +264,8 @@ defined inside the task; a task whose `name=` celerymod cannot follow (an attrib
 imported constant, `**options`) or that could equal the callback's default name (the chord
 would call the task again, forever); class-based tasks (no decorator to copy); custom task decorators
 without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level;
-polling loops on another condition than `not r.ready()`, or whose body does more than sleep,
-print, log or read the state (above).
+polling loops on another condition than `not r.ready()` or `r.state not in READY_STATES`,
+or whose body does more than sleep, print, log or read the state (above).
 A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
 example into a chain of tasks that return what the next one needs.
 

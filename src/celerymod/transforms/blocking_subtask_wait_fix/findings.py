@@ -53,8 +53,8 @@ _POLL_FIXED = "the loop holds a worker process like `.get()`"
 _POLL = f"{_POLL_FIXED}; not fixed automatically: let a chord or chain run the code after the loop"
 # A loop on another condition: `res.status == "PENDING"` ends on `STARTED` or `RETRY` too.
 _POLL_FORM = (
-    f"{_POLL}; only a `while not res.ready():` loop is rewritten (one on the state may end "
-    "before the result is ready)"
+    f"{_POLL}; only `while not res.ready():` and `while res.state not in READY_STATES:` are "
+    "rewritten (a loop on another condition may end before the result is ready)"
 )
 
 
@@ -87,7 +87,7 @@ _BARE_WORKAROUND = (
 
 def _wait_text(site: WaitSite) -> str:
     node = site.node
-    if isinstance(node, cst.UnaryOperation):
+    if not isinstance(node, cst.Call):  # `~sig` (a polling loop's condition is not shown).
         return describe(node)
     arguments = "(...)" if node.args else "()"
     if not isinstance(node.func, cst.Attribute):  # A bound wait method: `join(timeout=30)`.

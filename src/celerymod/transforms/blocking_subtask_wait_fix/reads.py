@@ -49,6 +49,8 @@ class _Reads(_Body):
             return
         dropped, sleeps = dropped_by_poll(self.celery, site.poll, _receiver(site) or "")
         self.poll_imports += sleeps
+        if isinstance(site.node, cst.Comparison):  # `not in READY_STATES`: its import too.
+            self.poll_imports += _states_import(site.node.comparisons[0].comparator)
         if dropped:
             self.poll_notes.append(
                 f"drops the polling loop's {', '.join(dropped)}, which ran while the subtask ran"
@@ -211,6 +213,11 @@ class _Reads(_Body):
 def _receiver(site: WaitSite) -> str | None:
     """The name holding the waited result: `res` in `res.wait()` or `not res.ready()`."""
     node: cst.CSTNode = site.node
+    if isinstance(node, cst.Comparison):  # `res.state not in READY_STATES`
+        field = node.left
+        if isinstance(field, cst.Attribute) and isinstance(field.value, cst.Name):
+            return field.value.value
+        return None
     if isinstance(node, cst.UnaryOperation):
         node = node.expression
     func = node.func if isinstance(node, cst.Call) else None
@@ -231,6 +238,18 @@ def _read_of(node: cst.CSTNode, receiver: str, methods: set[str], field: bool = 
         and _is(node.func.value, receiver)
         and all(a.keyword is not None and a.keyword.value in _READ_KEYWORDS for a in node.args)
     )
+
+
+def _states_import(states: cst.BaseExpression) -> list[ImportItem]:
+    """The import `READY_STATES` was spelled through (`from celery.states import
+    READY_STATES`, `from celery import states`): removed where nothing else uses it."""
+    if isinstance(states, cst.Name):
+        alias = None if states.value == "READY_STATES" else states.value
+        return [ImportItem("celery.states", "READY_STATES", alias)]
+    if isinstance(states, cst.Attribute) and isinstance(states.value, cst.Name):
+        alias = None if states.value.value == "states" else states.value.value
+        return [ImportItem("celery", "states", alias)]
+    return []
 
 
 def _true(value: cst.BaseExpression | None) -> bool:
