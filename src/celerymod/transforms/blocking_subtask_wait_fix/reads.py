@@ -78,7 +78,7 @@ class _Reads(_Body):
             self.reads = tuple(reads)  # `x = res.get()`, later `res.result`: that is `x`.
             return name, returns
         if site.poll is not None:
-            self._poll_failure_note(site, index, reads)
+            self._poll_failure_note(index, reads)
         if not reads:
             return None, False
         following = _only_small(self.flat[index + 1])
@@ -160,7 +160,7 @@ class _Reads(_Body):
             raise Refused(f"the code after the wait binds `{receiver}` again; " + _BY_HAND)
         return found
 
-    def _poll_failure_note(self, site: WaitSite, index: int, reads: list[cst.CSTNode]) -> None:
+    def _poll_failure_note(self, index: int, reads: list[cst.CSTNode]) -> None:
         """`_poll_note` for a loop at `index`, whose value the next statement may take."""
         first = reads[0] if reads else None
         following = _only_small(self.flat[index + 1]) if index + 1 < len(self.flat) else None
