@@ -235,6 +235,16 @@ def test_a_poll_that_only_sleeps_before_a_raising_get_is_as_safe_as_the_get() ->
     assert fix.safety is Safety.REVIEW
 
 
+def test_a_raising_get_taken_first_in_a_larger_statement_fails_as_the_original() -> None:
+    """`total = res.get() + 1` right after the loop raised the failure before anything else
+    ran, as the chain now stops: no failure note (the loop body only sleeps: safe)."""
+    (fix,) = _poll_fixes(
+        "    while not res.ready():\n        time.sleep(1)\n    total = res.get() + 1\n"
+        "    return total\n"
+    )
+    assert fix.safety is Safety.SAFE, fix.message
+
+
 def test_a_poll_before_a_sound_get_is_review_for_eager_delay_only() -> None:
     fix = _fix("poll_then_get_sound_replace")
     assert fix.safety is Safety.REVIEW
@@ -251,6 +261,18 @@ def test_a_poll_whose_value_is_not_read_right_after_it_is_review() -> None:
             "    while not res.ready():\n        time.sleep(1)\n"
             "    return res.get(propagate=False)\n",
             "holding the exception",
+        ),
+        # A call before the `.get()` in the statement after the loop ran after a failure.
+        (
+            "    while not res.ready():\n        time.sleep(1)\n"
+            "    return [print(url), res.get()]\n",
+            "went on",
+        ),
+        # The `.get()` runs only under a condition.
+        (
+            "    while not res.ready():\n        time.sleep(1)\n"
+            "    return url or res.get()\n",
+            "went on",
         ),
         # A statement ran between the loop and the `.get()`, also after a failure.
         (

@@ -287,8 +287,8 @@ value as before (an eager chord keeps no group: `group_id` is `None`), and `.del
 Celery's guard as the original did, except where a workaround or a polling loop let the
 original run. A polling loop ends when its subtask fails too, and the original went on after
 it (with `r.result` the exception): the rewrite stops instead, the callback never runs, and
-the failure reaches the caller as in the table; only a `.get()` that takes the value right
-after the loop failed the original the same way.
+the failure reaches the caller as in the table; only a `.get()` that the statement right
+after the loop runs first failed the original the same way.
 
 ## Fix safety
 - `metadata`: **review**. The task's return value changes from its result to the metadata
@@ -319,9 +319,10 @@ after the loop failed the original the same way.
     below it, not when above; under `task_always_eager` the ones below also wrap the value
     `self.replace` returns there);
   - the wait was a polling loop (also under `metadata`, said in the message), unless its body
-    only sleeps (or `pass`es) and the statement right after it takes the value with a
-    raising `.get()` (`v = r.get()`, `return r.get()`, no `propagate=False`, no
-    `disable_sync_subtasks=False`): the loop's prints and logging are dropped; when a subtask fails the code after the
+    only sleeps (or `pass`es) and the statement right after it reads the value first, with
+    a raising `.get()` (`v = r.get()`, `total = r.get() + 1`, `return r.get()`; no
+    `propagate=False`, no `disable_sync_subtasks=False`, no call before it, not under a
+    condition): the loop's prints and logging are dropped; when a subtask fails the code after the
     loop no longer runs (the callback never does), where the original went on; and under
     `task_always_eager` `.delay()` of the task now raises Celery's guard where the loop let
     it run (`.apply()` works).

@@ -25,6 +25,16 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
 )
 from celerymod.transforms.blocking_subtask_wait_fix.polls import dropped_by_poll
 
+# Expressions whose parts run only under a condition, or repeatedly.
+_CONDITIONAL = (
+    cst.IfExp,
+    cst.BooleanOperation,
+    cst.Lambda,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+)
 # Keywords a read of a finished result may pass: none changes the value of a success.
 _READ_KEYWORDS = frozenset({"timeout", "interval", "disable_sync_subtasks", "propagate"})
 
@@ -161,11 +171,12 @@ class _Reads(_Body):
         return found
 
     def _poll_failure_note(self, index: int, reads: list[cst.CSTNode]) -> None:
-        """`_poll_note` for a loop at `index`, whose value the next statement may take."""
+        """`_poll_note` for a loop at `index`: does the statement right after it take the
+        value (`first`, the first read) before it does anything else? Only then did a failure
+        raising there stop the original where the chain now stops."""
         first = reads[0] if reads else None
-        following = _only_small(self.flat[index + 1]) if index + 1 < len(self.flat) else None
-        takes = isinstance(following, cst.Assign | cst.Return) and following.value is first
-        self._poll_note(first, takes)
+        following = self.flat[index + 1] if index + 1 < len(self.flat) else None
+        self._poll_note(first, first is not None and _first_thing(following, first))
 
     def _poll_note(self, first: cst.CSTNode | None, takes: bool) -> None:
         """What dropping the loop changes besides its body. The loop ended on a failure too,
@@ -208,6 +219,28 @@ class _Reads(_Body):
 
     def _read_ids(self) -> set[int]:
         return {id(n) for read in self.reads for n in walk(read)}
+
+
+def _first_thing(statement: cst.CSTNode | None, read: cst.CSTNode) -> bool:
+    """Whether the simple statement `statement` evaluates `read` unconditionally and before
+    any call (`v = r.get()`, `total = r.get() + 1`, `return {"v": r.get()}`; not
+    `log(x, r.get())`, `a or r.get()`)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    inside = {id(node) for node in walk(read)}
+    above: set[int] = set()
+    for node in walk(statement):
+        if node is read:
+            break
+        if isinstance(node, _CONDITIONAL) and any(id(n) in inside for n in walk(node)):
+            return False  # `a or r.get()`: the read may not run.
+        above.add(id(node))
+    else:
+        return False
+    return not any(
+        isinstance(node, cst.Call) and id(node) in above and not any(n is read for n in walk(node))
+        for node in walk(statement)
+    )
 
 
 def _receiver(site: WaitSite) -> str | None:
