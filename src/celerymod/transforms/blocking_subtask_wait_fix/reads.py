@@ -5,6 +5,7 @@ those reads become the value the callback receives.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import libcst as cst
@@ -168,6 +169,9 @@ class _Reads(_Body):
                     found.append(node)
         if found and any(_rebinds(statement, receiver) for statement in later):
             raise Refused(f"the code after the wait binds `{receiver}` again; " + _BY_HAND)
+        targets = {id(t) for statement in later for t in _targets(statement)}
+        if any(id(read) in targets for read in found):  # `res.result = ...`: not a read.
+            raise Refused(f"the code after the wait assigns to `{receiver}.result`; " + _BY_HAND)
         return found
 
     def _poll_failure_note(self, index: int, reads: list[cst.CSTNode]) -> None:
@@ -241,6 +245,15 @@ def _first_thing(statement: cst.CSTNode | None, read: cst.CSTNode) -> bool:
         isinstance(node, cst.Call) and id(node) in above and not any(n is read for n in walk(node))
         for node in walk(statement)
     )
+
+
+def _targets(statement: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """What the statement assigns to or deletes (`x.result = ...`, `del x.result`)."""
+    for node in walk(statement):
+        if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.AnnAssign | cst.Del):
+            yield node.target
+        elif isinstance(node, cst.For | cst.CompFor):
+            yield node.target
 
 
 def _receiver(site: WaitSite) -> str | None:
