@@ -340,7 +340,10 @@ def _reaching(names: ResultOrigins, name: cst.Name, task: Task) -> list[Assignme
             and isinstance(current.target, cst.Name)
             and current.target.value == name.value
         ):
-            inside = {id(node) for node in walk(current.body)}
+            key = ("loop body", id(current), 0, 0)
+            if key not in names._memo:  # Walked once per loop, not once per use.
+                names._memo[key] = {id(node) for node in walk(current.body)}
+            inside = cast("set[int]", names._memo[key])
             if any(id(referent.node) in inside for referent in referents):
                 return referents  # Bound again in the body: any binding may reach.
             return [r for r in referents if r.node is current.target]
