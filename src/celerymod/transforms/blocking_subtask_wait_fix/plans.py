@@ -157,7 +157,8 @@ class _Plans(_Steps):
             items = _comp_for(builder.for_in)
             indices = [build_index]
         elif isinstance(builder, cst.For) and self.flat[build_index] is builder:
-            if origin.call not in (_appended(builder, name), _appended_by_name(builder, name)):
+            appended = (_appended(builder, name), _appended_by_name(builder, name))
+            if not any(value is origin.call for value in appended):
                 raise Refused("the loop that collects does more than append; " + _BY_HAND)
             items = f" for {source_text(builder.target)} in {source_text(builder.iter)}"
             indices = [self._empty_list_before(name, build_index, in_range=True), build_index]
