@@ -25,7 +25,8 @@ codemod,
     CELERYMOD_SCENARIO = {"task": "<orchestrator function>", "args": [...], "kwargs": {...},
                           "ignore": ["<result key>", ...], "workaround": True,
                           "same_return": True, "failing": {"args": [...], ...},
-                          "empty": {...}, "other_branch": {...}, "branches": [{...}, ...]}
+                          "empty": {...}, "other_branch": {...}, "branches": [{...}, ...],
+                          "polls": True, "poll_failing": {...}}
 `task` is the orchestrator to call (in both versions), `args`/`kwargs` its JSON arguments;
 `ignore` lists keys of a dict result left out of the comparison (timestamps); `workaround`
 marks an input that silences the guard (it must deadlock instead of raising);
@@ -35,7 +36,11 @@ arguments that give a fan-out no items; for rewrites of `if` branches, `other_br
 arguments of a path that dispatches nothing (both versions run it as before) and `branches`
 the arguments of every other dispatching branch, one entry each, besides the main
 scenario's (each runs like the main scenario: the guard before, the oracle's value after;
-the tests trace which waits each scenario reaches). Subtasks
+the tests trace which waits each scenario reaches). `polls` marks an input that polls
+(`while not res.ready(): time.sleep(...)`): no guard stops it, so instead of the guard it
+must stall once every pool process polls (the test stops it after a few seconds);
+`poll_failing` arguments make a subtask fail where the polling original goes on past the
+loop (the rewrite must stop, as the rule's docs say). Subtasks
 should return their name and arguments (`return ["clone", slugs, depth]`) so the comparison
 shows that every chain step received exactly the arguments it received before.
 

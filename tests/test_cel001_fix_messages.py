@@ -36,7 +36,6 @@ def test_non_literal_task_name_is_not_copied_and_the_message_says_so() -> None:
     assert 'name=f"{__name__}.reports.total"' in _fix("task_name_fstring_replace").message
 
 
-
 def test_replace_with_a_chord_is_review_and_names_chord_error() -> None:
     """Defect 3: a failing header task reaches the caller as `ChordError` (the worker tests
     check it against the docs), so a chord or group `replace` is not safe."""
@@ -189,3 +188,104 @@ def test_metadata_lists_the_places_that_read_the_task_return_value(tmp_path: Pat
         if f["code"] == "CEL001" and f["fix"]["available"]
     ]
     assert "no scanned file reads its return value" in finding["fix"]["message"]
+
+
+# -- polling loops (`while not res.ready():`) rewritten as the wait they stand for --
+
+_EAGER = "under `task_always_eager`, `.delay()` of the task now raises Celery's guard"
+_STOPS = "when a subtask fails, the code after the polling loop no longer runs"
+
+
+def _poll_fixes(body: str, strategy: str = "replace") -> list[FixInfo]:
+    """The fix of the polling loop's finding in `crawl` (a `res.get()` after the loop has a
+    finding and a fix of its own: `disable_sync_subtasks=False`)."""
+    from celerymod.model import RunConfig, Strategy
+
+    source = (
+        "import time\n\nfrom celery import shared_task\n\n\n@shared_task\n"
+        "def fetch(url):\n    return url\n\n\n@shared_task\ndef crawl(url):\n"
+        "    res = fetch.delay(url)\n" + body
+    )
+    config = RunConfig(strategy=Strategy(strategy), unsafe_fixes=True)
+    result = engine.process(source.encode(), "tasks.py", config)
+    return [f.fix for f in result.findings if f.fix is not None and "polls" in f.message]
+
+
+def test_a_poll_that_prints_and_reads_result_is_review_and_says_all_it_changes() -> None:
+    for name in ("poll_result_read_after_loop_metadata", "poll_result_read_after_loop_replace"):
+        fix = _fix(name)
+        assert fix.safety is Safety.REVIEW, name
+        assert "drops the polling loop's `print(result.ready())`" in fix.message
+        assert f"{_STOPS} (the callback never does)" in fix.message
+        assert "with `result.result` holding the exception" in fix.message
+        assert (_EAGER in fix.message) == name.endswith("replace"), fix.message
+
+
+def test_a_poll_that_only_sleeps_before_a_raising_get_is_as_safe_as_the_get() -> None:
+    """Body only `time.sleep`, then `v = res.get()`: a failure raises at the `.get()` in the
+    original as in the chain, and eager `.delay()` met the guard there too: safe (replace)."""
+    (fix,) = _poll_fixes(
+        "    while not res.ready():\n        time.sleep(1)\n    return res.get()\n"
+    )
+    assert fix.safety is Safety.SAFE, fix.message
+    assert _STOPS not in fix.message and _EAGER not in fix.message
+    (fix,) = _poll_fixes(
+        "    while not res.ready():\n        time.sleep(1)\n    return res.get()\n", "metadata"
+    )
+    assert fix.safety is Safety.REVIEW
+
+
+def test_a_raising_get_taken_first_in_a_larger_statement_fails_as_the_original() -> None:
+    """`total = res.get() + 1` right after the loop raised the failure before anything else
+    ran, as the chain now stops: no failure note (the loop body only sleeps: safe)."""
+    (fix,) = _poll_fixes(
+        "    while not res.ready():\n        time.sleep(1)\n    total = res.get() + 1\n"
+        "    return total\n"
+    )
+    assert fix.safety is Safety.SAFE, fix.message
+
+
+def test_a_poll_before_a_sound_get_is_review_for_eager_delay_only() -> None:
+    fix = _fix("poll_then_get_sound_replace")
+    assert fix.safety is Safety.REVIEW
+    assert _EAGER in fix.message
+    assert _STOPS not in fix.message and "drops the polling loop" not in fix.message
+
+
+def test_a_poll_whose_value_is_not_read_right_after_it_is_review() -> None:
+    for body, went_on in (
+        # Nothing reads the value: the original went on after a failure.
+        ("    while not res.ready():\n        time.sleep(1)\n    return 1\n", "went on"),
+        # `propagate=False`: the value was the exception.
+        (
+            "    while not res.ready():\n        time.sleep(1)\n"
+            "    return res.get(propagate=False)\n",
+            "holding the exception",
+        ),
+        # A call before the `.get()` in the statement after the loop ran after a failure.
+        (
+            "    while not res.ready():\n        time.sleep(1)\n"
+            "    return [print(url), res.get()]\n",
+            "went on",
+        ),
+        # The `.get()` runs only under a condition.
+        (
+            "    while not res.ready():\n        time.sleep(1)\n"
+            "    return url or res.get()\n",
+            "went on",
+        ),
+        # A statement ran between the loop and the `.get()`, also after a failure.
+        (
+            "    while not res.ready():\n        time.sleep(1)\n    print(url)\n"
+            "    return res.get()\n",
+            "went on",
+        ),
+    ):
+        (fix,) = _poll_fixes(body)
+        assert fix.safety is Safety.REVIEW, body
+        assert _STOPS in fix.message and went_on in fix.message, fix.message
+
+
+def test_a_barrier_wait_read_afterwards_keeps_the_get_shapes_safety() -> None:
+    assert _fix("wait_barrier_then_result_replace").safety is Safety.SAFE
+    assert _fix("wait_barrier_then_result_metadata").safety is Safety.REVIEW

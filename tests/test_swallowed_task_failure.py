@@ -46,7 +46,7 @@ def test_a_task_without_any_wait_is_still_looked_into() -> None:
 
 
 def test_a_task_module_whose_tasks_handle_no_exception_is_never_parsed() -> None:
-    # The `ast` gate (`ast_gates.catches_in_tasks`): a test module full of tasks, with
+    # The `ast` gate (`ast_gates_checklist.catches_in_tasks`): a test module full of tasks, with
     # `except` only in plain functions, gives CEL008 nothing; libcst never sees it.
     source = (
         b"from celery import shared_task\n\n\n@shared_task\ndef t():\n    return 1\n\n\n"

@@ -143,7 +143,9 @@ def test_rewrite_keeps_the_value_and_avoids_the_guard(celery_worker_env: Any, ca
     task_id = f"cel001-{uuid.uuid4()}"
     oracle = _oracle(env, before, scenario, task_id)
 
-    if scenario.get("workaround"):
+    if scenario.get("polls"):
+        _stalls(env, before, scenario)
+    elif scenario.get("workaround"):
         # `allow_join_result()`: no guard, but orchestrators queued before their subtasks
         # fill every pool process (two) and wait for subtasks no process is free to run.
         stuck = [_dispatch(before, scenario) for _ in range(3)]
@@ -162,6 +164,25 @@ def test_rewrite_keeps_the_value_and_avoids_the_guard(celery_worker_env: Any, ca
     followed = case.config().strategy == "metadata" and not scenario.get("same_return")
     final = _follow(env, value, task_id) if followed else value
     assert _comparable(final, scenario) == _comparable(oracle, scenario)
+
+
+def _stalls(env: Any, task: Any, scenario: dict[str, Any]) -> None:
+    """A task polling its subtasks (`while not res.ready(): time.sleep(...)`) meets no
+    guard: it holds its pool process until they are done. Started three times at once, the
+    two that take both pool processes poll for subtasks no process is free to run (one may
+    finish first if its subtask got a process before the others started): two never finish.
+    The loop has no deadline, so they are then stopped (revoked, their processes killed and
+    replaced by the pool) to bound the stall."""
+    stuck = [_dispatch(task, scenario) for _ in range(3)]
+    try:
+        time.sleep(4)
+        states = [r.state for r in stuck]
+        assert states.count("PENDING") >= 2, states
+    finally:
+        for result in stuck:
+            result.revoke(terminate=True, signal="SIGKILL")
+        for result in stuck:
+            env.wait_ready(result, timeout=TIMEOUT)
 
 
 def _fix_message(case: Case) -> str:
@@ -273,6 +294,41 @@ def test_a_failing_subtask_fails_the_rewrite_as_the_docs_say(
             followed = GroupResult.restore(value["group_id"], app=env.app)
         outcome = _outcome(lambda: env.get(followed, timeout=TIMEOUT))
     assert outcome == ("raises", documented), (kind, strategy, outcome)
+
+
+def _poll_failing_cases() -> list[Case]:
+    return [case for case in _worker_cases() if '"poll_failing":' in case.input.read_text()]
+
+
+@pytest.mark.parametrize("case", _poll_failing_cases(), ids=lambda case: case.name)
+def test_a_failing_subtask_stops_the_code_after_a_polling_loop(
+    celery_worker_env: Any, case: Case
+) -> None:
+    """A polling loop ends when the subtask fails too, and the original goes on past it (a
+    value read from `res.result` is then the exception). The rewrite stops at the failing
+    subtask instead: the callback holding that code never runs, and the caller (or whoever
+    follows the metadata) gets the exception the docs' table names for the shape: what the
+    fix's message (review) says."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    failing = {**scenario, **scenario["poll_failing"]}
+    task_id = f"cel001-{uuid.uuid4()}"
+    # On the worker (one task: the pool is not saturated) the original got past the loop:
+    # its tail ran and returned, or failed on its own (returning `res.result`, the
+    # exception, which JSON cannot carry), not with the subtask's ValueError.
+    original = _outcome(lambda: env.get(_dispatch(before, failing), timeout=TIMEOUT))
+    assert original[0] == "value" or original[1] == "EncodeError", original
+    assert "the code after the polling loop no longer runs" in _fix_message(case)
+    result = _dispatch(after, failing, task_id)
+    if case.config().strategy == "replace":
+        outcome = _outcome(lambda: env.get(result, timeout=TIMEOUT))
+    else:
+        value = env.get(result, timeout=TIMEOUT)
+        followed = AsyncResult(value["result_id"], app=env.app)
+        outcome = _outcome(lambda: env.get(followed, timeout=TIMEOUT))
+    documented = _documented_failure(_kind(case), case.config().strategy, own="ValueError")
+    assert outcome == ("raises", documented), outcome
 
 
 def _other_branch_cases() -> list[Case]:

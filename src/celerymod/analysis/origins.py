@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 import libcst as cst
+from libcst.metadata import Assignment
 
 from celerymod.analysis.helpers import TaskHelpers
 from celerymod.analysis.index import TaskDefinition
@@ -22,6 +23,7 @@ from celerymod.analysis.vocabulary import (
     Canvas,
     OriginKind,
 )
+from celerymod.transforms.base import walk
 
 
 class ResultOrigins(TaskHelpers):
@@ -36,6 +38,10 @@ class ResultOrigins(TaskHelpers):
         def _iterated_collection(
             self, target: cst.CSTNode, task: Task, depth: int
         ) -> ResultCollection | None: ...
+
+        def _picked_signature(
+            self, node: cst.BaseExpression, container: cst.BaseExpression, task: Task, depth: int
+        ) -> ResultOrigin | None: ...
 
     def result_origin(
         self, node: cst.BaseExpression, task: Task, depth: int = 0
@@ -165,7 +171,7 @@ class ResultOrigins(TaskHelpers):
         kinds (`r = AsyncResult(id)`, then `r = t.delay(x)` in a branch), the wait's origin
         is unknown, never the first binding's."""
         found: list[ResultOrigin] = []
-        for referent in self._referents(name):
+        for referent in _reaching(self, name, task):
             origin = self._referent_origin(referent.node, name, task, depth)
             if origin is not None:
                 found.append(origin)
@@ -288,32 +294,6 @@ class ResultOrigins(TaskHelpers):
                 return ResultOrigin(OriginKind.DISPATCH, CallForm.CALL, Canvas.TASK, task_expr=node)
         return None
 
-    def _picked_signature(
-        self, node: cst.BaseExpression, container: cst.BaseExpression, task: Task, depth: int
-    ) -> ResultOrigin | None:
-        """`METHODS.get(name)` or `steps[i]`, where the name is bound to a dict, list or
-        tuple display of signatures or tasks only (`{"a": a.s(), "b": b.s()}`): one of them,
-        which one known only at run time (`shapes.picked` keeps it from any rewrite)."""
-        if not isinstance(container, cst.Name):
-            return None
-        for value, statement in self._assigned_values(container):
-            if isinstance(value, cst.Dict):
-                items = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
-                complete = len(items) == len(value.elements)
-            elif isinstance(value, cst.List | cst.Tuple):
-                items = [e.value for e in value.elements if isinstance(e, cst.Element)]
-                complete = len(items) == len(value.elements)
-            else:
-                continue
-            if complete and items and all(
-                self.signature_origin(item, task, depth + 1) is not None for item in items
-            ):
-                origin = ResultOrigin(
-                    OriginKind.DISPATCH, CallForm.CALL, Canvas.SIGNATURE, signature=node
-                )
-                return _bound(origin, container.value, statement)
-        return None
-
     def _local_signature(self, name: cst.Name, task: Task, depth: int) -> ResultOrigin | None:
         """A name of this module bound to a signature or canvas (`job = group(...)`)."""
         for value, statement in self._assigned_values(name):
@@ -351,3 +331,29 @@ def _element_of(collection: ResultCollection) -> ResultOrigin:
     """The origin of one element of `collection`: the element's own, tagged with it."""
     element = collection.element
     return replace(element, sources=(*element.sources, collection.builder), collection=collection)
+
+
+def _reaching(names: ResultOrigins, name: cst.Name, task: Task) -> list[Assignment]:
+    """The bindings of `name` that may reach this use. Without flow, every binding in
+    the scope; but inside the body of a `for name in ...:` that nothing in the body
+    binds again, only the loop's target: `task = t.delay(i)` in an earlier loop that
+    collected the results is not what `for task in tasks: task.get()` waits on."""
+    referents = names._referents(name)
+    child: cst.CSTNode = name
+    current = names.parent(name)
+    while current is not None and current is not task.function:
+        if (
+            isinstance(current, cst.For)
+            and child is current.body
+            and isinstance(current.target, cst.Name)
+            and current.target.value == name.value
+        ):
+            key = ("loop body", id(current), 0, 0)
+            if key not in names._memo:  # Walked once per loop, not once per use.
+                names._memo[key] = {id(node) for node in walk(current.body)}
+            inside = cast("set[int]", names._memo[key])
+            if any(id(referent.node) in inside for referent in referents):
+                return referents  # Bound again in the body: any binding may reach.
+            return [r for r in referents if r.node is current.target]
+        child, current = current, names.parent(current)
+    return referents

@@ -115,7 +115,7 @@ class WaitSite:
     statements of the body involved in producing and waiting on the result, sorted.
     """
 
-    node: cst.Call | cst.UnaryOperation
+    node: cst.Call | cst.UnaryOperation | cst.Comparison  # Comparison: `poll` only
     method: str
     origin: ResultOrigin
     task: Task
@@ -132,3 +132,7 @@ class WaitSite:
     # The wait method was bound to a name first (`j = res.join`, then `j()`): that
     # assignment statement. The rewrite leaves such waits alone.
     bound_method: cst.CSTNode | None = None
+    # A `while not res.ready():` (or `while res.state not in READY_STATES:`) loop taken as
+    # the wait (`node` is its condition): the rewrite replaces the whole loop, and the code
+    # after it reads the value.
+    poll: cst.While | None = None

@@ -58,6 +58,32 @@ class ResultCollections(ResultOrigins):
             return self._named_collection(node, task, depth)
         return None
 
+    def _picked_signature(
+        self, node: cst.BaseExpression, container: cst.BaseExpression, task: Task, depth: int
+    ) -> ResultOrigin | None:
+        """`METHODS.get(name)` or `steps[i]`, where the name is bound to a dict, list or
+        tuple display of signatures or tasks only (`{"a": a.s(), "b": b.s()}`): one of them,
+        which one known only at run time (`shapes.picked` keeps it from any rewrite)."""
+        if not isinstance(container, cst.Name):
+            return None
+        for value, statement in self._assigned_values(container):
+            if isinstance(value, cst.Dict):
+                items = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+                complete = len(items) == len(value.elements)
+            elif isinstance(value, cst.List | cst.Tuple):
+                items = [e.value for e in value.elements if isinstance(e, cst.Element)]
+                complete = len(items) == len(value.elements)
+            else:
+                continue
+            if complete and items and all(
+                self.signature_origin(item, task, depth + 1) is not None for item in items
+            ):
+                origin = ResultOrigin(
+                    OriginKind.DISPATCH, CallForm.CALL, Canvas.SIGNATURE, signature=node
+                )
+                return _bound(origin, container.value, statement)
+        return None
+
     def _named_collection(self, name: cst.Name, task: Task, depth: int) -> ResultCollection | None:
         for value, statement in self._assigned_values(name):
             found = self.collection_of(value, task, depth + 1)

@@ -24,9 +24,6 @@ from celerymod.analysis.vocabulary import (
 )
 from celerymod.transforms.base import walk
 
-# Celery's proxy for the task this process is executing (None-like outside of one).
-CURRENT_TASK = frozenset({"celery.current_task", "celery._state.current_task"})
-
 
 class Waits(ResultEvidence):
     """The waits, polling loops and bare workarounds in a task's body."""
@@ -70,6 +67,31 @@ class Waits(ResultEvidence):
                     found.append((node, source_text(part)))
                     break
         return tuple(found)
+
+    def poll_site(self, loop: cst.While, task: Task) -> WaitSite | None:
+        """The polling loop `while not res.ready():` (or `while res.state not in
+        READY_STATES:`, `.status` too, with Celery's `READY_STATES`) as a wait the rewrite
+        can take (`WaitSite.poll`), or None for any other condition: `res.status ==
+        "PENDING"` also ends on `STARTED` or `RETRY`, before there is a value. The loop does
+        not enclose its wait: it is the wait."""
+        test = loop.test
+        polled = _until_ready(test)
+        if polled is None or not (isinstance(test, cst.UnaryOperation) or self._ready_states(test)):
+            return None
+        origin = self.result_origin(polled, task)
+        if origin is None:
+            return None
+        assert isinstance(test, cst.UnaryOperation | cst.Comparison)
+        site = self._site(test, "ready", origin, task, None)
+        enclosing = tuple(node for node in site.enclosing if node is not loop)
+        inner = next((node for node in reversed(enclosing) if _is_loop(node)), None)
+        return replace(site, enclosing=enclosing, loop=inner, value_target=None, poll=loop)
+
+    def _ready_states(self, test: cst.BaseExpression) -> bool:
+        """Whether the `not in` of `res.state not in X` is Celery's `READY_STATES`."""
+        assert isinstance(test, cst.Comparison)
+        states = test.comparisons[0].comparator
+        return bool(self.dotted_names(states) & _READY_STATES)
 
     def bare_workarounds(self, task: Task) -> tuple[cst.With, ...]:
         """`with allow_join_result():` blocks of the task holding no wait `waits` found
@@ -216,7 +238,7 @@ class Waits(ResultEvidence):
 
     def _site(
         self,
-        node: cst.Call | cst.UnaryOperation,
+        node: cst.Call | cst.UnaryOperation | cst.Comparison,
         method: str,
         origin: ResultOrigin,
         task: Task,
@@ -291,43 +313,33 @@ class Waits(ResultEvidence):
         return None
 
 
-    def only_outside_tasks(self, node: cst.CSTNode, function: cst.FunctionDef) -> bool:
-        """Whether `node`, in `function`, runs only when no task is executing: in the `else`
-        (or an `elif`) of `if current_task:` / `if current_task is not None:`, or under
-        `if not current_task:` / `if current_task is None:`. Helpers that serve both tasks
-        and web code branch so; inside a task, `current_task` is that task (CEL001 has
-        nothing to report there, CEL006 still does)."""
-        child: cst.CSTNode = node
-        current = self.parent(node)
-        while current is not None and current is not function:
-            if isinstance(current, cst.If):
-                in_task = self._tests_current_task(current.test)
-                if in_task is True and child is current.orelse:
-                    return True
-                if in_task is False and child is current.body:
-                    return True
-            child, current = current, self.parent(current)
-        return False
+_READY_STATES = frozenset({"celery.states.READY_STATES"})
 
-    def _tests_current_task(self, test: cst.BaseExpression) -> bool | None:
-        """True: `test` holds only inside a task (`current_task`, `current_task is not
-        None`); False: only outside one (`not current_task`, `current_task is None`); None:
-        any other test."""
-        inside = True
-        while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-            inside, test = not inside, test.expression
-        if isinstance(test, cst.Comparison):
-            if len(test.comparisons) != 1:
-                return None
-            target = test.comparisons[0]
-            if not (isinstance(target.comparator, cst.Name) and target.comparator.value == "None"):
-                return None
-            if isinstance(target.operator, cst.Is):
-                inside = not inside
-            elif not isinstance(target.operator, cst.IsNot):
-                return None
-            test = test.left
-        return inside if self.dotted_names(test) & CURRENT_TASK else None
+
+def _until_ready(test: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The result a loop condition waits on until it is ready, by its form: `not
+    <res>.ready()`, or `<res>.state not in <states>` (`.status` too; the caller checks
+    that `<states>` is Celery's `READY_STATES`)."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        call = test.expression
+        if (
+            isinstance(call, cst.Call)
+            and not call.args
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "ready"
+        ):
+            return call.func.value
+        return None
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        field = test.left
+        if (
+            isinstance(test.comparisons[0].operator, cst.NotIn)
+            and isinstance(field, cst.Attribute)
+            and field.attr.value in POLL_FIELDS
+        ):
+            return field.value
+    return None
+
 
 def _polled_result(node: cst.CSTNode) -> cst.BaseExpression | None:
     """The result in `res.ready()` / `res.successful()` / `res.failed()` / `res.state` /

@@ -47,7 +47,12 @@ it, is not reported, in a helper or a task. Functions no task reaches (views, ma
 **Polling loops.** `while not res.ready():`, `while res.state not in READY_STATES:`,
 `while res.status == "PENDING":` (also `.successful()` / `.failed()`) on a Celery result
 inside a task or a helper hold the worker process exactly like `.get()`: a finding on the
-loop's condition, without a fix. A Django row polled the same way is not a result.
+loop's condition. No guard stops them: once every pool process polls, the subtasks they wait
+for never run. A `while not res.ready():` loop in a task is rewritten like a wait (see *Use
+instead*), and so is `while res.state not in READY_STATES:` (`.status` too, with Celery's
+`celery.states.READY_STATES`); the other conditions are reported without a fix
+(`res.status == "PENDING"` also ends on `STARTED` or `RETRY`, before there is a value). A
+Django row polled the same way is not a result.
 
 **Waits on a result known to be ready.** Inside `if res.ready():` (or `.successful()`,
 alone or in an `and`), or after `if not res.ready(): raise self.retry(...)` / `return` or a
@@ -132,7 +137,7 @@ def populate_registry(collection_slugs):
 
 ## Use instead
 Let Celery wait: a `chord` runs a callback task once a group is done, a `chain` runs steps one
-after another. `celerymod fix` rewrites five shapes, each in one of two
+after another. `celerymod fix` rewrites seven shapes, each in one of two
 strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 
 | shape | before | after (`replace`) |
@@ -141,13 +146,28 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 | loop of waits | `for i in ids: out.append(t.delay(i).get())` after `out = []`, or `out = [t.delay(i).get() for i in ids]` | the same, with `header = group(t.s(i) for i in ids)` |
 | sequence | `a.delay().get()`, `b.apply_async(args=[y]).get()` | `return self.replace(chain(a.si(), b.si(y)))` |
 | pipeline | `r = a.delay(x).get()`, `b.delay(r).get()` | `return self.replace(chain(a.si(x), b.s()))` |
-| collected, then waited | `rs = [t.delay(i) for i in ids]` (or a loop appending to `rs = []`), then `out = [r.get() for r in rs]` (or a loop appending `r.get()` to `out = []`) | `header = group(t.s(i) for i in ids)`, then as a fan-out |
+| collected, then waited | `rs = [t.delay(i) for i in ids]` (or a loop appending to `rs = []`, also through a name: `r = t.delay(i)`, `rs.append(r)`), then `out = [r.get() for r in rs]` (or a loop appending `r.get()` to `out = []`) | `header = group(t.s(i) for i in ids)`, then as a fan-out |
+| polled | `r = t.delay(x)` (or a group), `while not r.ready(): time.sleep(1)` (or `while r.state not in READY_STATES:`), then code reading `r.result` / `r.get(...)`, or not reading it | as the wait it stands for: `return self.replace(chain(t.si(x), <task>_finish.s(...)))` (a chord for a group) |
+| collected, then polled | `rs` collected as above, then `for r in rs:` `while not r.ready(): ...`, `v = r.get(...)` (or `r.result`), `out.append(v)` | as *collected, then waited* |
 
 - **Steps sent by name**: `app.send_task("name", args, kwargs, **options)` becomes
   `app.signature("name", args=[...], kwargs={...}, **options)` on the same app expression
   (`immutable=True` where the step receives nothing), in any of the shapes above. Always
   `review`: `send_task` goes through the broker even under `task_always_eager`, where the
   signature runs in place, and only if that process registers the task.
+- **A polling loop** (`while not r.ready():`, `while r.state not in READY_STATES:`) is the
+  wait: the loop goes, and the code after
+  it moves into the callback, where each read of the value (`r.result`, `r.get(...)`,
+  `r.wait(...)`; `.get()` / `.join()` on a group) becomes the value it receives: named as in
+  `out = r.result` right after the loop, else `value`. Only where the loop's body does
+  nothing but sleep (`time.sleep`), `pass`, print, log (`logging.info(...)`,
+  `logger.debug(...)`) or read the result's state (`r.status`, `r.ready()`), with arguments
+  that call nothing else; a body that does anything else (counts, calls a function, `break`s, has an `else`)
+  is not fixed: the code after it may depend on it. The sleeps' `time` import goes where
+  nothing else uses it, and so does `READY_STATES`'s. A wait used as a barrier (`r.wait()`, `r.get()` as a statement)
+  whose value the code after it reads from `r` is rewritten the same way, and a second wait
+  on a result already waited for is such a read, not a second step (it would run the
+  subtask twice).
 - **A value used inside a larger statement** (`print(r.get())`, `total += r.get()`,
   `return {"n": r.get()}`, `for row in r.get():`, `if r.get():`): the statement becomes the
   callback's first statement, with the wait replaced by the value it receives (`value`).
@@ -244,12 +264,15 @@ instance: pass its id); a group dispatched with options; a wait whose value is u
 condition inside a larger expression; a loop body that does more than `out.append(<wait>)`;
 statements between the dispatches and the waits that use their names or may leave the task
 (`return`, `raise`); a tail that reads `self` (its request belongs to the
-orchestrator), reads the dispatched result object itself, reads an intermediate step's result
+orchestrator), reads the dispatched result object itself other than its value (`r.id`,
+`r.status` after the wait), binds it again, reads an intermediate step's result
 (a chain hands on only the last one), returns from inside a loop, yields, or uses a function
 defined inside the task; a task whose `name=` celerymod cannot follow (an attribute, an
 imported constant, `**options`) or that could equal the callback's default name (the chord
 would call the task again, forever); class-based tasks (no decorator to copy); custom task decorators
-without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level.
+without `bind=True` (celerymod cannot know they accept it); tasks not defined at module level;
+polling loops on another condition than `not r.ready()` or `r.state not in READY_STATES`,
+or whose body does more than sleep, print, log or read the state (above).
 A sequence whose tail needs several steps' values stays as it is: rewrite it by hand, for
 example into a chain of tasks that return what the next one needs.
 
@@ -313,7 +336,11 @@ whoever follows the metadata (`metadata`, whose task itself succeeds: it only di
 it has returned (a callback copies the retry options, which then retry only the moved code).
 Under `task_always_eager` (many test settings) `.apply()` of a rewritten task gives the same
 value as before (an eager chord keeps no group: `group_id` is `None`), and `.delay()` raises
-Celery's guard as the original did, except where a workaround let the original wait.
+Celery's guard as the original did, except where a workaround or a polling loop let the
+original run. A polling loop ends when its subtask fails too, and the original went on after
+it (with `r.result` the exception): the rewrite stops instead, the callback never runs, and
+the failure reaches the caller as in the table; only a `.get()` that the statement right
+after the loop runs first failed the original the same way.
 
 ## Fix safety
 - `metadata`: **review**. The task's return value changes from its result to the metadata
@@ -342,7 +369,15 @@ Celery's guard as the original did, except where a workaround let the original w
     message says the timeout is dropped;
   - the task has other decorators than its task decorator (copied onto the callback when
     below it, not when above; under `task_always_eager` the ones below also wrap the value
-    `self.replace` returns there).
+    `self.replace` returns there);
+  - the wait was a polling loop (also under `metadata`, said in the message), unless its body
+    only sleeps (or `pass`es) and the statement right after it reads the value first, with
+    a raising `.get()` (`v = r.get()`, `total = r.get() + 1`, `return r.get()`; no
+    `propagate=False`, no `disable_sync_subtasks=False`, no call before it, not under a
+    condition): the loop's prints and logging are dropped; when a subtask fails the code after the
+    loop no longer runs (the callback never does), where the original went on; and under
+    `task_always_eager` `.delay()` of the task now raises Celery's guard where the loop let
+    it run (`.apply()` works).
 - Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
   a new task that workers must know (deploy the module to every worker before the
   orchestrator's callers).
@@ -353,23 +388,33 @@ from __future__ import annotations
 import libcst as cst
 
 from celerymod.analysis.module import CeleryModule
-from celerymod.analysis.records import Task, WaitSite
-from celerymod.analysis.syntax import describe
+from celerymod.analysis.outside_tasks import only_outside_tasks
 from celerymod.analysis.vocabulary import METADATA
-from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
-from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.blocking_subtask_wait_fix.findings import (
+    _BARE_WORKAROUND,
+    _POLL,
+    _POLL_FIXED,
+    _POLL_FORM,
+    _called_by,
+    bare_workaround_message,
+    helper_help,
+    helper_wait_message,
+    poll_message,
+    wait_help,
+    wait_message,
+)
+from celerymod.transforms.blocking_subtask_wait_fix.sites import (
+    claimed_by_cel002,
+    ready_fix,
+    suppressed_site,
+)
 from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_fix
 
 # This module finds and reports the waits (through `celerymod.analysis`); the fix, the rewrite
 # into a chord or chain, lives in transforms/blocking_subtask_wait_fix/ (rewrite.rewrite), and
-# the sites left to CEL002 in transforms/nested_task_call_fix/sites.py (`claims`).
-
-# A finding's line says what and where, ruff-short; the why is its `help:` line, in short,
-# and `celerymod explain CEL001` at length.
-_GUARD = "a worker raises `RuntimeError: Never call result.get() within a task!` here, or deadlocks"
-_READY = "the result is ready (`.ready()` was checked), but Celery's guard raises before looking"
-_DEADLOCK = "that silences Celery's guard: the worker deadlocks once every pool process waits"
+# the sites left to CEL002 in transforms/nested_task_call_fix/sites.py (`claims`); what a
+# finding says, in transforms/blocking_subtask_wait_fix/findings.py.
 
 
 class Checker(BaseChecker):
@@ -384,8 +429,8 @@ class Checker(BaseChecker):
             waits = tuple(
                 site
                 for site in celery.waits(task)
-                if not _claimed_by_cel002(celery, site, self)
-                and not celery.only_outside_tasks(site.node, task.function)
+                if not claimed_by_cel002(celery, site, self.context.config)
+                and not only_outside_tasks(celery, site.node, task.function)
             )
             read_only = {}
             for site in waits:
@@ -399,7 +444,15 @@ class Checker(BaseChecker):
             waits = tuple(
                 site for site in waits if not site.ready_checked and id(site.node) not in read_only
             )
-            outcome = rewrite(celery, task, waits, self.context.config.strategy, _suppressed)
+            # A `while not res.ready():` loop is a wait the rewrite can take too.
+            polls = [
+                (loop, text, celery.poll_site(loop, task))
+                for loop, text in celery.polls(task)
+                if not only_outside_tasks(celery, loop, task.function)
+            ]
+            taken = tuple(site for _, _, site in polls if site is not None)
+            strategy = self.context.config.strategy
+            outcome = rewrite(celery, task, waits + taken, strategy, suppressed_site)
             for site in waits:
                 message = wait_message(site)
                 if outcome.site is not None and outcome.site.node is site.node:
@@ -411,139 +464,24 @@ class Checker(BaseChecker):
                 )
             for block in celery.bare_workarounds(task):
                 self.report(block, bare_workaround_message(task), help=_BARE_WORKAROUND)
-            for loop, polled in celery.polls(task):
-                if not celery.only_outside_tasks(loop, task.function):
-                    self.report(loop.test, poll_message(polled, f"task `{task.name}`"), help=_POLL)
+            for loop, text, poll in polls:
+                message = poll_message(text, f"task `{task.name}`")
+                if poll is not None and outcome.site is not None and outcome.site.node is poll.node:
+                    self.report(loop.test, message, fix=outcome.fix, help=_POLL_FIXED)
+                    continue
+                why, part_of_fix = outcome.help_for(poll, celery) if poll else ("", False)
+                default = _POLL if poll is not None else _POLL_FORM
+                self.report(loop.test, message, help=why or default, part_of_fix=part_of_fix)
         for helper, path in celery.helpers:
             for site in celery.waits(helper):
-                if celery.only_outside_tasks(site.node, helper.function):
+                if only_outside_tasks(celery, site.node, helper.function):
                     continue
                 fix = ready_fix(site) if site.ready_checked else stored_result_fix(site)
                 self.report(
                     site.node, helper_wait_message(site, path), fix=fix, help=helper_help(site, fix)
                 )
-            for loop, polled in celery.polls(helper):
-                if not celery.only_outside_tasks(loop, helper.function):
+            for loop, text in celery.polls(helper):
+                if not only_outside_tasks(celery, loop, helper.function):
                     self.report(
-                        loop.test, poll_message(polled, _called_by(helper, path)), help=_POLL
+                        loop.test, poll_message(text, _called_by(helper, path)), help=_POLL
                     )
-
-
-def _suppressed(celery: CeleryModule, site: WaitSite) -> bool:
-    """Whether CEL001's finding on `site` is suppressed (the engine drops it, and its fix)."""
-    from celerymod.suppressions import suppressed
-
-    where = celery._position(site.node)
-    lines = celery.source_lines
-    line = where.start.line if where is not None else 0
-    return 0 < line <= len(lines) and suppressed(lines[line - 1], "CEL001")
-
-
-def _claimed_by_cel002(celery: CeleryModule, site: WaitSite, checker: BaseChecker) -> bool:
-    """True when CEL002 (selected in this run) reports and fixes this wait itself: a single
-    waited call of a project task it can extract takes precedence (DESIGN §2). The
-    predicate is CEL002's own, `nested_task_call_fix.sites.claims`, consulted once CEL002 is registered."""
-    from celerymod.registry import BY_CODE
-
-    if "CEL002" not in BY_CODE:
-        return False
-    try:
-        from celerymod.transforms.nested_task_call_fix.sites import claims
-    except ImportError:  # CEL002 not installed in this tree.
-        return False
-    return claims(site, celery, checker.context.config)
-
-
-def wait_message(site: WaitSite) -> str:
-    """The finding's one-line message for a wait: the wait, the task, and its workaround."""
-    return f"`{_wait_text(site)}` waits on a subtask inside task `{site.task.name}`{_risk(site)}"
-
-
-def _risk(site: WaitSite) -> str:
-    """The workaround the wait sits in, as the end of its finding's line."""
-    if site.workaround is None:
-        return ""
-    if site.workaround.kind == "allow_join_result":
-        return " under `allow_join_result()`"
-    return " with `disable_sync_subtasks=False`"
-
-
-def wait_help(site: WaitSite) -> str:
-    """Why the wait is a finding, in one short line (`help:`)."""
-    if site.ready_checked:
-        return _READY
-    return _GUARD if site.workaround is None else _DEADLOCK
-
-
-def _called_by(helper: Task, path: tuple[str, ...]) -> str:
-    """`` `helper`, which task `do` calls (`do -> worker_do -> helper`) ``."""
-    chain = " -> ".join(name.rpartition(".")[2] for name in path)
-    task = path[0].rpartition(".")[2]
-    return f"`{helper.name}`, which task `{task}` calls (`{chain}`)"
-
-
-def poll_message(polled: str, where: str) -> str:
-    """A `while` loop polling a result until it is ready, inside a task or a helper."""
-    return f"`while` polls `{polled}` inside {where}"
-
-
-_POLL = (
-    "the loop holds a worker process like `.get()`; not fixed automatically: let a chord or "
-    "chain run the code after the loop"
-)
-
-
-def ready_fix(site: WaitSite) -> Fix:
-    """`res.get()` where `res` is known to be ready: pass `disable_sync_subtasks=False`.
-
-    Safe: the result is finished, so the wait returns (or raises the subtask's error) at
-    once, as it did where no guard runs (eager mode); only Celery's guard, which asserts
-    before it looks at the result, stops raising."""
-    call = site.node
-    assert isinstance(call, cst.Call)
-    return Fix(
-        message=(
-            "pass `disable_sync_subtasks=False`: the code checked that the result is ready "
-            "(`.ready()`), so the wait cannot block; only Celery's guard, which raises before "
-            "looking at the result, stops raising"
-        ),
-        safety=Safety.SAFE,
-        replacements=((call, with_keyword(call, "disable_sync_subtasks", cst.Name("False"))),),
-    )
-
-
-def helper_wait_message(site: WaitSite, path: tuple[str, ...]) -> str:
-    """A wait in a plain function that a task calls: it runs in the task's worker process,
-    so it is the same mistake, reported at the wait with the calls that lead to it."""
-    wait = f"`{_wait_text(site)}` waits on a subtask inside {_called_by(site.task, path)}"
-    return f"{wait}{_risk(site)}"
-
-
-def helper_help(site: WaitSite, fix: Fix | None = None) -> str:
-    if fix is not None:
-        return wait_help(site)  # Its fix says what changes.
-    return (
-        "not fixed automatically: the wait is in a helper (rewrite the task that calls it into "
-        "a chord or chain, or pass the helper the finished value)"
-    )
-
-
-def bare_workaround_message(task: Task) -> str:
-    """The message for a `with allow_join_result():` block holding no wait celerymod sees."""
-    return f"`with allow_join_result():` inside task `{task.name}` silences Celery's guard"
-
-
-_BARE_WORKAROUND = (
-    "any wait on a subtask in it deadlocks the worker once every pool process waits (solo "
-    "pool, `-c 1`, or two such tasks at once)"
-)
-
-
-def _wait_text(site: WaitSite) -> str:
-    node = site.node
-    if isinstance(node, cst.UnaryOperation):
-        return describe(node)
-    arguments = "(...)" if node.args else "()"
-    if not isinstance(node.func, cst.Attribute):  # A bound wait method: `join(timeout=30)`.
-        return f"{describe(node.func)}{arguments}"
-    return f"{describe(node.func.value)}.{node.func.attr.value}{arguments}"

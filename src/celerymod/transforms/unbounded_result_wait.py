@@ -143,7 +143,7 @@ class Checker(BaseChecker):
         if site.ready_checked:
             return  # After `if res.ready():` the wait cannot block.
         where = f"`{describe(site.node)}` in `{site.task.name}`"
-        if isinstance(site.node, cst.UnaryOperation):
+        if not isinstance(site.node, cst.Call):  # `~sig` (`waits` finds no other)
             self.report(
                 site.node,
                 f"{where} dispatches and waits on a Celery result with no timeout: {_WHY}",

@@ -42,7 +42,8 @@ class _Emit(_Messages):
             self._relead(s) for i, s in enumerate(self.flat[: self.first]) if i not in self.drop
         ] + [self._relead(self.flat[i]) for i in self.lifted]
         after = self._after()
-        tail = [self._relead(s) for s in after]
+        value = plan.value_name
+        tail = [self._substituted(self._relead(s), value or "") for s in after]
         carried = self.carried
         if carried is not None:
             lines = _leading(self._relead(carried.original))
@@ -51,7 +52,6 @@ class _Emit(_Messages):
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
         _check_tail(tail)
         wanted, in_range = self._tail_names(after)
-        value = plan.value_name
         intermediates: set[str] = getattr(self, "intermediates", set())
         params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
         bind = self.task.definition.bind
@@ -75,7 +75,9 @@ class _Emit(_Messages):
         extras = [n for n in wanted if n != value]
         if self.branch is not None:
             self._bound_on_branch(extras)
-        uses_value = value is not None and (value in wanted or carried is not None)
+        uses_value = value is not None and (
+            value in wanted or carried is not None or bool(self.reads)
+        )
 
         # What happens to the tail.
         literal_return = False
@@ -211,6 +213,7 @@ class _Emit(_Messages):
         remove: tuple[ImportItem, ...] = ()
         if self.removed_workaround:
             remove = (ImportItem("celery.result", "allow_join_result"),)
+        remove += tuple(self.poll_imports)
         return Fix(
             message=message,
             safety=safety,

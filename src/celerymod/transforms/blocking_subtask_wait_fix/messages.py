@@ -49,6 +49,7 @@ class _Messages(_Values):
                 "`autoretry_for` no longer retries the task when a subtask fails: the subtasks "
                 "run after it has returned" + moved
             )
+        self.review_notes += self.poll_notes
         if replace and any(site.workaround is not None for site in self.shape.waits):
             self.review_notes.append(
                 "under `task_always_eager`, `.delay()` of the task now raises Celery's guard "

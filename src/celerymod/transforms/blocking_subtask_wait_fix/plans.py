@@ -22,6 +22,7 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _only_small,
     _single_assign_name,
 )
+from celerymod.transforms.blocking_subtask_wait_fix.reads import _receiver
 from celerymod.transforms.blocking_subtask_wait_fix.steps import _Steps
 
 # What makes a statement moved before the dispatch change the task's course.
@@ -156,7 +157,8 @@ class _Plans(_Steps):
             items = _comp_for(builder.for_in)
             indices = [build_index]
         elif isinstance(builder, cst.For) and self.flat[build_index] is builder:
-            if _appended(builder, name) is not origin.call:
+            appended = (_appended(builder, name), _appended_by_name(builder, name))
+            if not any(value is origin.call for value in appended):
                 raise Refused("the loop that collects does more than append; " + _BY_HAND)
             items = f" for {source_text(builder.target)} in {source_text(builder.iter)}"
             indices = [self._empty_list_before(name, build_index, in_range=True), build_index]
@@ -169,14 +171,11 @@ class _Plans(_Steps):
         for_in = loop.for_in if isinstance(loop, cst.ListComp) else None
         target = for_in.target if for_in is not None else getattr(loop, "target", None)
         walked = for_in.iter if for_in is not None else getattr(loop, "iter", None)
-        func = site.node.func if isinstance(site.node, cst.Call) else None
         if not (
             isinstance(walked, cst.Name)
             and walked.value == name
             and isinstance(target, cst.Name)
-            and isinstance(func, cst.Attribute)
-            and isinstance(func.value, cst.Name)
-            and func.value.value == target.value
+            and _receiver(site) == target.value
         ):
             raise Refused("the waits walk the results other than one by one in order; " + _BY_HAND)
         if isinstance(loop, cst.ListComp):
@@ -188,10 +187,12 @@ class _Plans(_Steps):
             if not any(isinstance(n, cst.Name) and n.value == target.value for n in walk(builder)):
                 self.gone_names.add(target.value)  # The comprehension's own name goes with it.
         elif isinstance(loop, cst.For) and self.flat[wait_index] is loop:
-            appended = _appended(loop, None)
-            if appended is not site.node:
+            if site.poll is not None:  # Each result polled, then its value appended.
+                value, returns = self._polled_appends(site, loop), False
+            elif _appended(loop, None) is not site.node:
                 raise Refused("the loop of waits does more than append; " + _BY_HAND)
-            value, returns = _appended_to(loop), False
+            else:
+                value, returns = _appended_to(loop), False
             assert value is not None
             empty = self._empty_list_before(value, wait_index, in_range=False)
             if empty >= min(indices):
@@ -256,6 +257,8 @@ class _Plans(_Steps):
         them that neither read nor bind a name of the dispatches and waits (`count = 0`)
         move up, before the dispatch (`lifted`); a move that changes when code runs (a
         call) makes the fix `review`."""
+        if self.bound_read is not None:  # `out = res.result` after a barrier goes with it.
+            indices = [*indices, self.bound_read]
         first, last = min(indices), max(indices)
         self.first, self.last = first, last
         self.lifted = [i for i in range(first, last + 1) if i not in indices]
@@ -297,6 +300,7 @@ class _Plans(_Steps):
             ranged.remove(carried.original)
             tail = [carried.original, *tail]
         excluded = {id(n) for n in walk(carried.wait)} if carried is not None else set()
+        excluded |= self._read_ids()  # `res.result` after a barrier: the value, not `res`.
         tail_ids = {id(n) for statement in tail for n in walk(statement)} - excluded
         wanted: list[str] = []
         in_range: set[str] = set()
@@ -395,6 +399,34 @@ def _appended(loop: cst.For, name: str | None) -> cst.BaseExpression | None:
         and not call.args[0].star
     ):
         return call.args[0].value
+    return None
+
+
+def _appended_by_name(loop: cst.For, name: str) -> cst.BaseExpression | None:
+    """What a `for` whose whole body is `x = value` then `<name>.append(x)` appends: the
+    same as `<name>.append(value)`, but for `x`, which the loop leaves bound (the rewrite
+    refuses a tail that reads it: it is bound in the statements it replaces)."""
+    if loop.orelse is not None or not isinstance(loop.body, cst.IndentedBlock):
+        return None
+    body = loop.body.body
+    assigned = _single_assign_name(body[0]) if len(body) == 2 else None
+    small = _only_small(body[1]) if assigned is not None else None
+    call = small.value if isinstance(small, cst.Expr) else None
+    if (
+        assigned is not None
+        and assigned[0] != name
+        and isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "append"
+        and isinstance(call.func.value, cst.Name)
+        and call.func.value.value == name
+        and len(call.args) == 1
+        and call.args[0].keyword is None
+        and not call.args[0].star
+        and isinstance(call.args[0].value, cst.Name)
+        and call.args[0].value.value == assigned[0]
+    ):
+        return assigned[1]
     return None
 
 

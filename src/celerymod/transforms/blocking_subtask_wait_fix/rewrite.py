@@ -221,7 +221,7 @@ def _rewrite_block(
 ) -> tuple[Outcome, set[int]]:
     """The fix of the waits of one block, the task body or one `if` branch, with the ids of
     the nodes it takes out of the task (`_Rewrite.moved_ids`)."""
-    shapes = classify(_flattened(celery, task, waits, branch))
+    shapes = classify(_flattened(celery, task, _first_waits(celery, waits), branch))
     if not shapes:
         return Outcome(), set()
     first = shapes[0]
@@ -240,6 +240,24 @@ def _rewrite_block(
     except Refused as refusal:
         return Outcome(reasons={id(site.node): str(refusal) for site in waits}), set()
     return Outcome(fix=fix, site=first.waits[0]), rewriting.moved_ids()
+
+
+def _first_waits(celery: CeleryModule, waits: Sequence[WaitSite]) -> list[WaitSite]:
+    """The waits without those on a result an earlier wait already waited for (`res.wait()`
+    then `x = res.get()`): the later one reads the finished value, which the rewrite passes
+    to the callback (`_Reads`); as a step of its own it would run the subtask twice. In the
+    order of the code (polling loops come after the other waits in `waits`)."""
+    seen: set[int] = set()
+    first: list[WaitSite] = []
+    for site in sorted(waits, key=lambda site: _start(celery, [site])):
+        call = site.origin.call
+        single = call is not None and site.origin.collection is None and site.loop is None
+        if single and id(call) in seen:
+            continue
+        if single:
+            seen.add(id(call))
+        first.append(site)
+    return first
 
 
 def _branches_of(

@@ -11,8 +11,8 @@ import libcst as cst
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import source_text
 from celerymod.analysis.vocabulary import CallForm, Canvas, OriginKind
-from celerymod.transforms.blocking_subtask_wait_fix.body import _Body
 from celerymod.transforms.blocking_subtask_wait_fix.common import _BY_HAND, Refused
+from celerymod.transforms.blocking_subtask_wait_fix.reads import _Reads
 
 # `Signature(task, args, kwargs, options, type, subtask_type, immutable, app)`: a `send_task`
 # option of one of these names would not become a dispatch option.
@@ -21,7 +21,7 @@ _SIGNATURE_FIELDS = frozenset(
 )
 
 
-class _Steps(_Body):
+class _Steps(_Reads):
     """Each step's signature, from the dispatch whose wait it replaces."""
 
     def _signature(

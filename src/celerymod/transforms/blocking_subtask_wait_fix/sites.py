@@ -1,0 +1,57 @@
+"""Which of a task's waits CEL001's checker fixes in place or leaves: the ready-check fix
+(`ready_fix`), the waits CEL002 takes over (`claimed_by_cel002`) and the suppressed ones
+(`suppressed_site`), which the rewrite must not take.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import WaitSite
+from celerymod.model import RunConfig, Safety
+from celerymod.transforms.base import Fix, with_keyword
+
+
+def suppressed_site(celery: CeleryModule, site: WaitSite) -> bool:
+    """Whether CEL001's finding on `site` is suppressed (the engine drops it, and its fix)."""
+    from celerymod.suppressions import suppressed
+
+    where = celery._position(site.node)
+    lines = celery.source_lines
+    line = where.start.line if where is not None else 0
+    return 0 < line <= len(lines) and suppressed(lines[line - 1], "CEL001")
+
+
+def claimed_by_cel002(celery: CeleryModule, site: WaitSite, config: RunConfig) -> bool:
+    """True when CEL002 (selected in this run) reports and fixes this wait itself: a single
+    waited call of a project task it can extract takes precedence (DESIGN §2). The
+    predicate is CEL002's own, `nested_task_call_fix.sites.claims`, consulted once CEL002 is registered."""
+    from celerymod.registry import BY_CODE
+
+    if "CEL002" not in BY_CODE:
+        return False
+    try:
+        from celerymod.transforms.nested_task_call_fix.sites import claims
+    except ImportError:  # CEL002 not installed in this tree.
+        return False
+    return claims(site, celery, config)
+
+
+def ready_fix(site: WaitSite) -> Fix:
+    """`res.get()` where `res` is known to be ready: pass `disable_sync_subtasks=False`.
+
+    Safe: the result is finished, so the wait returns (or raises the subtask's error) at
+    once, as it did where no guard runs (eager mode); only Celery's guard, which asserts
+    before it looks at the result, stops raising."""
+    call = site.node
+    assert isinstance(call, cst.Call)
+    return Fix(
+        message=(
+            "pass `disable_sync_subtasks=False`: the code checked that the result is ready "
+            "(`.ready()`), so the wait cannot block; only Celery's guard, which raises before "
+            "looking at the result, stops raising"
+        ),
+        safety=Safety.SAFE,
+        replacements=((call, with_keyword(call, "disable_sync_subtasks", cst.Name("False"))),),
+    )
