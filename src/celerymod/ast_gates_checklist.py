@@ -7,12 +7,23 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from celerymod.ast_gates import Gates
+from typing import Protocol
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+class Gates(Protocol):
+    """What these gates read of a file's `ast_gates.Gates` (named so, not imported: the
+    gates registry imports this module)."""
+
+    @property
+    def nodes(self) -> list[ast.AST]: ...
+
+    def task_shaped(self, function: _Function) -> bool: ...
+
+    def local_names(self, name: str) -> set[str]: ...
+
+
 # Handlers CEL008 reports catch one of these (or everything: a bare `except:`).
 _CATCH_ALL = frozenset({"Exception", "BaseException"})
 
