@@ -175,15 +175,25 @@ def scan_calls(tree: ast.Module) -> CallScan:
                 elif isinstance(value, ast.AST) and name != "ctx":
                     stack.append(value)
 
+    def walk_function(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: str) -> None:
+        start = len(calls)
+        walk(function, owner)
+        unused = _unused_nested_defs(function)
+        if unused:
+            # A `def` inside the function that nothing in it names never runs as part of
+            # it: its calls are no edges of the call graph (still calls, for `task_uses`).
+            inside = {id(n) for d in unused for n in ast.walk(d) if isinstance(n, ast.Call)}
+            calls[start:] = [(c, None if id(c) in inside else o) for c, o in calls[start:]]
+
     for statement in tree.body:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-            walk(statement, statement.name)
+            walk_function(statement, statement.name)
         elif isinstance(statement, ast.ClassDef):
             for part in (*statement.decorator_list, *statement.bases, *statement.keywords):
                 walk(part, None)
             for member in statement.body:
                 if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
-                    walk(member, f"{statement.name}.{member.name}")
+                    walk_function(member, f"{statement.name}.{member.name}")
                 else:
                     walk(member, None)
         else:
@@ -194,6 +204,39 @@ def scan_calls(tree: ast.Module) -> CallScan:
 
 
 _last_scan: tuple[ast.Module, CallScan] | None = None
+
+
+def _unused_nested_defs(
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The `def`s nested in `function` whose name its code never reads outside their own
+    body (defined, never called, returned or passed on). Only functions holding a nested
+    `def` pay for the extra walks."""
+    nested = [
+        node
+        for node in ast.walk(function)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not function
+    ]
+    if not nested:
+        return []
+    loads: dict[str, int] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+            loads[node.id] = loads.get(node.id, 0) + 1
+    unused = []
+    for definition in nested:
+        if definition.decorator_list:
+            continue  # A decorator may register it (`@app.task`, `@receiver(...)`).
+        own = sum(
+            1
+            for node in ast.walk(definition)
+            if isinstance(node, ast.Name)
+            and node.id == definition.name
+            and not isinstance(node.ctx, ast.Store)
+        )
+        if loads.get(definition.name, 0) == own:
+            unused.append(definition)
+    return unused
 
 
 def task_uses(
