@@ -181,7 +181,13 @@ class ResultCollections(ResultOrigins):
         self, iterable: cst.BaseExpression, position: list[int], task: Task, depth: int
     ) -> ResultCollection | None:
         if not position:
-            return self.collection_of(iterable, task, depth)
+            found = self.collection_of(iterable, task, depth)
+            if found is None and isinstance(iterable, cst.Name):
+                # `for r in gr:` over a group's result: a `GroupResult` walks its children.
+                origin = self.result_origin(iterable, task, depth + 1)
+                if origin is not None and origin.canvas is Canvas.GROUP:
+                    return ResultCollection(origin, iterable)
+            return found
         if isinstance(iterable, cst.Call):
             helper = _attribute_chain(iterable.func)
             rest = position[1:]

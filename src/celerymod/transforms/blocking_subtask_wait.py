@@ -97,7 +97,8 @@ check on each wait. Inside `if isinstance(x,
 AsyncResult):` (or `GroupResult`, `ResultSet`, `EagerResult`; in a tuple or an `and`) and
 `if hasattr(x, "join_native"):` (duck typing only Celery's result sets answer), `x` is a result
 whatever produced it. A parameter taken for one result is a result set when the task walks it
-(`for child in group_result:`, `group_result.children`): each child is a result. A signature
+(`for child in group_result:`, `group_result.children`): each child is a result; so is each
+child of a group's result the task walks (`gr = group(...)()`, then `for r in gr:`). A signature
 picked from a dict, list or tuple display whose entries are all signatures or tasks
 (`EXPORTERS = {"csv": export_csv.s(), ...}`, then `EXPORTERS.get(fmt).apply_async()` or
 `STEPS[0].delay()`) is dispatched like any signature; such a wait is reported, not rewritten.
