@@ -377,29 +377,24 @@ class Checker(BaseChecker):
     METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
+        from celerymod.transforms.blocking_subtask_wait_fix.later import Steps
         from celerymod.transforms.blocking_subtask_wait_fix.rewrite import rewrite
 
         celery = CeleryModule.from_context(node, self.metadata, self.context)
+        # A later step of a chain of chords is tried on the fixed code with the same filter.
+        steps = Steps(self.context, self._rewritable_waits, _suppressed)
         for task in celery.tasks:
-            waits = tuple(
-                site
-                for site in celery.waits(task)
-                if not _claimed_by_cel002(celery, site, self)
-                and not celery.only_outside_tasks(site.node, task.function)
-            )
-            read_only = {}
+            waits = self._reported_waits(celery, task)
             for site in waits:
                 if site.ready_checked:
                     self.report(
                         site.node, wait_message(site), fix=ready_fix(site), help=wait_help(site)
                     )
                 elif (stored := stored_result_fix(site)) is not None:
-                    read_only[id(site.node)] = True
                     self.report(site.node, wait_message(site), fix=stored, help=wait_help(site))
-            waits = tuple(
-                site for site in waits if not site.ready_checked and id(site.node) not in read_only
-            )
-            outcome = rewrite(celery, task, waits, self.context.config.strategy, _suppressed)
+            waits = self._rewritable_waits(celery, task)
+            strategy = self.context.config.strategy
+            outcome = rewrite(celery, task, waits, strategy, _suppressed, steps)
             for site in waits:
                 message = wait_message(site)
                 if outcome.site is not None and outcome.site.node is site.node:
@@ -427,6 +422,25 @@ class Checker(BaseChecker):
                     self.report(
                         loop.test, poll_message(polled, _called_by(helper, path)), help=_POLL
                     )
+
+    def _reported_waits(self, celery: CeleryModule, task: Task) -> tuple[WaitSite, ...]:
+        """The task's waits that are CEL001's findings (not CEL002's, not in a branch that
+        runs only outside tasks)."""
+        return tuple(
+            site
+            for site in celery.waits(task)
+            if not _claimed_by_cel002(celery, site, self)
+            and not celery.only_outside_tasks(site.node, task.function)
+        )
+
+    def _rewritable_waits(self, celery: CeleryModule, task: Task) -> tuple[WaitSite, ...]:
+        """The waits the rewrite into a chord or chain handles: not those on a result known
+        to be ready, nor those that only read a stored outcome (each has a fix of its own)."""
+        return tuple(
+            site
+            for site in self._reported_waits(celery, task)
+            if not site.ready_checked and stored_result_fix(site) is None
+        )
 
 
 def _suppressed(celery: CeleryModule, site: WaitSite) -> bool:
