@@ -5,8 +5,9 @@ The fix rewrites the first shape only, exactly as a task that waits once; the co
 which holds the later waits, moves verbatim into the callback `<task>_finish`, and the
 engine's fixpoint (`engine._fixpoint`), analysing the fixed code again, rewrites the
 callback's own first wait next, and so on. The first fix is offered only when that chain of
-fixes reaches a task with no wait left: each later step is tried here on the code the fix
-produces (`next_step`), so that no run leaves a callback that still waits (half a rewrite).
+fixes reaches a task with no wait left: each later step is tried on the code the fix
+produces (`callback_task`; rewrite.py rewrites it, `check_next_step` judges it), so that no
+run leaves a callback that still waits (half a rewrite).
 A step's safety is the weakest of its own and the later steps': `fix --write` without
 `--unsafe-fixes` applies the whole chain or none of it.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper
@@ -31,8 +32,19 @@ from celerymod.model import Safety, Strategy
 from celerymod.transforms.base import Fix, ModuleContext
 from celerymod.transforms.blocking_subtask_wait_fix.common import _BY_HAND, Refused
 
-if TYPE_CHECKING:
-    from celerymod.transforms.blocking_subtask_wait_fix.rewrite import Outcome
+
+class StepOutcome(Protocol):
+    """What this module reads of a rewrite's `Outcome` (rewrite.py, which calls it)."""
+
+    @property
+    def fix(self) -> Fix | None: ...
+    @property
+    def reasons(self) -> dict[int, str]: ...
+    @property
+    def suppressed(self) -> frozenset[int]: ...
+    @property
+    def review_reasons(self) -> tuple[str, ...]: ...
+
 
 # The start of the reason every wait of a task gets when a later step cannot be rewritten;
 # a reason that already starts so (a step further down the chain) is passed on as it is.
@@ -56,24 +68,17 @@ def check_order(shapes: Sequence[Shape]) -> None:
     for before, after in pairwise(shapes):
         if after.first_statement <= before.last_statement:
             raise Refused(
-                f"the task sends its {after.kind} before it waits on its {before.kind}: "
-                "the later result would have to travel to the callback; " + _BY_HAND
+                f"later waits ({after.kind}) are on work sent before the earlier waits "
+                f"({before.kind}): their results would have to travel to the callback as "
+                "arguments, which the serializer cannot carry; " + _BY_HAND
             )
 
 
-def next_step(
-    celery: CeleryModule,
-    fix: Fix,
-    callback: str,
-    strategy: Strategy,
-    steps: Steps,
-) -> Outcome:
-    """The fix the engine will find for the callback `callback` once `fix` is applied (the
-    callback's own first wait, checked down the chain in turn). Refused with the reason,
-    naming the wait, when that wait gets no fix; an empty Outcome when the callback has no
-    wait left for CEL001 (then nothing more is rewritten by it)."""
-    from celerymod.transforms.blocking_subtask_wait_fix.rewrite import Outcome, rewrite
-
+def callback_task(
+    celery: CeleryModule, fix: Fix, callback: str, steps: Steps
+) -> tuple[CeleryModule, Task, tuple[WaitSite, ...]]:
+    """The module as the engine writes it once `fix` is applied, the callback task `callback`
+    in it, and the waits of that task the rewrite handles (the next step's)."""
     fixed = _fixed(celery, fix, steps.context)
     task = next(
         (t for t in fixed.tasks if t.function.name.value == callback and t.class_node is None),
@@ -81,25 +86,31 @@ def next_step(
     )
     if task is None:  # The callback is not a task celerymod recognises: it cannot be checked.
         raise Refused(f"celerymod cannot find the callback `{callback}` it would add; {_BY_HAND}")
-    waits = steps.waits(fixed, task)
-    if not waits:
-        return Outcome()
-    outcome = rewrite(fixed, task, waits, strategy, steps.suppressed, steps)
+    return fixed, task, tuple(steps.waits(fixed, task))
+
+
+def check_next_step(outcome: StepOutcome, waits: Sequence[WaitSite]) -> None:
+    """Refused, with the reason naming the wait, unless `outcome`, the rewrite of the
+    callback's `waits`, rewrites every one of them (by its fix, or by fixes found after it):
+    else the run would leave a callback that still waits."""
     if outcome.fix is not None and not outcome.reasons and not outcome.suppressed:
-        return outcome  # Every wait of the callback is rewritten, by this fix or after it.
+        return
     site = next((s for s in waits if outcome.reasons.get(id(s.node))), waits[0])
     reason = outcome.reasons.get(id(site.node), "")
-    if reason.startswith(_LATER):
+    if reason.startswith(_LATER):  # A step further down: its reason names its wait.
         raise Refused(reason)
     if not reason:
         reason = "its finding is suppressed (`# celerymod: ignore`)"
+    inner = reason.removesuffix("; " + _BY_HAND)
     raise Refused(
-        f"{_LATER}, `{describe(site.node)}`, cannot be rewritten after this one ({reason}): "
-        "rewriting only the first would leave the callback waiting"
+        f"{_LATER}, `{describe(site.node)}`, cannot be rewritten in the callback after this "
+        f"one ({inner}), and rewriting only this one would leave the callback waiting; " + _BY_HAND
     )
 
 
-def merged(fix: Fix, own: Sequence[str], later: Outcome, callback: str, strategy: Strategy) -> Fix:
+def merged(
+    fix: Fix, own: Sequence[str], later: StepOutcome, callback: str, strategy: Strategy
+) -> Fix:
     """`fix`, the first step, told what happens next: its message says that the callback is
     rewritten by the next fix of the run, and its safety is the weakest of the chain's (the
     later steps' reasons for review are named: `own` are this step's)."""

@@ -62,9 +62,10 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
 from celerymod.transforms.blocking_subtask_wait_fix.emit import _Emit
 from celerymod.transforms.blocking_subtask_wait_fix.later import (
     Steps,
+    callback_task,
+    check_next_step,
     check_order,
     merged,
-    next_step,
 )
 
 
@@ -287,7 +288,11 @@ def _first_of_steps(
     assert outcome.fix is not None
     if callback is None:  # No callback would hold the later waits: they would be lost.
         raise Refused("the code after the first wait would leave the task; " + _BY_HAND)
-    after = next_step(celery, outcome.fix, callback, rewriting.strategy, steps)
+    fixed, task, waits = callback_task(celery, outcome.fix, callback, steps)
+    if not waits:  # Nothing left for CEL001 there (CEL002 may take it): one step.
+        return outcome
+    after = rewrite(fixed, task, waits, rewriting.strategy, steps.suppressed, steps)
+    check_next_step(after, waits)
     own = rewriting.reasons()
     fix = merged(outcome.fix, own, after, callback, rewriting.strategy)
     reasons = own + tuple(r for r in after.review_reasons if r not in own)
