@@ -99,11 +99,17 @@ def check_next_step(outcome: StepOutcome, waits: Sequence[WaitSite]) -> None:
     reason = outcome.reasons.get(id(site.node), "")
     if reason.startswith(_LATER):  # A step further down: its reason names its wait.
         raise Refused(reason)
-    if not reason:
-        reason = "its finding is suppressed (`# celerymod: ignore`)"
+    raise later_refusal(site.node, reason or "its finding is suppressed: `# celerymod: ignore`")
+
+
+def later_refusal(wait: cst.CSTNode, reason: str) -> Refused:
+    """Why the first step is not rewritten: the later wait `wait` cannot be, for `reason`."""
     inner = reason.removesuffix("; " + _BY_HAND)
-    raise Refused(
-        f"{_LATER}, `{describe(site.node)}`, cannot be rewritten in the callback after this "
+    text = describe(wait)
+    if isinstance(wait, cst.Call):  # As the finding spells it: `r.get()`, `job.join(...)`.
+        text = f"{describe(wait.func)}({'...' if wait.args else ''})"
+    return Refused(
+        f"{_LATER}, `{text}`, cannot be rewritten in the callback after this "
         f"one ({inner}), and rewriting only this one would leave the callback waiting; " + _BY_HAND
     )
 
@@ -119,8 +125,8 @@ def merged(
     if strategy is Strategy.REPLACE:
         note = (
             f"the code after the wait waits again: `{callback}` is rewritten in turn by the "
-            "next fix of this run (a chain of chords: each step replaces itself with the "
-            "next, and the task's caller gets the last step's value)"
+            "next fix of this run (each step replaces itself with the next one's chord or "
+            "chain, and the task's caller gets the last step's value)"
         )
     else:
         note = (

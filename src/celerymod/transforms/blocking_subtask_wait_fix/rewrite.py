@@ -65,6 +65,7 @@ from celerymod.transforms.blocking_subtask_wait_fix.later import (
     callback_task,
     check_next_step,
     check_order,
+    later_refusal,
     merged,
 )
 
@@ -254,9 +255,12 @@ def _rewrite_block(
     first = shapes[0]
     try:
         other = next((shape for shape in shapes if shape.kind is ShapeKind.OTHER), None)
+        several = len(shapes) > 1 and branch is None and steps is not None
+        if other is not None and several and other is not first:
+            raise later_refusal(other.waits[0].node, other.reason)  # Said at the first wait.
         if other is not None:
             raise Refused(f"{other.reason}; {_BY_HAND}")
-        if len(shapes) > 1 and (branch is not None or steps is None):
+        if len(shapes) > 1 and not several:
             kinds = ", ".join(str(shape.kind) for shape in shapes)
             raise Refused(
                 f"the task waits in {len(shapes)} separate places ({kinds}); split it into "
