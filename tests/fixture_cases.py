@@ -25,7 +25,8 @@ codemod,
     CELERYMOD_SCENARIO = {"task": "<orchestrator function>", "args": [...], "kwargs": {...},
                           "ignore": ["<result key>", ...], "workaround": True,
                           "same_return": True, "failing": {"args": [...], ...},
-                          "empty": {...}, "other_branch": {...}, "branches": [{...}, ...]}
+                          "empty": {...}, "other_branch": {...}, "branches": [{...}, ...],
+                          "paths": [{...}, ...]}
 `task` is the orchestrator to call (in both versions), `args`/`kwargs` its JSON arguments;
 `ignore` lists keys of a dict result left out of the comparison (timestamps); `workaround`
 marks an input that silences the guard (it must deadlock instead of raising);
@@ -35,7 +36,12 @@ arguments that give a fan-out no items; for rewrites of `if` branches, `other_br
 arguments of a path that dispatches nothing (both versions run it as before) and `branches`
 the arguments of every other dispatching branch, one entry each, besides the main
 scenario's (each runs like the main scenario: the guard before, the oracle's value after;
-the tests trace which waits each scenario reaches). Subtasks
+the tests trace which waits each scenario reaches). A task that waits in several places
+in a row becomes a chain of chords: `failing` may name with `"kind"` ("chord", "group",
+"chain") what the failing subtask's step became, when the steps differ; when a later step
+is an `if` rewritten branch by branch, `paths` lists the arguments of every other way
+through it (each waits in the first step: the guard before, the oracle's value after).
+Subtasks
 should return their name and arguments (`return ["clone", slugs, depth]`) so the comparison
 shows that every chain step received exactly the arguments it received before.
 

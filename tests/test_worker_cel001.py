@@ -357,6 +357,34 @@ def test_every_dispatching_branch_runs_on_the_worker(celery_worker_env: Any, cas
         assert _comparable(final, scenario) == oracle, entry
 
 
+def _path_cases() -> list[Case]:
+    return [case for case in _worker_cases() if '"paths":' in case.input.read_text()]
+
+
+@pytest.mark.parametrize("case", _path_cases(), ids=lambda case: case.name)
+def test_every_path_of_a_chain_of_chords_runs_on_the_worker(
+    celery_worker_env: Any, case: Case
+) -> None:
+    """A chain of chords whose later step is an `if` rewritten branch by branch: each entry
+    of `paths` (arguments) takes another way through the callback's `if`. Every path waits
+    in the first step, so the original fails with the guard on each; the rewrite completes
+    with the oracle's value (under `metadata`, followed through each step's metadata)."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    followed = case.config().strategy == "metadata" and not scenario.get("same_return")
+    for entry in scenario["paths"]:
+        path = {**scenario, **entry}
+        task_id = f"cel001-{uuid.uuid4()}"
+        oracle = _comparable(_oracle(env, before, path, task_id), scenario)
+        result = _dispatch(before, path)
+        env.wait_ready(result, timeout=TIMEOUT)
+        assert result.failed() and GUARD in str(result.result), entry
+        value = env.get(_dispatch(after, path, task_id), timeout=TIMEOUT)
+        final = _follow(env, value, task_id) if followed else value
+        assert _comparable(final, scenario) == oracle, entry
+
+
 def _waits_reached(env: Any, case: Case, task: Any, arguments: dict[str, Any]) -> set[int]:
     """The lines of the input's waits that the original runs with `arguments` (traced in
     the eager oracle run, in this process)."""
@@ -428,9 +456,14 @@ def test_every_branch_rewrite_runs_every_branch_on_the_worker() -> None:
         result = engine.process(case.input.read_bytes(), case.input.name, case.config())
         messages = [fix.message for fix in result.applied]
         declared = _declared(case)
+        # A chain of chords whose callback's `if` is rewritten: every path waits in the
+        # first step, so none dispatches nothing; each other path is run as `paths`.
+        chained = any("waits again" in message for message in messages)
         if any("stays in place for the others" in message for message in messages):
             branch_cases.append(case.name)
-            if not any("no branch reaches any more" in message for message in messages):
+            if chained:
+                assert declared.get("paths"), case.name
+            elif not any("no branch reaches any more" in message for message in messages):
                 assert "other_branch" in declared, case.name
         # The later steps of a chain of chords are fixes of their own too, not branches.
         branch_fixes = len(messages) - sum("waits again" in message for message in messages)

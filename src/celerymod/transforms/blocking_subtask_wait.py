@@ -184,12 +184,15 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   manual, a value the next callback would receive that cannot go through JSON, a later
   dispatch read before its wait, or a suppressed later wait leaves the whole task as it is,
   and every wait's help names the later wait and why. Not when a later shape's work is sent
-  before an earlier shape's wait (its result would have to reach the callback); not in an
-  `if` branch. `replace`: each step's callback replaces itself with the next chord or chain,
-  and the last replacement inherits the task's id (checked on the worker): the caller gets
-  the last step's value. `metadata`: the task returns the first step's metadata, whose
-  `result_id` leads to the callback's own metadata for the next step, and so on: the
-  final value is one level deeper per later step (the message says so).
+  before an earlier shape's wait (its result would have to reach the callback); not when
+  the first wait is itself in an `if` branch. A later wait in a branch of an `if` is
+  rewritten in the callback as any such branch. `replace`: each step's callback replaces
+  itself with the next chord or chain, and the last replacement inherits the task's id
+  (checked on the worker): the caller gets the last step's value. `metadata`: the task
+  returns the first step's metadata, whose `result_id` leads to the callback's own metadata
+  for the next step, and so on: the final value is one level deeper per later step that
+  dispatches (the message says so; a callback whose `if` path dispatches nothing returns
+  the value itself).
 - **Statements between the dispatch and the wait** that share no name with them and cannot
   leave the task (`count = 0`) move up, before the dispatch; one that calls something
   (`log.info(...)`) makes the fix review: it now runs before the dispatch instead of after.

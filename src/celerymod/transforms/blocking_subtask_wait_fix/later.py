@@ -132,8 +132,8 @@ def merged(
         note = (
             f"the code after the wait waits again: `{callback}` is rewritten in turn by the "
             "next fix of this run and returns that step's metadata, so the final value is "
-            "one level deeper per later step (follow `result_id` to the next metadata, then "
-            "its `result_id`)"
+            "one level deeper per later step that dispatches (follow `result_id` to the "
+            "next metadata, then its `result_id`)"
         )
     notes = [note]
     reasons = [r for r in later.review_reasons if r not in own]

@@ -65,7 +65,6 @@ from celerymod.transforms.blocking_subtask_wait_fix.later import (
     callback_task,
     check_next_step,
     check_order,
-    later_refusal,
     merged,
 )
 
@@ -256,9 +255,9 @@ def _rewrite_block(
     try:
         other = next((shape for shape in shapes if shape.kind is ShapeKind.OTHER), None)
         several = len(shapes) > 1 and branch is None and steps is not None
-        if other is not None and several and other is not first:
-            raise later_refusal(other.waits[0].node, other.reason)  # Said at the first wait.
-        if other is not None:
+        # A later shape that is no shape here (a wait in an `if`, a `try`) is judged in the
+        # callback, where it may be one (each branch of an `if` gets its own rewrite).
+        if other is not None and not (several and other is not first):
             raise Refused(f"{other.reason}; {_BY_HAND}")
         if len(shapes) > 1 and not several:
             kinds = ", ".join(str(shape.kind) for shape in shapes)
