@@ -183,8 +183,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   rewritten too (celerymod tries it on the code the fix produces): a later wait that stays
   manual, a value the next callback would receive that cannot go through JSON, a later
   dispatch read before its wait, or a suppressed later wait leaves the whole task as it is,
-  and every wait's help names the later wait and why. Not when a later shape's work is sent
-  before an earlier shape's wait (its result would have to reach the callback); not when
+  and every wait's help names the later wait and why. Not when a later shape's canvas or result
+  is made before an earlier shape's wait (it would have to reach the callback); not when
   the first wait is itself in an `if` branch. A later wait in a branch of an `if` is
   rewritten in the callback as any such branch. `replace`: each step's callback replaces
   itself with the next chord or chain, and the last replacement inherits the task's id

@@ -62,15 +62,17 @@ class Steps:
 
 
 def check_order(shapes: Sequence[Shape]) -> None:
-    """Refused unless each shape's dispatches and waits all come after the previous shape's
-    last wait: a later shape dispatched before an earlier wait would leave its result in the
-    orchestrator while the wait on it moves into the callback."""
+    """Refused unless each shape's statements (building or sending its work, waiting) all
+    come after the previous shape's last wait: a later shape's canvas or result made before
+    an earlier wait would stay in the orchestrator while the wait on it moves into the
+    callback."""
     for before, after in pairwise(shapes):
         if after.first_statement <= before.last_statement:
             raise Refused(
-                f"later waits ({after.kind}) are on work sent before the earlier waits "
-                f"({before.kind}): their results would have to travel to the callback as "
-                "arguments, which the serializer cannot carry; " + _BY_HAND
+                f"later waits ({after.kind}) are on a canvas or result made before the "
+                f"earlier waits ({before.kind}) end: it would have to reach the callback as "
+                "an argument, and neither comes back from the serializer as what it was; "
+                + _BY_HAND
             )
 
 
