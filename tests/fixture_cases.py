@@ -26,7 +26,7 @@ codemod,
                           "ignore": ["<result key>", ...], "workaround": True,
                           "same_return": True, "failing": {"args": [...], ...},
                           "empty": {...}, "other_branch": {...}, "branches": [{...}, ...],
-                          "polls": True, "poll_failing": {...}}
+                          "polls": True, "poll_failing": {...}, "paths": [{...}, ...]}
 `task` is the orchestrator to call (in both versions), `args`/`kwargs` its JSON arguments;
 `ignore` lists keys of a dict result left out of the comparison (timestamps); `workaround`
 marks an input that silences the guard (it must deadlock instead of raising);
@@ -40,7 +40,12 @@ the tests trace which waits each scenario reaches). `polls` marks an input that 
 (`while not res.ready(): time.sleep(...)`): no guard stops it, so instead of the guard it
 must stall once every pool process polls (the test stops it after a few seconds);
 `poll_failing` arguments make a subtask fail where the polling original goes on past the
-loop (the rewrite must stop, as the rule's docs say). Subtasks
+loop (the rewrite must stop, as the rule's docs say). A task that waits in several places
+in a row becomes a chain of chords: `failing` may name with `"kind"` ("chord", "group",
+"chain") what the failing subtask's step became, when the steps differ; when a later step
+is an `if` rewritten branch by branch, `paths` lists the arguments of every other way
+through it (each waits in the first step: the guard before, the oracle's value after).
+Subtasks
 should return their name and arguments (`return ["clone", slugs, depth]`) so the comparison
 shows that every chain step received exactly the arguments it received before.
 

@@ -13,7 +13,9 @@ its `CELERYMOD_SCENARIO` (see fixture_cases.py) names the orchestrator and its a
    oracle's value: `replace` through the task's own result, `metadata` through
    `AsyncResult(result_id)` or `GroupResult.restore(group_id)` (which needs the `save()` the
    fix emits). The fixtures' subtasks return their name and arguments, so the value shows
-   that every chain step received exactly the arguments it received before.
+   that every chain step received exactly the arguments it received before. A task that
+   waited in several places in a row becomes a chain of chords: under `metadata` each
+   step's callback returns the next step's metadata, followed in turn to the final value.
 """
 
 from __future__ import annotations
@@ -96,9 +98,24 @@ def _dispatch(task: Any, scenario: dict[str, Any], task_id: str | None = None) -
     )
 
 
+def _is_metadata(value: Any) -> bool:
+    """Whether `value` is the metadata dict a `metadata` rewrite returns."""
+    return isinstance(value, dict) and value.get("status") == "in_progress" and "job_id" in value
+
+
 def _follow(env: Any, value: Any, task_id: str, eager: bool = False) -> Any:
-    """The final value the metadata points to. An eager chord keeps no group (`group_id` is
-    None) and eager results keep no `parent_id`, so those checks are the worker's only."""
+    """The final value the metadata points to, through the metadata each later step of a
+    chain of chords returns (its `job_id` is the callback's own id, the `result_id` before).
+    An eager chord keeps no group (`group_id` is None) and eager results keep no
+    `parent_id`, so those checks are the worker's only."""
+    final = _follow_one(env, value, task_id, eager)
+    if _is_metadata(final):
+        return _follow(env, final, value["result_id"], eager)
+    return final
+
+
+def _follow_one(env: Any, value: Any, task_id: str, eager: bool = False) -> Any:
+    """The value one level of metadata points to."""
     assert isinstance(value, dict), value
     assert value["status"] == "in_progress"
     assert value["job_id"] == task_id
@@ -247,6 +264,12 @@ def _kind(case: Case) -> str:
     return "chord" if "chord(" in text else "group" if "group(" in text else "chain"
 
 
+def _failing_kind(case: Case) -> str:
+    """What the waits on the failing subtask became: the scenario's `failing` names it
+    (`"kind": "chain"`) for a chain of chords whose steps differ, else `_kind`."""
+    return str(_declared(case)["failing"].get("kind") or _kind(case))
+
+
 def _documented_failure(kind: str, strategy: str, own: str) -> str:
     """The exception the rule's "Failure semantics" table says a failing subtask of a `kind`
     rewrite reaches the caller (`replace`) or whoever follows the metadata (`metadata`) as."""
@@ -277,7 +300,7 @@ def test_a_failing_subtask_fails_the_rewrite_as_the_docs_say(
     after, _ = _scenario(env, case, "expected")
     failing = {**scenario, **scenario["failing"]}
     task_id = f"cel001-{uuid.uuid4()}"
-    kind, strategy = _kind(case), case.config().strategy
+    kind, strategy = _failing_kind(case), case.config().strategy
     original = _outcome(lambda: _oracle(env, before, failing, task_id))
     assert original[0] == "raises", original
     documented = _documented_failure(kind, strategy, own=original[1])
@@ -288,11 +311,20 @@ def test_a_failing_subtask_fails_the_rewrite_as_the_docs_say(
     else:
         value = env.get(result, timeout=TIMEOUT)
         assert value["status"] == "in_progress", value
-        if "result_id" in value:
-            followed = AsyncResult(value["result_id"], app=env.app)
-        else:
-            followed = GroupResult.restore(value["group_id"], app=env.app)
-        outcome = _outcome(lambda: env.get(followed, timeout=TIMEOUT))
+        # A chain of chords: the steps before the failing one succeed, each returning the
+        # next step's metadata (the scenarios make a later step fail: at least one level).
+        levels = 0
+        while True:
+            if "result_id" in value:
+                followed = AsyncResult(value["result_id"], app=env.app)
+            else:
+                followed = GroupResult.restore(value["group_id"], app=env.app)
+            outcome = _outcome(lambda followed=followed: env.get(followed, timeout=TIMEOUT))
+            if not (outcome[0] == "value" and _is_metadata(outcome[1])):
+                break
+            value, levels = outcome[1], levels + 1
+        if "waits again" in _fix_message(case):
+            assert levels >= 1, "the failing subtask must sit in a later step"
     assert outcome == ("raises", documented), (kind, strategy, outcome)
 
 
@@ -381,6 +413,34 @@ def test_every_dispatching_branch_runs_on_the_worker(celery_worker_env: Any, cas
         assert _comparable(final, scenario) == oracle, entry
 
 
+def _path_cases() -> list[Case]:
+    return [case for case in _worker_cases() if '"paths":' in case.input.read_text()]
+
+
+@pytest.mark.parametrize("case", _path_cases(), ids=lambda case: case.name)
+def test_every_path_of_a_chain_of_chords_runs_on_the_worker(
+    celery_worker_env: Any, case: Case
+) -> None:
+    """A chain of chords whose later step is an `if` rewritten branch by branch: each entry
+    of `paths` (arguments) takes another way through the callback's `if`. Every path waits
+    in the first step, so the original fails with the guard on each; the rewrite completes
+    with the oracle's value (under `metadata`, followed through each step's metadata)."""
+    env = celery_worker_env
+    before, scenario = _scenario(env, case, "input")
+    after, _ = _scenario(env, case, "expected")
+    followed = case.config().strategy == "metadata" and not scenario.get("same_return")
+    for entry in scenario["paths"]:
+        path = {**scenario, **entry}
+        task_id = f"cel001-{uuid.uuid4()}"
+        oracle = _comparable(_oracle(env, before, path, task_id), scenario)
+        result = _dispatch(before, path)
+        env.wait_ready(result, timeout=TIMEOUT)
+        assert result.failed() and GUARD in str(result.result), entry
+        value = env.get(_dispatch(after, path, task_id), timeout=TIMEOUT)
+        final = _follow(env, value, task_id) if followed else value
+        assert _comparable(final, scenario) == oracle, entry
+
+
 def _waits_reached(env: Any, case: Case, task: Any, arguments: dict[str, Any]) -> set[int]:
     """The lines of the input's waits that the original runs with `arguments` (traced in
     the eager oracle run, in this process)."""
@@ -452,13 +512,20 @@ def test_every_branch_rewrite_runs_every_branch_on_the_worker() -> None:
         result = engine.process(case.input.read_bytes(), case.input.name, case.config())
         messages = [fix.message for fix in result.applied]
         declared = _declared(case)
+        # A chain of chords whose callback's `if` is rewritten: every path waits in the
+        # first step, so none dispatches nothing; each other path is run as `paths`.
+        chained = any("waits again" in message for message in messages)
         if any("stays in place for the others" in message for message in messages):
             branch_cases.append(case.name)
-            if not any("no branch reaches any more" in message for message in messages):
+            if chained:
+                assert declared.get("paths"), case.name
+            elif not any("no branch reaches any more" in message for message in messages):
                 assert "other_branch" in declared, case.name
-        if len(messages) > 1:
+        # The later steps of a chain of chords are fixes of their own too, not branches.
+        branch_fixes = len(messages) - sum("waits again" in message for message in messages)
+        if branch_fixes > 1:
             several += 1
-            assert len(declared.get("branches", [])) == len(messages) - 1, case.name
+            assert len(declared.get("branches", [])) == branch_fixes - 1, case.name
         else:
             assert "branches" not in declared, case.name
     assert branch_cases, "no worker case rewrites an `if` branch"
@@ -480,17 +547,19 @@ def test_an_empty_fan_out_gives_the_original_value(celery_worker_env: Any, case:
     task_id = f"cel001-{uuid.uuid4()}"
     oracle = _comparable(_oracle(env, before, empty, task_id), scenario)
     value = env.get(_dispatch(after, empty, task_id), timeout=TIMEOUT)
-    if case.config().strategy == "replace":
-        final = value
-    elif "result_id" in value:
-        final = env.get(AsyncResult(value["result_id"], app=env.app), timeout=TIMEOUT)
-    else:
-        final = env.get(GroupResult.restore(value["group_id"], app=env.app), timeout=TIMEOUT)
+    final = value
+    # Under `metadata`, through each step's metadata (a chain of chords has several).
+    while case.config().strategy != "replace" and _is_metadata(final):
+        if "result_id" in final:
+            final = env.get(AsyncResult(final["result_id"], app=env.app), timeout=TIMEOUT)
+        else:
+            restored = GroupResult.restore(final["group_id"], app=env.app)
+            final = env.get(restored, timeout=TIMEOUT)
     assert _comparable(final, scenario) == oracle
 
 
 def test_every_shape_and_strategy_has_a_failing_subtask_case() -> None:
-    seen = {(_kind(case), case.config().strategy) for case in _failing_cases()}
+    seen = {(_failing_kind(case), case.config().strategy) for case in _failing_cases()}
     assert seen == {(k, s) for k in ("chord", "group", "chain") for s in ("metadata", "replace")}
 
 

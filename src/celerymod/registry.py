@@ -208,8 +208,14 @@ def _may_match(rule: RuleSpec, source: bytes, config: RunConfig, helpers: bool) 
 
 
 def rule_docs(rule: RuleSpec) -> str:
-    """The rule's documentation: the docstring of its transform module."""
+    """The rule's documentation: the docstring of its transform module, without a last
+    paragraph starting with "Size:" (a note for maintainers: why the module is long,
+    `tests/test_module_shape.py`)."""
     import importlib
 
     module = importlib.import_module(rule.module)
-    return (module.__doc__ or "").strip() + "\n"
+    text = (module.__doc__ or "").strip()
+    head, _, last = text.rpartition("\n\n")
+    if head and last.startswith("Size:"):
+        text = head.rstrip()
+    return text + "\n"

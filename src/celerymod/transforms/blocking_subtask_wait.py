@@ -193,6 +193,27 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   name that the code staying in the task reads (it would stop being a local there, unbound
   for good or the module's); not when two waiting blocks can both run (separate `if`s, an
   `if` inside a waiting branch).
+- **Waits in several places in a row** (two fan-outs; a fan-out then a sequence; a
+  sequence, some code, then a fan-out; three or more) in the task body: a chain of chords,
+  one step per fix. The fix rewrites the first shape exactly as above; the code after it,
+  which holds the later waits, moves verbatim into `<task>_finish`, whose own first wait
+  the next fix rewrites (its callback is `<task>_finish_finish`, and so on). `check` marks
+  the first wait `[*]` and says the later ones are rewritten after it; `fix` and `fix
+  --write` apply the fixes in turn in one run (a second run changes nothing), `fix -i`
+  offers one step per run. The first fix is offered only if every later step can be
+  rewritten too (celerymod tries it on the code the fix produces): a later wait that stays
+  manual, a value the next callback would receive that cannot go through JSON, a later
+  dispatch read before its wait, or a suppressed later wait leaves the whole task as it is,
+  and every wait's help names the later wait and why. Not when a later shape's canvas or result
+  is made before an earlier shape's wait (it would have to reach the callback); not when
+  the first wait is itself in an `if` branch. A later wait in a branch of an `if` is
+  rewritten in the callback as any such branch. `replace`: each step's callback replaces
+  itself with the next chord or chain, and the last replacement inherits the task's id
+  (checked on the worker): the caller gets the last step's value. `metadata`: the task
+  returns the first step's metadata, whose `result_id` leads to the callback's own metadata
+  for the next step, and so on: the final value is one level deeper per later step that
+  dispatches (the message says so; a callback whose `if` path dispatches nothing returns
+  the value itself).
 - **Statements between the dispatch and the wait** that share no name with them and cannot
   leave the task (`count = 0`) move up, before the dispatch; one that calls something
   (`log.info(...)`) makes the fix review: it now runs before the dispatch instead of after.
@@ -254,11 +275,12 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
 
 **Not fixed** (reported; the message says why and what to do by hand):
 waits inside `try`, `while`, `with` or nested loops, or in an `if` other than as above; a
-`return <wait>` inside a `for` (the loop ends at its first item); a task waiting in more than one
-shape (two fan-outs, a sequence then a group: split it into tasks that wait once); results
+`return <wait>` inside a `for` (the loop ends at its first item); several waiting shapes
+in one `if` branch, or a later shape sent before an earlier one's wait; results
 looked up by id (`AsyncResult(id)`, `GroupResult.restore`), received as arguments, collected
 into a dict (or walked with `enumerate`/`zip`) before waiting, or waited with `.collect()` or
-`propagate=` (or with positional arguments after the timeout); a wait already on a
+`propagate=` (or with positional arguments after the timeout); a task waiting in several
+places one of which cannot be rewritten (see above: no step is); a wait already on a
 chord or chain, or whose arguments are `*args`/`**kwargs` that cannot
 be spelled out; a value the callback needs that cannot go through JSON (a set, a model
 instance: pass its id); a group dispatched with options; a wait whose value is used under a
@@ -333,6 +355,12 @@ whoever follows the metadata (`metadata`, whose task itself succeeds: it only di
 | a group (no callback) | `ChordError` (`self.replace` makes it a chord) | its own exception (`GroupResult.get()`) |
 | a chain (sequence, pipeline) | its own exception | its own exception (a failing link fails the links after it) |
 
+A chain of chords (waits in several places in a row) fails as the step whose subtask fails:
+its row above, for that step's kind (a failing subtask of a chord step reaches the caller as
+`ChordError`, of a chain step as its own exception; the steps before it have succeeded). Under
+`metadata` the steps before it return the next step's metadata, and following the failing
+step's `result_id` raises.
+
 `autoretry_for` on the task no longer retries it when a subtask fails: the subtasks run after
 it has returned (a callback copies the retry options, which then retry only the moved code).
 Under `task_always_eager` (many test settings) `.apply()` of a rewritten task gives the same
@@ -345,7 +373,8 @@ after the loop runs first failed the original the same way.
 
 ## Fix safety
 - `metadata`: **review**. The task's return value changes from its result to the metadata
-  dictionary; callers that waited on it must follow `result_id` / `group_id` instead. The
+  dictionary; callers that waited on it must follow `result_id` / `group_id` instead (through
+  each step's metadata for a chain of chords, as the message says). The
   message says so, whether a `return <constant>` was replaced, and lists the places in the
   scanned files that read the task's return value (a used `.delay()` / `.apply_async()` /
   `send_task("<its name>")` result, a signature of it in a canvas or `link=`): each gets the
@@ -353,7 +382,10 @@ after the loop runs first failed the original the same way.
   is saved with `GroupResult.save()`, which needs a result backend that stores groups (not
   `rpc://`), also under `task_always_eager`, where the wait needed none.
 - `replace`: **safe** only for a chain (a sequence or a pipeline) whose callers' view is
-  unchanged, failures included. **Review**, with the reason in the message, when:
+  unchanged, failures included. A chain of chords is as safe as its weakest step: each
+  step's fix is review when any step after it is, and its message names the later steps'
+  reasons (so `fix --write` without `--unsafe-fixes` applies all the steps or none).
+  **Review**, with the reason in the message, when:
   - the waits become a chord or a group: a failing subtask reaches the caller as
     `ChordError`, not as its own exception, and chords need a result backend that supports
     them (not `rpc://`);
@@ -382,6 +414,9 @@ after the loop runs first failed the original the same way.
 - Both: the subtasks now run after the orchestrator returns, on any worker; the callback is
   a new task that workers must know (deploy the module to every worker before the
   orchestrator's callers).
+
+Size: over 500 lines because this docstring is the rule's whole reference (`celerymod
+explain CEL001`, docs/rules.md), four fifths of the module; the code is the checker alone.
 """
 
 from __future__ import annotations
@@ -406,9 +441,11 @@ from celerymod.transforms.blocking_subtask_wait_fix.findings import (
     wait_message,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.sites import (
-    claimed_by_cel002,
     ready_fix,
+    reported_waits,
+    rewritable_waits,
     suppressed_site,
+    task_polls,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_fix
 
@@ -423,38 +460,33 @@ class Checker(BaseChecker):
     METADATA_DEPENDENCIES = METADATA
 
     def visit_Module(self, node: cst.Module) -> None:
+        from celerymod.transforms.blocking_subtask_wait_fix.later import Steps
         from celerymod.transforms.blocking_subtask_wait_fix.rewrite import rewrite
 
         celery = CeleryModule.from_context(node, self.metadata, self.context)
+        # A later step of a chain of chords is tried on the fixed code with the same filter.
+        steps = Steps(
+            self.context,
+            lambda celery, task: rewritable_waits(celery, task, self.context.config),
+            suppressed_site,
+        )
         for task in celery.tasks:
-            waits = tuple(
-                site
-                for site in celery.waits(task)
-                if not claimed_by_cel002(celery, site, self.context.config)
-                and not only_outside_tasks(celery, site.node, task.function)
-            )
-            read_only = {}
+            waits = reported_waits(celery, task, self.context.config)
             for site in waits:
                 if site.ready_checked:
                     self.report(
                         site.node, wait_message(site), fix=ready_fix(site), help=wait_help(site)
                     )
                 elif (stored := stored_result_fix(site)) is not None:
-                    read_only[id(site.node)] = True
                     self.report(site.node, wait_message(site), fix=stored, help=wait_help(site))
-            waits = tuple(
-                site for site in waits if not site.ready_checked and id(site.node) not in read_only
-            )
-            # A `while not res.ready():` loop is a wait the rewrite can take too.
-            polls = [
-                (loop, text, celery.poll_site(loop, task))
-                for loop, text in celery.polls(task)
-                if not only_outside_tasks(celery, loop, task.function)
-            ]
-            taken = tuple(site for _, _, site in polls if site is not None)
+            rewritable = rewritable_waits(celery, task, self.context.config)
+            polls = task_polls(celery, task)
+            loops = {id(site.node) for _, _, site in polls if site is not None}
             strategy = self.context.config.strategy
-            outcome = rewrite(celery, task, waits + taken, strategy, suppressed_site)
-            for site in waits:
+            outcome = rewrite(celery, task, rewritable, strategy, suppressed_site, steps)
+            for site in rewritable:
+                if id(site.node) in loops:
+                    continue  # Reported on the loop's condition, below.
                 message = wait_message(site)
                 if outcome.site is not None and outcome.site.node is site.node:
                     self.report(site.node, message, fix=outcome.fix, help=wait_help(site))
@@ -483,6 +515,4 @@ class Checker(BaseChecker):
                 )
             for loop, text in celery.polls(helper):
                 if not only_outside_tasks(celery, loop, helper.function):
-                    self.report(
-                        loop.test, poll_message(text, _called_by(helper, path)), help=_POLL
-                    )
+                    self.report(loop.test, poll_message(text, _called_by(helper, path)), help=_POLL)

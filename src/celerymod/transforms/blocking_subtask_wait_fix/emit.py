@@ -105,6 +105,7 @@ class _Emit(_Messages):
         module_names = self._module_names()
         safety = Safety.SAFE if self.strategy is Strategy.REPLACE else Safety.REVIEW
         notes: list[str] = []
+        review: list[str] = []  # The notes that make a `replace` fix review.
         new_function_name = None
         callback_sig = None
         if callback and getattr(self, "continued", False):
@@ -130,9 +131,11 @@ class _Emit(_Messages):
                     f"serializer: check {'it survives' if one_name else 'they survive'} JSON "
                     "unchanged (a set fails, a tuple comes back a list)"
                 )
+                review.append(notes[-1])
                 safety = Safety.REVIEW
         elif not returns_value and not literal_return and self.strategy is Strategy.REPLACE:
             notes.append("the task now returns the subtasks' result where it returned None")
+            review.append(notes[-1])
             safety = Safety.REVIEW
 
         # The orchestrator's own request: add `bind=True` and `self` where missing.
@@ -209,6 +212,10 @@ class _Emit(_Messages):
         notes += self.extra_notes + self.review_notes
         if self.review_notes:
             safety = Safety.REVIEW
+        # What a step before this one in a chain of chords names as its own reason for
+        # review (`later.merged`).
+        self.review_reasons: list[str] = review + self.review_notes
+        self.callback_name: str | None = new_function_name
         message = self._message(plan, callback_sig, literal_return, notes)
         remove: tuple[ImportItem, ...] = ()
         if self.removed_workaround:
@@ -316,16 +323,22 @@ class _Emit(_Messages):
         assert isinstance(stub, cst.FunctionDef)
         body = self.function.body
         assert isinstance(body, cst.IndentedBlock)
-        moved = list(tail)
-        lines = list(_leading(moved[0]))
-        while lines and lines[0].comment is None:
-            lines.pop(0)
-        moved[0] = moved[0].with_changes(leading_lines=lines)
         return stub.with_changes(
             decorators=decorators,
-            body=body.with_changes(body=moved, footer=body.footer),
+            body=body.with_changes(body=_comments_kept(tail), footer=body.footer),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
+
+
+def _comments_kept(tail: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """The tail, as a callback's body: the blank lines above its first statement dropped,
+    the comments there kept."""
+    moved = list(tail)
+    lines = list(_leading(moved[0]))
+    while lines and lines[0].comment is None:
+        lines.pop(0)
+    moved[0] = moved[0].with_changes(leading_lines=lines)
+    return moved
 
 
 def _last_callback(celery: CeleryModule, function: cst.FunctionDef) -> cst.FunctionDef | None:

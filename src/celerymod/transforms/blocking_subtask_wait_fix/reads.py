@@ -5,12 +5,13 @@ those reads become the value the callback receives.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
+from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import describe
 from celerymod.analysis.vocabulary import Canvas
@@ -250,9 +251,9 @@ def _first_thing(statement: cst.CSTNode | None, read: cst.CSTNode) -> bool:
 def _targets(statement: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """What the statement assigns to or deletes (`x.result = ...`, `del x.result`)."""
     for node in walk(statement):
-        if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.AnnAssign | cst.Del):
-            yield node.target
-        elif isinstance(node, cst.For | cst.CompFor):
+        if isinstance(
+            node, cst.AssignTarget | cst.AugAssign | cst.AnnAssign | cst.Del
+        ) or isinstance(node, cst.For | cst.CompFor):
             yield node.target
 
 
@@ -320,3 +321,28 @@ class _Substitute(cst.CSTTransformer):
         if id(original_node) in self.ids:
             return cst.Name(self.name)
         return updated_node
+
+
+def _first_waits(celery: CeleryModule, waits: Sequence[WaitSite]) -> list[WaitSite]:
+    """The waits without those on a result an earlier wait already waited for (`res.wait()`
+    then `x = res.get()`): the later one reads the finished value, which the rewrite passes
+    to the callback (`_Reads`); as a step of its own it would run the subtask twice. In the
+    order of the code (polling loops come after the other waits in `waits`)."""
+    seen: set[int] = set()
+    first: list[WaitSite] = []
+    for site in sorted(waits, key=lambda site: _start(celery, [site])):
+        call = site.origin.call
+        single = call is not None and site.origin.collection is None and site.loop is None
+        if single and id(call) in seen:
+            continue
+        if single:
+            seen.add(id(call))
+        first.append(site)
+    return first
+
+
+def _start(celery: CeleryModule, waits: Sequence[WaitSite]) -> tuple[int, int]:
+    """Where the first of `waits` starts in the module, as (line, column)."""
+    positions = [celery._position(site.node) for site in waits]
+    starts = [(p.start.line, p.start.column) for p in positions if p is not None]
+    return min(starts, default=(0, 0))

@@ -2,9 +2,11 @@
 
 `rewrite(celery, task, waits, strategy)` classifies the task's waits
 (`analysis.shapes.classify`) and returns an `Outcome`: a `Fix` to attach to the first wait, or
-the reason no rewrite is safe. A task whose waits form more than one shape is not rewritten
-(the code after the first would move into the callback with waits still in it, and the
-output would not be a fixpoint).
+the reason no rewrite is safe. A task body whose waits form several shapes one after the
+other is rewritten one shape per fix, a chain of chords (later.py): the fix rewrites the
+first shape, the code after it (holding the later waits) moves into the callback, and the
+engine's fixpoint rewrites the callback's own wait next; the fix is offered only when every
+later step can be rewritten too (tried on the fixed code).
 
 The wait statement must sit at the top level of the task body, or in the body of the
 `with allow_join_result():` workaround, which the fix removes (its body counts as top level),
@@ -58,6 +60,14 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _unreached,
 )
 from celerymod.transforms.blocking_subtask_wait_fix.emit import _Emit
+from celerymod.transforms.blocking_subtask_wait_fix.later import (
+    Steps,
+    callback_task,
+    check_next_step,
+    check_order,
+    merged,
+)
+from celerymod.transforms.blocking_subtask_wait_fix.reads import _first_waits, _start
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,12 @@ class Outcome:
     reasons: dict[int, str] = field(default_factory=dict)  # id(wait node) -> reason
     owners: dict[int, WaitSite] = field(default_factory=dict)  # id(wait node) -> wait
     suppressed: frozenset[int] = frozenset()  # id(owner's node): its finding is suppressed
+    # What makes `fix` review under `replace` (and the later steps' fixes), for a step
+    # before it in a chain of chords to name (`later.merged`).
+    review_reasons: tuple[str, ...] = ()
+    # The waits of later shapes in a row, rewritten by the fixes of `callback` that follow.
+    later: frozenset[int] = frozenset()
+    callback: str = ""
 
     def help_for(self, site: WaitSite, celery: CeleryModule) -> tuple[str, bool]:
         """The `help:` of a wait without a fix of its own ("" for the plain one), and
@@ -88,6 +104,13 @@ class Outcome:
         if id(owner.node) in self.suppressed:
             why = f"the wait{line}, whose fix would rewrite this one too, is suppressed"
             return f"not fixed automatically: {why} (`# celerymod: ignore`)", False
+        if id(site.node) in self.later:
+            why = (
+                f"rewritten after the fix of the wait{line}, by a fix of its own: the code "
+                f"after that wait, holding this one, moves into the callback `{self.callback}`, "
+                "whose own wait becomes the next chord or chain"
+            )
+            return why, True
         if self.site is None or owner is self.site:
             return f"rewritten with the fix of the wait{line}", True
         after = f"rewritten after the fix of the wait{_line(celery, self.site)}"
@@ -113,12 +136,14 @@ def rewrite(
     waits: Sequence[WaitSite],
     strategy: Strategy,
     suppressed: Callable[[CeleryModule, WaitSite], bool] = lambda celery, site: False,
+    steps: Steps | None = None,
 ) -> Outcome:
     """The fix of the task's waits. Waits in several branches of one `if` (each branch
     excludes the others) are rewritten one branch at a time: the fix is the first branch's
     whose rewrite is possible and whose finding is not `suppressed`; the waits of the other
     branches that can be rewritten are rewritten by the fixes the engine finds in its output
-    (their `owners`); those that cannot keep their reason."""
+    (their `owners`); those that cannot keep their reason. Without `steps` (what trying a
+    later step needs), a task body that waits in several places in a row is not rewritten."""
     try:
         groups = _branches_of(celery, task, waits)
     except Refused as refusal:
@@ -126,7 +151,7 @@ def rewrite(
     reasons: dict[int, str] = {}
     built: list[_Built] = []
     for branch, group in groups:
-        outcome, moved = _rewrite_block(celery, task, group, strategy, branch)
+        outcome, moved = _rewrite_block(celery, task, group, strategy, branch, steps)
         reasons.update(outcome.reasons)
         if outcome.fix is not None:
             built.append((group, outcome, moved, id(branch.block) if branch else 0))
@@ -141,8 +166,9 @@ def rewrite(
             hidden.add(id(outcome.site.node))
         elif first is None:
             first = outcome
-    fix, site = (first.fix, first.site) if first is not None else (None, None)
-    return Outcome(fix, site, reasons, owners, frozenset(hidden))
+    if first is None:
+        return Outcome(None, None, reasons, owners, frozenset(hidden))
+    return dataclass_replace(first, reasons=reasons, owners=owners, suppressed=frozenset(hidden))
 
 
 def shapes(celery: CeleryModule, task: Task, waits: Sequence[WaitSite]) -> list[Shape]:
@@ -218,46 +244,66 @@ def _rewrite_block(
     waits: Sequence[WaitSite],
     strategy: Strategy,
     branch: Branch | None,
+    steps: Steps | None = None,
 ) -> tuple[Outcome, set[int]]:
     """The fix of the waits of one block, the task body or one `if` branch, with the ids of
-    the nodes it takes out of the task (`_Rewrite.moved_ids`)."""
+    the nodes it takes out of the task (`_Rewrite.moved_ids`). Shapes in a row in the task
+    body: the fix of the first, offered when the later ones are rewritable after it."""
     shapes = classify(_flattened(celery, task, _first_waits(celery, waits), branch))
     if not shapes:
         return Outcome(), set()
     first = shapes[0]
     try:
         other = next((shape for shape in shapes if shape.kind is ShapeKind.OTHER), None)
-        if other is not None:
+        several = len(shapes) > 1 and branch is None and steps is not None
+        # A later shape that is no shape here (a wait in an `if`, a `try`) is judged in the
+        # callback, where it may be one (each branch of an `if` gets its own rewrite).
+        if other is not None and not (several and other is not first):
             raise Refused(f"{other.reason}; {_BY_HAND}")
-        if len(shapes) > 1:
+        if len(shapes) > 1 and not several:
             kinds = ", ".join(str(shape.kind) for shape in shapes)
             raise Refused(
                 f"the task waits in {len(shapes)} separate places ({kinds}); split it into "
                 "tasks that wait once, or " + _BY_HAND
             )
+        check_order(shapes)
         rewriting = _Rewrite(celery, task, first, strategy, branch)
         fix = rewriting.build()
+        outcome = Outcome(fix=fix, site=first.waits[0], review_reasons=rewriting.reasons())
+        if len(shapes) > 1:
+            assert steps is not None
+            outcome = _first_of_steps(celery, rewriting, outcome, shapes, steps)
     except Refused as refusal:
         return Outcome(reasons={id(site.node): str(refusal) for site in waits}), set()
-    return Outcome(fix=fix, site=first.waits[0]), rewriting.moved_ids()
+    return outcome, rewriting.moved_ids()
 
 
-def _first_waits(celery: CeleryModule, waits: Sequence[WaitSite]) -> list[WaitSite]:
-    """The waits without those on a result an earlier wait already waited for (`res.wait()`
-    then `x = res.get()`): the later one reads the finished value, which the rewrite passes
-    to the callback (`_Reads`); as a step of its own it would run the subtask twice. In the
-    order of the code (polling loops come after the other waits in `waits`)."""
-    seen: set[int] = set()
-    first: list[WaitSite] = []
-    for site in sorted(waits, key=lambda site: _start(celery, [site])):
-        call = site.origin.call
-        single = call is not None and site.origin.collection is None and site.loop is None
-        if single and id(call) in seen:
-            continue
-        if single:
-            seen.add(id(call))
-        first.append(site)
-    return first
+def _first_of_steps(
+    celery: CeleryModule,
+    rewriting: _Rewrite,
+    outcome: Outcome,
+    shapes: Sequence[Shape],
+    steps: Steps,
+) -> Outcome:
+    """`outcome`, the fix of the first of `shapes`, as the first step of a chain of chords:
+    the later steps tried on the code it produces (Refused when one cannot be rewritten),
+    and its message and safety told what they do."""
+    callback = rewriting.callback_name
+    assert outcome.fix is not None
+    if callback is None:  # No callback would hold the later waits: they would be lost.
+        raise Refused("the code after the first wait would leave the task; " + _BY_HAND)
+    fixed, task, waits = callback_task(celery, outcome.fix, callback, steps)
+    if not waits:  # Nothing left for CEL001 there (CEL002 may take it): one step.
+        return outcome
+    after = rewrite(fixed, task, waits, rewriting.strategy, steps.suppressed, steps)
+    check_next_step(after, waits)
+    own = rewriting.reasons()
+    fix = merged(outcome.fix, own, after, callback, rewriting.strategy)
+    reasons = own + tuple(r for r in after.review_reasons if r not in own)
+    later = frozenset(id(site.node) for shape in shapes[1:] for site in shape.waits)
+    return dataclass_replace(
+        outcome, fix=fix, review_reasons=reasons, later=later, callback=callback
+    )
 
 
 def _branches_of(
@@ -286,13 +332,6 @@ def _branches_of(
                     "or an `if` inside a branch that waits too); " + _BY_HAND
                 )
     return [(branch, group) for branch, group in found]
-
-
-def _start(celery: CeleryModule, waits: Sequence[WaitSite]) -> tuple[int, int]:
-    """Where the first of `waits` starts in the module, as (line, column)."""
-    positions = [celery._position(site.node) for site in waits]
-    starts = [(p.start.line, p.start.column) for p in positions if p is not None]
-    return min(starts, default=(0, 0))
 
 
 def _common_ancestor(celery: CeleryModule, a: cst.CSTNode, b: cst.CSTNode) -> cst.CSTNode | None:
@@ -422,6 +461,10 @@ def _flattened(
 
 class _Rewrite(_Emit):
     """One task's rewrite: `build` picks the plan for the shape and emits it."""
+
+    def reasons(self) -> tuple[str, ...]:
+        """After `build`: what makes the fix review under `replace`."""
+        return tuple(self.review_reasons)
 
     # -- entry --
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import libcst as cst
 
 from celerymod.analysis.module import CeleryModule
-from celerymod.analysis.records import WaitSite
+from celerymod.analysis.outside_tasks import only_outside_tasks
+from celerymod.analysis.records import Task, WaitSite
 from celerymod.model import RunConfig, Safety
 from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_fix
 
 
 def suppressed_site(celery: CeleryModule, site: WaitSite) -> bool:
@@ -55,3 +57,36 @@ def ready_fix(site: WaitSite) -> Fix:
         safety=Safety.SAFE,
         replacements=((call, with_keyword(call, "disable_sync_subtasks", cst.Name("False"))),),
     )
+
+
+def reported_waits(celery: CeleryModule, task: Task, config: RunConfig) -> tuple[WaitSite, ...]:
+    """The task's waits that are CEL001's findings (not CEL002's, not in a branch that
+    runs only outside tasks)."""
+    return tuple(
+        site
+        for site in celery.waits(task)
+        if not claimed_by_cel002(celery, site, config)
+        and not only_outside_tasks(celery, site.node, task.function)
+    )
+
+
+def task_polls(celery: CeleryModule, task: Task) -> list[tuple[cst.While, str, WaitSite | None]]:
+    """The task's polling loops, each with the wait the rewrite can take it for (None
+    for a loop it cannot: see `Waits.poll_site`)."""
+    return [
+        (loop, text, celery.poll_site(loop, task))
+        for loop, text in celery.polls(task)
+        if not only_outside_tasks(celery, loop, task.function)
+    ]
+
+
+def rewritable_waits(celery: CeleryModule, task: Task, config: RunConfig) -> tuple[WaitSite, ...]:
+    """The waits the rewrite into a chord or chain handles: not those on a result known
+    to be ready, nor those that only read a stored outcome (each has a fix of its own);
+    and the polling loops it can take for waits (`while not res.ready():`)."""
+    waits = tuple(
+        site
+        for site in reported_waits(celery, task, config)
+        if not site.ready_checked and stored_result_fix(site) is None
+    )
+    return waits + tuple(site for _, _, site in task_polls(celery, task) if site)
