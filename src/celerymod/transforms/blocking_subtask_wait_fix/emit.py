@@ -204,7 +204,7 @@ class _Emit(_Messages):
         if self.timeouts:
             # A chord or chain has no deadline of its own; `time_limit` is per subtask.
             self.review_notes.append(
-                f"drops the {'wait' if len(self.shape.waits) == 1 else 'waits'}' "
+                f"drops the {_possessive(len(self.shape.waits))} "
                 f"{', '.join(self.timeouts)}: nothing fails the task any more when the "
                 "subtasks take longer (give them a `time_limit` if that mattered)"
             )
@@ -390,3 +390,7 @@ def _call(opening: str, items: Sequence[str], closing: str, one: str, force: boo
     # Continuation lines are relative: libcst adds the block's indentation to them.
     inner = "".join(f"{one}{item},\n" for item in items)
     return f"{opening}\n{inner}{closing}"
+
+
+def _possessive(waits: int) -> str:
+    return "wait's" if waits == 1 else "waits'"
