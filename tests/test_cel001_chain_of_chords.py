@@ -6,9 +6,11 @@ and what `fix --write` without `--unsafe-fixes` does)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from celerymod import engine
 from celerymod.model import FileResult, Safety
+from cli_helpers import celerymod
 from fixture_cases import Case, cases
 
 
@@ -105,3 +107,16 @@ def test_no_fix_when_a_later_step_cannot_be_rewritten() -> None:
         findings = _process(case, case.input.read_bytes()).findings
         assert findings and not any(f.fix for f in findings), name
         assert all("a later wait of the task" in f.help for f in findings), name
+
+
+def test_fix_write_counts_every_step_it_applied(tmp_path: Path) -> None:
+    """The summary counts the fixes the fixpoint applied, not only the first round's."""
+    case = _case("sequence_then_sequence_replace")
+    target = tmp_path / "tasks.py"
+    target.write_bytes(case.input.read_bytes())
+    written = celerymod(
+        "fix", "--write", "--no-cache", "--select", "CEL001", "--strategy", "replace", str(target)
+    )
+    assert written.returncode == 0, written.stderr
+    assert target.read_bytes() == case.expected.read_bytes()
+    assert "Applied 2 fixes in 1 file." in written.stderr

@@ -780,11 +780,7 @@ def fix(
         # Count what reached the disk: "Applied 2 fixes in 0 files" said nothing true.
         landed = set(outcome.written)
         fixes = sum(
-            1
-            for r in changed
-            if r.path in landed
-            for f in r.findings
-            if f.fix and applying.applies(f.fix)
+            1 for r in changed if r.path in landed for fix in r.applied if applying.applies(fix)
         )
         unwritten = len(changed) - len(landed)
         reporter.fix_summary(
