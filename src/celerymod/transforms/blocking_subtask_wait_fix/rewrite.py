@@ -274,7 +274,15 @@ def _rewrite_block(
             assert steps is not None
             outcome = _first_of_steps(celery, rewriting, outcome, shapes, steps)
     except Refused as refusal:
-        return Outcome(reasons={id(site.node): str(refusal) for site in waits}), set()
+        reasons = {id(site.node): str(refusal) for site in waits}
+        # A wait that is no shape of its own says its own reason, not the first one's
+        # (`try`/`except` around one, `try`/`finally` around the next).
+        for shape in shapes:
+            if shape.kind is ShapeKind.OTHER:
+                reasons.update(
+                    {id(site.node): f"{shape.reason}; {_BY_HAND}" for site in shape.waits}
+                )
+        return Outcome(reasons=reasons), set()
     return outcome, rewriting.moved_ids()
 
 
