@@ -59,7 +59,9 @@ alone or in an `and`), or after `if not res.ready(): raise self.retry(...)` / `r
 `while not res.ready():` loop in the same block (with no rebinding of `res` between), the
 wait cannot block, but Celery's guard raises before it looks: the fix adds
 `disable_sync_subtasks=False` to that wait (**safe**: the value and the exception are the
-same, as the worker tests show). Such a wait that already passes it is not a finding.
+same, as the worker tests show). Such a wait that already passes it is not a finding. The
+keyword exists since Celery 4 (Celery 3 only warned about such waits): a project still on
+Celery 3 must not apply it.
 
 **A wait that only reads a stored outcome.** `AsyncResult(id).get(propagate=False)` (also
 with `timeout=` / `interval=`), as error callbacks and cleanup tasks read a task they did not
