@@ -563,3 +563,18 @@ def test_not_tasks(fixture: str, not_tasks: set[str]) -> None:
     """(`custom_task_decorator` without its configured decorator has no task at all.)"""
     celery = _fixture(fixture)
     assert not {t.name for t in celery.tasks} & not_tasks
+
+
+def test_an_app_imported_relatively_from_an_unplaced_module_is_an_app() -> None:
+    """Without a module name (the library API, a fixture), `from .celery import app` cannot
+    be resolved to a module: it is some unscanned module's app, as it is when the module
+    is known, never the `celery` library."""
+    from celerymod import engine
+    from celerymod.model import RunConfig
+
+    source = (
+        b"from celery.result import AsyncResult\nfrom .celery import app\n\n\n"
+        b"@app.task\ndef parent(x):\n    return AsyncResult(x).get(propagate=False)\n"
+    )
+    result = engine.process(source, "tasks.py", RunConfig(select=frozenset({"CEL001"})))
+    assert [f.span.line for f in result.findings] == [7]

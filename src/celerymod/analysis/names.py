@@ -138,6 +138,11 @@ class ModuleNames:
             return None
         if qualified.source is QualifiedNameSource.IMPORT:
             name = self.absolute(qualified.name)
+            if name is None and qualified.name.startswith("."):
+                # A relative import this run cannot place (a file read from stdin, or
+                # checked without its package): some module it did not scan, which is
+                # how such an import reads when the module is known (`.celery` -> `app`).
+                name = "__unplaced__." + qualified.name.lstrip(".")
         elif qualified.source is QualifiedNameSource.LOCAL:
             name = f"{self._module_prefix}.{qualified.name}"
         else:
