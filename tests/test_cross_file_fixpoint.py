@@ -86,6 +86,8 @@ def test_two_equal_waits_dry_run_shows_every_change(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "+    v3 = [t2_impl(i) for i in items]" in shown.stdout
     assert (tmp_path / "caller.py").read_text("utf-8") == TWO_EQUAL_WAITS  # Nothing written.
+    # The fix edits the task's module too: both files count (it said "in 1 file").
+    assert "in 2 files; run with --write to apply." in shown.stderr, shown.stderr
 
 
 def test_waits_a_cel001_fix_moves_into_its_callback_are_fixed_by_one_run(tmp_path: Path) -> None:

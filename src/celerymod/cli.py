@@ -791,8 +791,16 @@ def fix(
     else:
         _show(reporter, changed, fixes=True, diffs=not show_fixes)
         reporter.errors(errors)
-        would = sum(1 for r in changed if any(applying.applies(f.fix) for f in r.findings if f.fix))
-        reporter.fix_summary(fixes, would, unfixable, written=False, left=left)
+        # The files the applicable fixes change: a CEL002 task module edited from its
+        # caller's fix too.
+        would = {
+            path
+            for r in changed
+            for fix in r.applied
+            if applying.applies(fix)
+            for path in (r.path, *fix.other_paths)
+        }
+        reporter.fix_summary(fixes, len(would), unfixable, written=False, left=left)
     raise typer.Exit(EXIT_ERROR if errors else EXIT_CLEAN)
 
 
