@@ -113,6 +113,16 @@ BEHAVIOURS = [
     ),
     Behaviour("name_collision", "batch.score_one", (4,), 40, "scoring.score_task", (4,), {}, 40),
     Behaviour(
+        "caller_local_named_like_helper",
+        "batch.total",
+        ([1, 2],),
+        6,
+        "scoring.score_task",
+        (3,),
+        {"weight": 2},
+        6,
+    ),
+    Behaviour(
         "bind_without_self",
         "batch.score_one",
         (1,),

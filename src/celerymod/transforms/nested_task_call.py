@@ -17,8 +17,10 @@ CEL002's, as it would be alone in the task.
 Left to CEL001, whose message says why: a `bind=True` task whose body uses `self` (its
 request, retries or state have no meaning in a plain function), a class-based task, a task
 defined outside the scanned paths, a task built by a factory or assigned dynamically
-(`score_task = app.task(score)`), a result used for more than the one wait, and `**options` in an
-`apply_async` call (arguments and dispatch options cannot be told apart).
+(`score_task = app.task(score)`), a result used for more than the one wait, `**options` in an
+`apply_async` call (arguments and dispatch options cannot be told apart), and a task in
+the caller's own module whose helper name the calling function binds locally (`score = 0`
+before `score += score_task.delay(i).get()`: the call `score(i)` would reach the local).
 
 ## Why is this bad?
 A task that sends another task through the broker and waits for it holds a worker process
@@ -78,7 +80,8 @@ spread with `*`/`**`), `.s(...).delay()`. The helper is imported where the calle
 the task (added to that `from ... import`, relative imports stay relative; a new
 `from <module> import helper` when the task came through a re-export), or reached as
 `module.helper` when the caller names the task through its module; under an alias
-(`score as score_2`) when the caller's module binds that name already. One fix edits both
+(`score as score_2`) when the caller's module or the calling function binds that name
+already. One fix edits both
 files and is one change in the diff and in `fix --interactive`; several callers of one task
 extract it once.
 

@@ -76,7 +76,11 @@ def wrapped_helper(task: Task, module: cst.Module) -> str | None:
 
 
 def _caller_import(
-    task_expr: cst.BaseExpression, module: CeleryModule, callee: TaskDefinition, helper: str
+    task_expr: cst.BaseExpression,
+    module: CeleryModule,
+    callee: TaskDefinition,
+    helper: str,
+    local_names: Iterable[str] = (),
 ) -> (
     tuple[
         cst.BaseExpression,
@@ -88,7 +92,7 @@ def _caller_import(
     """How the caller reaches the helper: `m._h` when it names the task as `m.task` with `m`
     the callee module; else the bare name, added to the `from ... import` that imports the
     task, or imported by a new statement; under an alias (`_h as _h_2`) when the caller
-    already binds the name."""
+    already binds the name, at module level or in the calling function (`local_names`)."""
     assert callee.module is not None
     if isinstance(task_expr, cst.Attribute) and callee.module in module.dotted_names(
         task_expr.value
@@ -99,7 +103,7 @@ def _caller_import(
     existing = next((name for name, dotted in bound.items() if dotted == target), None)
     if existing is not None:  # Already imported (by an earlier fix of this file).
         return cst.Name(existing), None, None
-    taken = set(bound) | set(module._module_values)
+    taken = set(bound) | set(module._module_values) | set(local_names)
     local, number = helper, 2
     while local in taken:  # The caller binds that name already: import under an alias.
         local, number = f"{helper}_{number}", number + 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import libcst as cst
+from libcst.metadata import GlobalScope
 
 from celerymod.analysis.arguments import call_arguments
 from celerymod.analysis.index import TaskDefinition
@@ -182,6 +183,7 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
     )
     if local is None and callee.module == module.module_name and callee.path == module.path:
         return f"celerymod cannot find `{name}`'s definition in this module"
+    locals_here = _local_names(module, site.node)
     if local is not None:
         existing = wrapped_helper(local, module.module)
         helper = existing or helper_name(callee.name, module_names(module))
@@ -195,10 +197,17 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
             return f"`{name}` is defined outside the scanned paths"
         helper = helper_name(callee.name, entry_names(entry))
         already = False
-        found = _caller_import(task_expr, module, callee, helper)
+        found = _caller_import(task_expr, module, callee, helper, locals_here)
         if isinstance(found, str):
             return found
         helper_expr, import_edit, add_import = found
+    if isinstance(helper_expr, cst.Name) and helper_expr.value in locals_here:
+        # The helper is a module-level name every module derives alike; a local of that
+        # name is what a call here would reach (`score = 0`, then `score(i)`).
+        return (
+            f"the helper's name `{helper_expr.value}` is bound locally in `{site.task.name}`, "
+            "where a call would reach that instead: rename the local first"
+        )
     arguments = origin.arguments()
     if arguments is None:
         return None
@@ -241,6 +250,17 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         if isinstance(site.node, cst.Call)
         else (),
     )
+
+
+def _local_names(module: CeleryModule, node: cst.CSTNode) -> frozenset[str]:
+    """The names bound where `node` runs, below the module: the function's parameters and
+    locals, a comprehension's targets (empty without scope metadata)."""
+    names: set[str] = set()
+    scope = module._scope(node)
+    while scope is not None and not isinstance(scope, GlobalScope):
+        names |= {assignment.name for assignment in scope.assignments}
+        scope = scope.parent
+    return frozenset(names)
 
 
 def _lost_option(key: str, text: str) -> str:
