@@ -48,8 +48,9 @@ loop's condition, without a fix. A Django row polled the same way is not a resul
 
 **Waits on a result known to be ready.** Inside `if res.ready():` (or `.successful()`,
 alone or in an `and`), or after `if not res.ready(): raise self.retry(...)` / `return` or a
-`while not res.ready():` loop in the same block (with no rebinding of `res` between), the
-wait cannot block, but Celery's guard raises before it looks: the fix adds
+`while not res.ready():` loop in the same block that only its condition ends (no `break`
+at a deadline, which leaves with the result maybe running), with no rebinding of `res`
+between, the wait cannot block, but Celery's guard raises before it looks: the fix adds
 `disable_sync_subtasks=False` to that wait (**safe**: the value and the exception are the
 same, as the worker tests show). Such a wait that already passes it is not a finding.
 
