@@ -188,7 +188,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
   scope analysis), unless a `name = ...` of the tail binds it first; they are passed
   explicitly: `<task>_finish.s(a, b)`. A tail that does not
-  read the waited value gets `.si(a, b)`. If the orchestrator is `bind=True`, so is the
+  read the waited value gets `.si(a, b)`. A module global the task declares `global` and
+  the tail uses is declared `global` in the callback too (its assignments reach the module). If the orchestrator is `bind=True`, so is the
   callback, which then takes `self` first. A tail that is only `return <waited value>` needs
   no callback: the chord's, group's or chain's own result is that value.
 - **Strategy `metadata`** (the default): the task dispatches the canvas and returns where a

@@ -12,7 +12,7 @@ from celerymod.analysis.known import TASK_DECORATORS
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.syntax import describe
 from celerymod.model import Safety, Strategy
-from celerymod.transforms.base import Fix, Replacement, with_keyword
+from celerymod.transforms.base import Fix, Replacement, walk, with_keyword
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     Refused,
@@ -318,11 +318,27 @@ class _Emit(_Messages):
         while lines and lines[0].comment is None:
             lines.pop(0)
         moved[0] = moved[0].with_changes(leading_lines=lines)
+        declared = _globals_used(self.function, moved)
+        if declared:
+            # Without it, an assignment in the callback binds a local of its own and the
+            # module never sees it.
+            moved.insert(0, cst.parse_statement(f"global {', '.join(declared)}\n"))
         return stub.with_changes(
             decorators=decorators,
             body=body.with_changes(body=moved, footer=body.footer),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
+
+
+def _globals_used(function: cst.FunctionDef, moved: Sequence[cst.BaseStatement]) -> list[str]:
+    """The names the task declares `global` (in a statement that stays in the task) that the
+    moved code mentions, in declaration order."""
+    names: list[str] = []
+    for node in walk(function.body):
+        if isinstance(node, cst.Global) and not any(node in walk(s) for s in moved):
+            names += [item.name.value for item in node.names if item.name.value not in names]
+    used = {n.value for s in moved for n in walk(s) if isinstance(n, cst.Name)}
+    return [name for name in names if name in used]
 
 
 def _last_callback(celery: CeleryModule, function: cst.FunctionDef) -> cst.FunctionDef | None:
