@@ -283,7 +283,8 @@ Celery's guard as the original did, except where a workaround let the original w
   - the waits were under a workaround (`allow_join_result()`, `disable_sync_subtasks=False`):
     under `task_always_eager`, `.delay()` of the task now raises Celery's guard;
   - a value passed to the callback may not survive JSON unchanged: it is neither a task
-    parameter nor bound only to JSON-stable literals (`start_time = datetime.now()`, a tuple,
+    parameter the caller sent (a default did not travel, nor does a value the task binds to
+    it again) nor bound only to JSON-stable literals (`start_time = datetime.now()`, a tuple,
     which comes back a list); the message names each one. A value that provably cannot
     travel (a set, a generator, a lambda, a Django model instance from
     `Model.objects.get(...)`) gets no fix: the message says to pass an id or a list instead;

@@ -114,11 +114,21 @@ class _Values(_Plans):
         """Whether `name`'s value survives the JSON serializer unchanged on its way to the
         callback: True for a parameter (it arrived through the serializer) or a name bound
         only to JSON-stable literals; a reason (str) when a binding provably cannot travel
-        (a set, a model instance); False when celerymod cannot tell."""
-        if name in params:
-            return True
+        (a set, a model instance); False when celerymod cannot tell. A parameter's default
+        did not travel (`fields=("a", "b")` comes back a list), nor does a value the task
+        binds to it again (`ids = set(ids)`): those are judged as any other binding."""
         values = []
         other_binding = False
+        default = None
+        if name in params:
+            every = (*self.function.params.posonly_params, *self.function.params.params)
+            param = next(p for p in every if p.name.value == name)
+            default = param.default
+            if default is not None:
+                reason = _never_serialisable(default)
+                if reason is not None:
+                    return f"{reason} when its default is used"
+                values.append(default)
         before = self.branch.before if self.branch is not None else ()
         for statement in [*before, *self.flat[: self.first], *(self.flat[i] for i in self.lifted)]:
             assigned = _single_assign_name(statement)
@@ -133,6 +143,8 @@ class _Values(_Plans):
                 return reason
         if other_binding:
             return False
+        if name in params and default is None and len(values) == 0:
+            return True  # Only what the caller sent.
         return bool(values) and all(_json_stable(v) for v in values)
 
 
