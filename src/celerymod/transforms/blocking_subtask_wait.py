@@ -288,6 +288,9 @@ Celery's guard as the original did, except where a workaround let the original w
     which comes back a list); the message names each one. A value that provably cannot
     travel (a set, a generator, a lambda, a Django model instance from
     `Model.objects.get(...)`) gets no fix: the message says to pass an id or a list instead;
+  - a later step's argument calls something (`publish.delay(shop_id, current_version(shop_id))`):
+    the original called it after the step before had run, a chain computes every step's
+    arguments when it is built, before its first step;
   - a task that returned nothing would now return the subtasks' result;
   - a wait had a timeout (`get(timeout=30)`): a chord or chain has no deadline, so the
     message says the timeout is dropped;
