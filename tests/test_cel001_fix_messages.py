@@ -189,3 +189,66 @@ def test_metadata_lists_the_places_that_read_the_task_return_value(tmp_path: Pat
         if f["code"] == "CEL001" and f["fix"]["available"]
     ]
     assert "no scanned file reads its return value" in finding["fix"]["message"]
+
+
+def _fixes_by_task(name: str) -> dict[str, FixInfo]:
+    """Each fix of a case with several tasks, by the task its message's callback names."""
+    found = {}
+    for finding in _findings(name):
+        if finding.fix is not None:
+            task = finding.message.rsplit("inside task `", 1)[1].rstrip("`")
+            found[task] = finding.fix
+    return found
+
+
+def test_a_parameter_default_did_not_travel_and_makes_the_fix_review() -> None:
+    """A tuple default comes back from JSON a list (`fields + ("exported",)` raised
+    `TypeError` in the callback on the worker under a fix labelled safe); a parameter the
+    caller always sends stays safe."""
+    fixes = _fixes_by_task("callback_value_is_a_parameter_default_or_rebound_replace")
+    assert set(fixes) == {"export", "export_limited"}  # The set and frozenset: no fix.
+    assert fixes["export"].safety is Safety.REVIEW
+    assert "`fields` now travels to the callback through the serializer" in (
+        fixes["export"].message
+    )
+    assert fixes["export_limited"].safety is Safety.SAFE
+
+
+def test_a_later_step_argument_that_calls_something_makes_the_fix_review() -> None:
+    fixes = _fixes_by_task("sequence_later_step_argument_calls_something_replace")
+    assert fixes["update_shop"].safety is Safety.REVIEW
+    assert "`current_version(shop_id)` now runs when the chain is built, before its first" in (
+        fixes["update_shop"].message
+    )
+    assert fixes["update_shop_pinned"].safety is Safety.SAFE
+
+
+def test_a_task_the_project_calls_directly_gets_a_review_replace_naming_the_callers(
+    tmp_path: Path,
+) -> None:
+    """`self.replace` in a direct call (`refresh(x)`, `refresh.run(x)`) raises `Ignore`: a
+    task the scanned project calls so (here and from another module) gets a review fix that
+    names the callers; `fix --write` leaves it and rewrites the task only dispatched."""
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    source = _case("replace_task_called_directly_replace").input.read_text()
+    (tmp_path / "shop" / "tasks.py").write_text(source)
+    (tmp_path / "shop" / "admin.py").write_text(
+        "from shop.tasks import refresh\n\n\ndef button(shop_id):\n    return refresh(shop_id)\n"
+    )
+    result = celerymod("check", "--format", "json", "--strategy", "replace", ".", cwd=tmp_path)
+    fixes = {
+        f["message"].rsplit("inside task `", 1)[1].rstrip("`"): f["fix"]
+        for f in json.loads(result.stdout)["findings"]
+        if f["fix"]["available"]
+    }
+    assert fixes["refresh"]["safety"] == "review"
+    assert fixes["refresh"]["message"].endswith(
+        "now raises `celery.exceptions.Ignore` from `self.replace` after sending the chain; "
+        "these call it so: `shop.admin.button`, `shop.tasks.Command.handle`, "
+        "`shop.tasks.refresh_now`"
+    ), fixes["refresh"]["message"]
+    assert fixes["rebuild"]["safety"] == "safe"  # Only dispatched, never called directly.
+    celerymod("fix", "--write", "--strategy", "replace", ".", cwd=tmp_path)
+    written = (tmp_path / "shop" / "tasks.py").read_text()
+    assert "def rebuild_finish(" in written and "def refresh_finish(" not in written

@@ -433,6 +433,21 @@ class ProjectIndex:
             if use.target == registered or self.resolve(use.target) == task.qualified_name
         )
 
+    def direct_callers(self, task: TaskDefinition) -> tuple[str, ...]:
+        """The functions of the scanned files (module-level, or methods of module-level
+        classes) that call `task` in-process, `task(...)` or `task.run(...)`, sorted."""
+        own = task.qualified_name
+        return tuple(
+            sorted(
+                {
+                    caller
+                    for entry in self.entries
+                    for caller, callee in entry.calls
+                    if caller != own and self.resolve(callee) in (own, f"{own}.run")
+                }
+            )
+        )
+
     def is_app(self, dotted: str) -> bool | None:
         """True: a Celery app; False: the module is indexed and binds that name to something
         else; None: not known here (the module was not scanned or binds it by other means)."""

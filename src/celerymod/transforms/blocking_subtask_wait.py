@@ -291,6 +291,12 @@ Celery's guard as the original did, except where a workaround let the original w
   - a later step's argument calls something (`publish.delay(shop_id, current_version(shop_id))`):
     the original called it after the step before had run, a chain computes every step's
     arguments when it is built, before its first step;
+  - the scanned project calls the task directly (`refresh(x)` or `refresh.run(x)` in a
+    function or a method: a management command, a test): that ran the body in the caller's
+    process, where the waits worked (Celery's guard runs only in a worker), and
+    `self.replace` there sends the chain and raises `celery.exceptions.Ignore`. The message
+    names the callers; a direct call from code celerymod did not scan, or from module-level
+    code, breaks the same way;
   - a task that returned nothing would now return the subtasks' result;
   - a wait had a timeout (`get(timeout=30)`): a chord or chain has no deadline, so the
     message says the timeout is dropped;
