@@ -102,8 +102,9 @@ class TaskDefinition:
     path: str
     line: int
     column: int
-    # A `bind=True` task whose body reads its first parameter (`self`): CEL002 cannot move
-    # that body into a plain function.
+    # A `bind=True` task whose body reads its first parameter (`self`), or any task whose
+    # body reads the running task another way (`current_task`, `<its name>.request`):
+    # CEL002 cannot move that body into a plain function.
     uses_self: bool = False
 
     def option(self, keyword: str) -> str | None:

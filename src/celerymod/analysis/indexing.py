@@ -31,6 +31,7 @@ from celerymod.analysis.ast_syntax import (
     has_run,
     module_level,
     target_names,
+    reads_own_request,
     uses_first_parameter,
 )
 from celerymod.analysis.index import (
@@ -305,7 +306,7 @@ class _Module:
             decorator=self._source.decorator(decorator),
             kind="function",
             registered=registered,
-            uses_self=bind and uses_first_parameter(node),
+            uses_self=bind and uses_first_parameter(node) or reads_own_request(node),
         )
 
     def _class_task(self, node: ast.ClassDef, qualname: str) -> TaskDefinition:

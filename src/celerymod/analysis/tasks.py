@@ -21,6 +21,7 @@ from celerymod.analysis.known import (
 from celerymod.analysis.names import ModuleNames, _module_level_statements
 from celerymod.analysis.records import Task
 from celerymod.analysis.syntax import (
+    reads_own_request,
     _attribute_chain,
     _is_true,
     _keyword,
@@ -201,7 +202,10 @@ class AppsAndTasks(ModuleNames):
         definition = self._make_definition(
             node, node.name.value, bind, options, source_text(target), "function", registered
         )
-        return replace(definition, uses_self=bind and _uses_first_parameter(node))
+        uses_self = bind and _uses_first_parameter(node)
+        return replace(
+            definition, uses_self=uses_self or reads_own_request([node.body], node.name.value)
+        )
 
     def _make_definition(
         self,

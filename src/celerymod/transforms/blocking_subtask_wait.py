@@ -239,7 +239,7 @@ instance: pass its id); a group dispatched with options; a wait whose value is u
 condition inside a larger expression; a loop body that does more than `out.append(<wait>)`;
 statements between the dispatches and the waits that use their names or may leave the task
 (`return`, `raise`); a tail that reads `self` (its request belongs to the
-orchestrator), reads the dispatched result object itself, reads an intermediate step's result
+orchestrator) or the running task another way (`current_task`, `<task>.request`), reads the dispatched result object itself, reads an intermediate step's result
 (a chain hands on only the last one), returns from inside a loop, yields, or uses a function
 defined inside the task; a task whose `name=` celerymod cannot follow (an attribute, an
 imported constant, `**options`) or that could equal the callback's default name (the chord

@@ -15,7 +15,8 @@ in different branches of one `if` are apart: a single waited call in each branch
 CEL002's, as it would be alone in the task.
 
 Left to CEL001, whose message says why: a `bind=True` task whose body uses `self` (its
-request, retries or state have no meaning in a plain function), a class-based task, a task
+request, retries or state have no meaning in a plain function) and any task whose body
+reads the running task another way (`current_task`, `score_task.request`), a class-based task, a task
 defined outside the scanned paths, a task built by a factory or assigned dynamically
 (`score_task = app.task(score)`), a result used for more than the one wait, `**options` in an
 `apply_async` call (arguments and dispatch options cannot be told apart), and a task in

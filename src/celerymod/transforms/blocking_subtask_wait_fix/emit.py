@@ -10,7 +10,7 @@ from libcst.codemod.visitors import ImportItem
 
 from celerymod.analysis.known import TASK_DECORATORS
 from celerymod.analysis.module import CeleryModule
-from celerymod.analysis.syntax import describe
+from celerymod.analysis.syntax import describe, reads_own_request
 from celerymod.model import Safety, Strategy
 from celerymod.transforms.base import Fix, Replacement, walk, with_keyword
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
@@ -50,6 +50,12 @@ class _Emit(_Messages):
         if plan.returns_value and tail:
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
         _check_tail(tail)
+        if reads_own_request(tail, function.name.value):
+            raise Refused(
+                f"the code after the wait reads the running task (`current_task` or "
+                f"`{function.name.value}.request`), which in a callback is the callback's; "
+                + _BY_HAND
+            )
         wanted, in_range = self._tail_names(after)
         value = plan.value_name
         intermediates: set[str] = getattr(self, "intermediates", set())

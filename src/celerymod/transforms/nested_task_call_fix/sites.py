@@ -171,6 +171,11 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
             f"`{name}` is a `bind=True` task whose body uses `self` (request, retries, "
             "state): a plain helper has no `self`"
         )
+    if callee.uses_self:
+        return (
+            f"`{name}`'s body reads the running task (`current_task`, or its own "
+            "`.request`): called as a helper, that is the caller's request or none"
+        )
     if origin.form in (CallForm.APPLY_ASYNC, CallForm.APPLY) and any(
         arg.star == "**" for arg in call.args
     ):
