@@ -177,7 +177,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   argument (and used nowhere else). Never `.s()` for an independent step: `chain(a.s(),
   b.s(y))` calls `b(result_of_a, y)`. The first step is `.si()`: nothing precedes it.
 - **The code after the wait** (the tail) moves, verbatim with its comments, into a new task
-  `<task>_finish` (`_finish_2`, ... if taken) defined right after the orchestrator with the
+  `<task>_finish` (`_finish_2`, ... if the module binds that name or a scanned task
+  already registers under the callback's name) defined right after the orchestrator with the
   orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`; any other
   `name=`, a constant or an f-string, is not copied and the callback keeps Celery's default
   name, the fix being offered only when the task's name provably differs from it), and the

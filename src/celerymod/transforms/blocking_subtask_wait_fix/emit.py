@@ -115,6 +115,8 @@ class _Emit(_Messages):
             notes.append(_MOVES + " and stays in place for the others")
         if callback:
             new_function_name = _fresh(f"{function.name.value}_finish", module_names)
+            while self._registered_elsewhere(new_function_name):
+                new_function_name = _fresh(f"{function.name.value}_finish", module_names)
             method = "s" if uses_value else "si"
             callback_sig = f"{new_function_name}.{method}({', '.join(extras)})"
             verdicts = {n: self._serialisable(n, params) for n in extras}
