@@ -77,7 +77,8 @@ comments move with the body, and so do the decorators listed below the task deco
 wrapped the body: `@shared_task` then `@with_session`). A `bind=True` task that does not use
 `self` gets a helper without the `self` parameter. The call passes the same arguments:
 `delay(*a, **k)`, `apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names,
-spread with `*`/`**`), `.s(...).delay()`. The helper is imported where the caller imports
+spread with `*`/`**`, as `*(args or ())` / `**(kwargs or {})` unless they are displays
+or names bound only to displays: Celery takes None for either), `.s(...).delay()`. The helper is imported where the caller imports
 the task (added to that `from ... import`, relative imports stay relative; a new
 `from <module> import helper` when the task came through a re-export), or reached as
 `module.helper` when the caller names the task through its module; under an alias

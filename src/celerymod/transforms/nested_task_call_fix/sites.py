@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import libcst as cst
-from libcst.metadata import GlobalScope
+from libcst.metadata import Assignment, GlobalScope
 
 from celerymod.analysis.arguments import call_arguments
 from celerymod.analysis.index import TaskDefinition
@@ -224,7 +224,7 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         args = list(call.args)
         options = ()
     else:
-        args = _arguments_of(arguments)
+        args = _arguments_of(arguments, module)
         options = arguments.options
     args = _without_trailing_comma(args)
     helper_call = cst.Call(func=helper_expr, args=args)
@@ -367,15 +367,51 @@ def _merged(
     return ((dispatch, cst.RemovalSentinel.REMOVE), (line, merged))
 
 
-def _arguments_of(arguments: object) -> list[cst.Arg]:
+def _arguments_of(arguments: object, module: CeleryModule) -> list[cst.Arg]:
     from celerymod.analysis.arguments import CallArguments
 
     assert isinstance(arguments, CallArguments)
+    def spread(value: cst.BaseExpression, empty: cst.BaseExpression) -> cst.BaseExpression:
+        return value if _never_none(module, value) else _or(value, empty)
+
     args = [cst.Arg(value=v) for v in arguments.args]
-    args += [cst.Arg(value=v, star="*") for v in arguments.star_args]
+    args += [cst.Arg(value=spread(v, cst.Tuple([])), star="*") for v in arguments.star_args]
     args += [cst.Arg(value=v, keyword=cst.Name(k), equal=_EQUAL) for k, v in arguments.kwargs]
-    args += [cst.Arg(value=v, star="**") for v in arguments.star_kwargs]
+    args += [cst.Arg(value=spread(v, cst.Dict([])), star="**") for v in arguments.star_kwargs]
     return args
+
+
+_DISPLAYS = (cst.List, cst.Tuple, cst.Dict, cst.ListComp, cst.DictComp, cst.BinaryOperation)
+
+
+def _never_none(module: CeleryModule, value: cst.BaseExpression) -> bool:
+    """A display (or a concatenation), or a name bound only to displays: never None, which
+    `apply_async(args=x, kwargs=y)` accepts for either (Celery reads `args or ()`, `kwargs
+    or {}`) and a spread `*x` / `**y` does not."""
+    if isinstance(value, _DISPLAYS):
+        return True
+    scope = module._scope(value) if isinstance(value, cst.Name) else None
+    if scope is None or not isinstance(value, cst.Name):
+        return False
+    assignments = list(scope[value.value])
+    for assignment in assignments:
+        node = assignment.node if isinstance(assignment, Assignment) else None
+        target = module.parent(node) if isinstance(node, cst.Name) else None
+        statement = module.parent(target) if isinstance(target, cst.AssignTarget) else None
+        if not (isinstance(statement, cst.Assign) and isinstance(statement.value, _DISPLAYS)):
+            return False
+    return bool(assignments)
+
+
+def _or(value: cst.BaseExpression, empty: cst.BaseExpression) -> cst.BaseExpression:
+    """`(value or <empty>)`."""
+    return cst.BooleanOperation(
+        left=value,
+        operator=cst.Or(),
+        right=empty,
+        lpar=[cst.LeftParen()],
+        rpar=[cst.RightParen()],
+    )
 
 
 def _without_trailing_comma(args: list[cst.Arg]) -> list[cst.Arg]:
