@@ -106,6 +106,9 @@ class TaskDefinition:
     # body reads the running task another way (`current_task`, `<its name>.request`):
     # CEL002 cannot move that body into a plain function.
     uses_self: bool = False
+    # The decorators below the task decorator (their dotted names, `?` for other
+    # expressions): they wrapped the body, and may change what arguments it takes.
+    stacked: tuple[str, ...] = ()
 
     def option(self, keyword: str) -> str | None:
         """The source text of one decorator option (`"3"` for `max_retries=3`), or None."""

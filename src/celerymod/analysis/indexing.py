@@ -307,6 +307,7 @@ class _Module:
             kind="function",
             registered=registered,
             uses_self=bind and uses_first_parameter(node) or reads_own_request(node),
+            stacked=_stacked(node, decorator),
         )
 
     def _class_task(self, node: ast.ClassDef, qualname: str) -> TaskDefinition:
@@ -343,6 +344,7 @@ class _Module:
         kind: str,
         registered: str | None,
         uses_self: bool,
+        stacked: tuple[str, ...] = (),
     ) -> TaskDefinition:
         qualified = f"{self.module_name}.{qualname}"
         line, column = self._source.name_position(node)
@@ -359,6 +361,7 @@ class _Module:
             line=line,
             column=column,
             uses_self=uses_self,
+            stacked=stacked,
         )
 
     @cached_property
@@ -378,3 +381,13 @@ def _looks_like_app_path(dotted: str) -> bool:
         or parts[-1].endswith("app")
         or any(part.endswith("worker") for part in parts[:-1])
     )
+
+
+def _stacked(node: ast.FunctionDef | ast.AsyncFunctionDef, decorator: ast.expr) -> tuple[str, ...]:
+    """`TaskDefinition.stacked`: the decorators below `decorator`, as `syntax.stacked`."""
+    below = node.decorator_list[node.decorator_list.index(decorator) + 1 :]
+    names = []
+    for expression in below:
+        chain = attribute_chain(expression.func if isinstance(expression, ast.Call) else expression)
+        names.append(".".join(chain) if chain else "?")
+    return tuple(names)

@@ -204,7 +204,9 @@ class AppsAndTasks(ModuleNames):
         )
         uses_self = bind and _uses_first_parameter(node)
         return replace(
-            definition, uses_self=uses_self or reads_own_request([node.body], node.name.value)
+            definition,
+            uses_self=uses_self or reads_own_request([node.body], node.name.value),
+            stacked=_stacked(node, decorator),
         )
 
     def _make_definition(
@@ -337,6 +339,18 @@ def _registered_instance(value: cst.CSTNode) -> cst.Call | None:
     if isinstance(func, cst.Name):
         return value
     return None
+
+
+def _stacked(function: cst.FunctionDef, decorator: cst.Decorator) -> tuple[str, ...]:
+    """`TaskDefinition.stacked`: the decorators below `decorator`, by their dotted names."""
+    below = list(function.decorators)
+    below = below[below.index(decorator) + 1 :]
+    names = []
+    for item in below:
+        target = item.decorator
+        chain = _attribute_chain(target.func if isinstance(target, cst.Call) else target)
+        names.append(".".join(chain) if chain else "?")
+    return tuple(names)
 
 
 def _uses_first_parameter(function: cst.FunctionDef) -> bool:

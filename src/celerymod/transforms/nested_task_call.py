@@ -91,7 +91,10 @@ extract it once.
 Safe only when nothing but the broker round trip is lost: the call has no dispatch options,
 the wait no arguments, and the called task no decorator options besides `name=` and
 `bind=True` (the wrapper keeps its name; a `bind` task whose body uses `self` is not
-extracted). The body then runs in the calling worker process instead of another one, with the
+extracted) and no decorators below its task decorator: those move into the helper with the
+body while the wrapper repeats the body's parameters, so one that supplies or changes
+arguments (`@with_session` passing a session) leaves the wrapper with a signature its
+callers do not send (review, the decorators named). The body then runs in the calling worker process instead of another one, with the
 same arguments, and returns the same value (exceptions propagate as they did through
 `.get()`).
 
@@ -182,9 +185,24 @@ def _message(plan: Plan) -> str:
 
 def _safety(plan: Plan) -> Safety:
     """Safe only when nothing of the dispatch, the wait or the task's options is lost."""
-    if plan.options or plan.lost or plan.wait_options:
+    if plan.options or plan.lost or plan.wait_options or _stacked_note(plan):
         return Safety.REVIEW
     return Safety.SAFE
+
+
+def _stacked_note(plan: Plan) -> str:
+    """The decorators below the task decorator move with the body into the helper, and the
+    wrapper repeats the body's own parameters: a decorator that supplies or changes
+    arguments (`@with_session` passing a session) leaves the wrapper with a signature the
+    task's callers do not send."""
+    if plan.already_extracted or not plan.callee.stacked:
+        return ""
+    names = ", ".join(f"`@{name}`" for name in plan.callee.stacked)
+    return (
+        f"{names} move{'s' if len(plan.callee.stacked) == 1 else ''} into `{plan.helper}` "
+        f"with the body, and the wrapper `{plan.callee.name}` repeats the body's parameters: "
+        "check no decorator supplies or changes arguments, or its other callers break"
+    )
 
 
 def _fix(plan: Plan) -> Fix:
@@ -209,6 +227,8 @@ def _fix(plan: Plan) -> Fix:
     if plan.wait_options:
         waited = ", ".join(f"`{text}`" for text in plan.wait_options)
         parts.append(f"the wait's {waited} no longer applies: nothing bounds the call")
+    if _stacked_note(plan):
+        parts.append(_stacked_note(plan))
     replacements: list[tuple[cst.CSTNode, Replacement]] = list(
         plan.site_edits
     )
