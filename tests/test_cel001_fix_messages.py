@@ -206,12 +206,13 @@ def test_a_parameter_default_did_not_travel_and_makes_the_fix_review() -> None:
     `TypeError` in the callback on the worker under a fix labelled safe); a parameter the
     caller always sends stays safe."""
     fixes = _fixes_by_task("callback_value_is_a_parameter_default_or_rebound_replace")
-    assert set(fixes) == {"export", "export_limited"}  # The set and frozenset: no fix.
+    assert set(fixes) == {"export", "export_limited", "export_some"}  # Sets: no fix.
     assert fixes["export"].safety is Safety.REVIEW
     assert "`fields` now travels to the callback through the serializer" in (
         fixes["export"].message
     )
     assert fixes["export_limited"].safety is Safety.SAFE
+    assert fixes["export_some"].safety is Safety.SAFE  # `ids = ids or []`: sent, or a list.
 
 
 def test_a_later_step_argument_that_calls_something_makes_the_fix_review() -> None:

@@ -133,6 +133,8 @@ class _Values(_Plans):
         for statement in [*before, *self.flat[: self.first], *(self.flat[i] for i in self.lifted)]:
             assigned = _single_assign_name(statement)
             if assigned is not None and assigned[0] == name:
+                if name in params and _or_literal(assigned[1], name):
+                    continue  # `items = items or []`: what was sent, or a JSON literal.
                 values.append(assigned[1])
             elif _rebinds(statement, name):
                 # Bound some other way (`x += ...`, loop target, unpacking): cannot tell.
@@ -146,6 +148,17 @@ class _Values(_Plans):
         if name in params and default is None and len(values) == 0:
             return True  # Only what the caller sent.
         return bool(values) and all(_json_stable(v) for v in values)
+
+
+def _or_literal(node: cst.BaseExpression, name: str) -> bool:
+    """`name or <JSON-stable literal>` (`items = items or []`)."""
+    return (
+        isinstance(node, cst.BooleanOperation)
+        and isinstance(node.operator, cst.Or)
+        and isinstance(node.left, cst.Name)
+        and node.left.value == name
+        and _json_stable(node.right)
+    )
 
 
 def _never_serialisable(node: cst.BaseExpression) -> str | None:
