@@ -75,7 +75,10 @@ when nothing else in the module uses it, and the helper's name joins the imports
 order. Its parameters, defaults, annotations, docstring and
 comments move with the body, and so do the decorators listed below the task decorator (they
 wrapped the body: `@shared_task` then `@with_session`). A `bind=True` task that does not use
-`self` gets a helper without the `self` parameter. The call passes the same arguments:
+`self` gets a helper without the `self` parameter. A task of the caller's module that
+already is such a wrapper (its whole body `return _score(item_id, weight)`, its own
+parameters passed on unchanged) is called through `_score` directly; one whose call maps
+them (`_score(item_id, weight=3)`) is extracted like any other. The call passes the same arguments:
 `delay(*a, **k)`, `apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names,
 spread with `*`/`**`, as `*(args or ())` / `**(kwargs or {})` unless they are displays
 or names bound only to displays: Celery takes None for either), `.s(...).delay()`. The helper is imported where the caller imports

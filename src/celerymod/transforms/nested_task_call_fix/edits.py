@@ -55,8 +55,10 @@ def entry_names(entry: IndexEntry) -> set[str]:
 
 
 def wrapped_helper(task: Task, module: cst.Module) -> str | None:
-    """The helper a task already wraps (`return _h(...)` as its whole body, `_h` a
-    module-level function), or None."""
+    """The helper a task already wraps (`return _h(a, b)` as its whole body, `_h` a
+    module-level function, passed the task's own parameters unchanged, as `extraction`
+    writes it), or None. A call that maps them (`_h(a, weight=3)`) is not a wrapper: a
+    caller calling `_h` with the task's arguments would drop the mapping."""
     body = task.function.body
     if not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
         return None
@@ -72,7 +74,47 @@ def wrapped_helper(task: Task, module: cst.Module) -> str | None:
         return None
     name = ret.value.func.value
     defined = any(isinstance(s, cst.FunctionDef) and s.name.value == name for s in module.body)
-    return name if defined else None
+    forwarded = [_arg_text(a) for a in ret.value.args] == [
+        _arg_text(a) for a in _forwarding_args(task)
+    ]
+    return name if defined and forwarded else None
+
+
+def _arg_text(arg: cst.Arg) -> str:
+    star = arg.star if isinstance(arg.star, str) else ""
+    keyword = f"{arg.keyword.value}=" if arg.keyword is not None else ""
+    return f"{star}{keyword}{cst.Module(body=[]).code_for_node(arg.value)}"
+
+
+def _forwarding_args(task: Task) -> list[cst.Arg]:
+    """The arguments a wrapper passes its helper: each parameter of the task (but a bind
+    task's `self`), positional, `*args`, keyword-only by keyword, `**kwargs`."""
+    params = task.function.params
+    posonly, positional = _helper_params(task)
+    call_args: list[cst.Arg] = [cst.Arg(cst.Name(p.name.value)) for p in posonly]
+    call_args += [cst.Arg(cst.Name(p.name.value)) for p in positional]
+    if isinstance(params.star_arg, cst.Param):
+        call_args.append(cst.Arg(cst.Name(params.star_arg.name.value), star="*"))
+    call_args += [
+        cst.Arg(cst.Name(p.name.value), keyword=cst.Name(p.name.value), equal=_EQUAL)
+        for p in params.kwonly_params
+    ]
+    if params.star_kwarg is not None:
+        call_args.append(cst.Arg(cst.Name(params.star_kwarg.name.value), star="**"))
+    return call_args
+
+
+def _helper_params(task: Task) -> tuple[list[cst.Param], list[cst.Param]]:
+    """The task's positional-only and positional parameters, without a bind task's `self`."""
+    params = task.function.params
+    positional = list(params.params)
+    posonly = list(params.posonly_params)
+    if task.definition.bind:
+        if posonly:
+            posonly = posonly[1:]
+        elif positional:
+            positional = positional[1:]
+    return posonly, positional
 
 
 def _caller_import(
@@ -207,14 +249,7 @@ def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.FlattenSentine
     without `self` for a bind task) followed by the task as a one-line wrapper."""
     function = task.function
     params = function.params
-    bind = task.definition.bind
-    positional = list(params.params)
-    posonly = list(params.posonly_params)
-    if bind:
-        if posonly:
-            posonly = posonly[1:]
-        elif positional:
-            positional = positional[1:]
+    posonly, positional = _helper_params(task)
     helper_params = params.with_changes(posonly_params=posonly, params=positional)
     if not posonly and helper_params.posonly_ind != cst.MaybeSentinel.DEFAULT:
         helper_params = helper_params.with_changes(posonly_ind=cst.MaybeSentinel.DEFAULT)
@@ -227,16 +262,7 @@ def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.FlattenSentine
         params=helper_params,
         leading_lines=function.leading_lines,
     )
-    call_args: list[cst.Arg] = [cst.Arg(cst.Name(p.name.value)) for p in posonly]
-    call_args += [cst.Arg(cst.Name(p.name.value)) for p in positional]
-    if isinstance(params.star_arg, cst.Param):
-        call_args.append(cst.Arg(cst.Name(params.star_arg.name.value), star="*"))
-    call_args += [
-        cst.Arg(cst.Name(p.name.value), keyword=cst.Name(p.name.value), equal=_EQUAL)
-        for p in params.kwonly_params
-    ]
-    if params.star_kwarg is not None:
-        call_args.append(cst.Arg(cst.Name(params.star_kwarg.name.value), star="**"))
+    call_args = _forwarding_args(task)
     body = cst.IndentedBlock(
         body=[
             cst.SimpleStatementLine(
