@@ -77,7 +77,8 @@ comments move with the body, and so do the decorators listed below the task deco
 wrapped the body: `@shared_task` then `@with_session`). A `bind=True` task that does not use
 `self` gets a helper without the `self` parameter. A task of the caller's module that
 already is such a wrapper (its whole body `return _score(item_id, weight)`, its own
-parameters passed on unchanged) is called through `_score` directly; one whose call maps
+parameters passed on unchanged, `_score` taking the same parameters and defaults) is called
+through `_score` directly; one whose call maps
 them (`_score(item_id, weight=3)`) is extracted like any other. The call passes the same arguments:
 `delay(*a, **k)`, `apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names,
 spread with `*`/`**`, as `*(args or ())` / `**(kwargs or {})` unless they are displays

@@ -73,11 +73,36 @@ def wrapped_helper(task: Task, module: cst.Module) -> str | None:
     ):
         return None
     name = ret.value.func.value
-    defined = any(isinstance(s, cst.FunctionDef) and s.name.value == name for s in module.body)
+    helper = next(
+        (s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == name), None
+    )
     forwarded = [_arg_text(a) for a in ret.value.args] == [
         _arg_text(a) for a in _forwarding_args(task)
     ]
-    return name if defined and forwarded else None
+    # The caller calls the helper with the task's arguments: its parameters (defaults
+    # included) must be the task's.
+    same = helper is not None and _params_text(helper.params) == _params_text(
+        task.function.params.with_changes(
+            posonly_params=_helper_params(task)[0], params=_helper_params(task)[1]
+        )
+    )
+    return name if forwarded and same else None
+
+
+def _params_text(params: cst.Parameters) -> list[str]:
+    """Each parameter's kind, name and default (annotations and spacing aside)."""
+    every = [
+        *(("/", p) for p in params.posonly_params),
+        *(("", p) for p in params.params),
+        *([("*", params.star_arg)] if isinstance(params.star_arg, cst.Param) else []),
+        *(("kw", p) for p in params.kwonly_params),
+        *([("**", params.star_kwarg)] if params.star_kwarg is not None else []),
+    ]
+    code = cst.Module(body=[]).code_for_node
+    return [
+        f"{kind}{p.name.value}={code(p.default) if p.default is not None else ''}"
+        for kind, p in every
+    ]
 
 
 def _arg_text(arg: cst.Arg) -> str:
