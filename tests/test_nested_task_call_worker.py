@@ -113,6 +113,16 @@ BEHAVIOURS = [
     ),
     Behaviour("name_collision", "batch.score_one", (4,), 40, "scoring.score_task", (4,), {}, 40),
     Behaviour(
+        "callee_already_wraps_another_helper",
+        "batch.score_one",
+        (2,),
+        20,
+        "scoring.score_task",
+        (3,),
+        {},
+        30,
+    ),
+    Behaviour(
         "caller_local_named_like_helper",
         "batch.total",
         ([1, 2],),
