@@ -5,6 +5,7 @@ derives alike; the caller's import of the helper; the extraction of the task's b
 from __future__ import annotations
 
 import bisect
+import builtins
 from collections.abc import Iterable, Sequence
 
 import libcst as cst
@@ -19,13 +20,17 @@ _EQUAL = cst.AssignEqual(
 )
 
 
+_BUILTINS = frozenset(dir(builtins))
+
+
 def helper_name(task_name: str, taken: Iterable[str]) -> str:
     """The task's name without a trailing `_task` (`<name>_impl` when it has none), with
-    `_2`, `_3`, ... when taken. Public, no leading underscore: another module may import it,
+    `_2`, `_3`, ... when taken (by the module or a builtin). Public, no leading underscore: another module may import it,
     and a private name imported across modules is what linters flag."""
     stripped = task_name.removesuffix("_task")
     base = stripped if stripped and stripped != task_name else f"{task_name}_impl"
-    used = set(taken)
+    # A module-level `sum` would shadow the builtin for the whole module (and recurse).
+    used = set(taken) | _BUILTINS
     if base not in used:
         return base
     number = 2
