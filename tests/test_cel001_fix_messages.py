@@ -253,3 +253,11 @@ def test_a_task_the_project_calls_directly_gets_a_review_replace_naming_the_call
     celerymod("fix", "--write", "--strategy", "replace", ".", cwd=tmp_path)
     written = (tmp_path / "shop" / "tasks.py").read_text()
     assert "def rebuild_finish(" in written and "def refresh_finish(" not in written
+
+
+def test_a_custom_base_class_makes_replace_review() -> None:
+    """Its hooks ran when the task finished; replaced, they run for the callback (on the
+    worker `on_success` saw `sync_finish`; eagerly both ran)."""
+    fix = _fix("task_base_class_hooks_replace")
+    assert fix.safety is Safety.REVIEW
+    assert "the hooks of `base=NotifyingTask` (`on_success`, `after_return`, ...)" in fix.message

@@ -298,6 +298,9 @@ Celery's guard as the original did, except where a workaround let the original w
     `self.replace` there sends the chain and raises `celery.exceptions.Ignore`. The message
     names the callers; a direct call from code celerymod did not scan, or from module-level
     code, breaks the same way;
+  - the task has a custom `base=` class: its hooks (`on_success`, `after_return`, ...) no
+    longer run when the task finishes on a worker (it is replaced), and the callback, which
+    copies the decorator, runs them instead (under `task_always_eager` both do);
   - a task that returned nothing would now return the subtasks' result;
   - a wait had a timeout (`get(timeout=30)`): a chord or chain has no deadline, so the
     message says the timeout is dropped;

@@ -59,6 +59,20 @@ class _Messages(_Values):
                 "`celery.exceptions.Ignore` from `self.replace` after sending the chain; "
                 f"these call it so: {shown}{more}"
             )
+        base = next(
+            (
+                arg.value
+                for arg in (target.args if isinstance(target, cst.Call) else ())
+                if arg.keyword is not None and arg.keyword.value == "base"
+            ),
+            None,
+        )
+        if replace and base is not None:
+            copied = ", and run for the callback, which copies the decorator" if callback else ""
+            self.review_notes.append(
+                f"the hooks of `base={describe(base)}` (`on_success`, `after_return`, ...) no "
+                f"longer run when this task finishes on a worker (it is replaced){copied}"
+            )
         if replace and any(site.workaround is not None for site in self.shape.waits):
             self.review_notes.append(
                 "under `task_always_eager`, `.delay()` of the task now raises Celery's guard "
