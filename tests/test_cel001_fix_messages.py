@@ -261,3 +261,16 @@ def test_a_custom_base_class_makes_replace_review() -> None:
     fix = _fix("task_base_class_hooks_replace")
     assert fix.safety is Safety.REVIEW
     assert "the hooks of `base=NotifyingTask` (`on_success`, `after_return`, ...)" in fix.message
+
+
+def test_apply_step_arguments_that_may_not_survive_json_make_the_fix_review() -> None:
+    """`.apply()` passed its arguments as they were; a chain step's go through JSON (a set
+    raised `EncodeError` on the worker, a tuple arrived a list, under fixes labelled safe)."""
+    fixes = _fixes_by_task("apply_step_arguments_now_serialized_replace")
+    assert set(fixes) == {"kinds", "plain", "plain_names"}  # The set: no fix.
+    assert fixes["kinds"].safety is Safety.REVIEW
+    assert '`(x, "a")`, passed as it was by `.apply()`, now goes through the serializer' in (
+        fixes["kinds"].message
+    )
+    assert fixes["plain"].safety is Safety.REVIEW
+    assert fixes["plain_names"].safety is Safety.SAFE  # A parameter, a list of literals.

@@ -289,6 +289,10 @@ Celery's guard as the original did, except where a workaround let the original w
     which comes back a list); the message names each one. A value that provably cannot
     travel (a set, a generator, a lambda, a Django model instance from
     `Model.objects.get(...)`) gets no fix: the message says to pass an id or a list instead;
+  - a step was `t.apply(...)`, which ran the task in this process with its arguments as
+    they were: a chain step's arguments go through the serializer, so one that may not
+    survive JSON unchanged (a tuple, an expression celerymod cannot follow) is named, and
+    one that cannot travel at all (a set) gets no fix;
   - a later step's argument calls something (`publish.delay(shop_id, current_version(shop_id))`):
     the original called it after the step before had run, a chain computes every step's
     arguments when it is built, before its first step;

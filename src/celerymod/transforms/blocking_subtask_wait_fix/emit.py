@@ -140,6 +140,17 @@ class _Emit(_Messages):
         elif not returns_value and not literal_return and self.strategy is Strategy.REPLACE:
             notes.append("the task now returns the subtasks' result where it returned None")
             safety = Safety.REVIEW
+        applied = self._applied_steps_travel(params)
+        if applied:
+            shown = ", ".join(f"`{text}`" for text in applied)
+            one = len(applied) == 1
+            notes.append(
+                f"{shown}, passed as {'it was' if one else 'they were'} by `.apply()`, now "
+                f"{'goes' if one else 'go'} through the serializer as a step's argument"
+                f"{'' if one else 's'}: check {'it survives' if one else 'they survive'} JSON "
+                "unchanged (a tuple comes back a list)"
+            )
+            safety = Safety.REVIEW
 
         # The orchestrator's own request: add `bind=True` and `self` where missing.
         new_decorator = self.task.decorator

@@ -7,7 +7,9 @@ from __future__ import annotations
 import libcst as cst
 
 from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import source_text
+from celerymod.analysis.vocabulary import CallForm
 from celerymod.analysis.waits import _rebinds
 from celerymod.transforms.base import walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
@@ -110,6 +112,50 @@ class _Values(_Plans):
         ]
         return {id(n) for statement in moved for n in walk(statement)}
 
+    def _applied_steps_travel(self, params: list[str]) -> list[str]:
+        """The arguments of `.apply()` steps that may not survive JSON unchanged (their
+        source text), for the fix's note; refused when one provably cannot travel."""
+        unsure: list[str] = []
+        for site in self.shape.waits:
+            for value in _applied_arguments(site):
+                verdict = self._travels(value, params)
+                if isinstance(verdict, str):
+                    raise Refused(
+                        f"`{source_text(value)}` is {verdict}: `.apply()` passed it as it was, "
+                        "and a chain step's arguments go through Celery's JSON serializer "
+                        "(`EncodeError` when the canvas is sent); " + _BY_HAND
+                    )
+                if verdict is not True:
+                    unsure.append(source_text(value))
+        return unsure
+
+    def _travels(self, value: cst.BaseExpression, params: list[str]) -> bool | str:
+        """`_serialisable` for an expression: a name, a JSON literal, or a list or dict
+        display of those (`[x]`, `{"id": x}`)."""
+        if isinstance(value, cst.Name) and value.value not in ("None", "True", "False"):
+            return self._serialisable(value.value, params)
+        reason = _never_serialisable(value)
+        if reason is not None:
+            return reason
+        if isinstance(value, cst.List):
+            parts = [e.value for e in value.elements if isinstance(e, cst.Element)]
+            if len(parts) != len(value.elements):
+                return False  # `*rest`
+        elif isinstance(value, cst.Dict):
+            if not all(
+                isinstance(e, cst.DictElement)
+                and isinstance(e.key, cst.SimpleString | cst.ConcatenatedString)
+                and _json_stable(e.key)
+                for e in value.elements
+            ):
+                return False
+            parts = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+        else:
+            return _json_stable(value)
+        verdicts = [self._travels(part, params) for part in parts]
+        reasons = [v for v in verdicts if isinstance(v, str)]
+        return reasons[0] if reasons else all(v is True for v in verdicts)
+
     def _serialisable(self, name: str, params: list[str]) -> bool | str:
         """Whether `name`'s value survives the JSON serializer unchanged on its way to the
         callback: True for a parameter (it arrived through the serializer) or a name bound
@@ -148,6 +194,15 @@ class _Values(_Plans):
         if name in params and default is None and len(values) == 0:
             return True  # Only what the caller sent.
         return bool(values) and all(_json_stable(v) for v in values)
+
+
+def _applied_arguments(site: WaitSite) -> list[cst.BaseExpression]:
+    """The arguments of a step that was `t.apply(...)`: they never went through the
+    serializer (the task ran in the orchestrator's process), and now they do."""
+    arguments = site.origin.arguments()
+    if site.origin.form is not CallForm.APPLY or arguments is None:
+        return []
+    return [*arguments.args, *(value for _, value in arguments.kwargs)]
 
 
 def _or_literal(node: cst.BaseExpression, name: str) -> bool:
