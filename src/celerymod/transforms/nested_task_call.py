@@ -122,6 +122,10 @@ Review, with each lost option named in the fix's message, when:
   retry options, `ignore_result`, `serializer`, ...;
 - the wait has arguments (`.get(timeout=30)`, `propagate=False`): a timeout no longer bounds
   the call, and the other arguments no longer apply.
+- code runs between the dispatch and the wait (`res = t.delay(x)`, `log(...)`, then
+  `res.get()`): the body now runs where the task was sent, before that code, so a failure of
+  the task no longer lets that code run (it raised at the wait). Adjacent, the two become one
+  call and nothing moves.
 
 A task routed to its own queue usually needs its own workers: a GPU box, a host with the
 credentials, a pool sized for slow I/O, a concurrency of one for work that must not overlap.
@@ -194,6 +198,8 @@ def _safety(plan: Plan) -> Safety:
     """Safe only when nothing of the dispatch, the wait or the task's options is lost."""
     if plan.options or plan.lost or plan.wait_options or _stacked_note(plan):
         return Safety.REVIEW
+    if plan.moved_ahead is not None:
+        return Safety.REVIEW
     return Safety.SAFE
 
 
@@ -236,6 +242,12 @@ def _fix(plan: Plan) -> Fix:
         parts.append(f"the wait's {waited} no longer applies: nothing bounds the call")
     if _stacked_note(plan):
         parts.append(_stacked_note(plan))
+    if plan.moved_ahead is not None:
+        parts.append(
+            f"the body now runs where the task was sent (line {plan.moved_ahead}), before the "
+            "code between that and the wait, which a failure of the task no longer lets run "
+            "(it raised at the wait)"
+        )
     replacements: list[tuple[cst.CSTNode, Replacement]] = list(
         plan.site_edits
     )

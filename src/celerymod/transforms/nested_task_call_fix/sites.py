@@ -91,6 +91,9 @@ class Plan:
     lost: tuple[str, ...]
     already_extracted: bool
     wait_options: tuple[str, ...] = ()
+    # The line of the dispatch, when code sits between it and the wait: the body now runs
+    # (and fails) there, before that code.
+    moved_ahead: int | None = None
 
     @property
     def routed(self) -> tuple[str, ...]:
@@ -229,13 +232,16 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
     args = _without_trailing_comma(args)
     helper_call = cst.Call(func=helper_expr, args=args)
     site_edits: tuple[tuple[cst.CSTNode, Replacement], ...]
+    moved_ahead: int | None = None
     if placement is None:
         site_edits = ((site.node, helper_call),)
     else:
-        site_edits = _merged(site, module, helper_call) or (
-            (call, helper_call),
-            (site.node, cst.Name(placement)),
-        )
+        merged = _merged(site, module, helper_call)
+        site_edits = merged or ((call, helper_call), (site.node, cst.Name(placement)))
+        if merged is None and not _next_statement(site, module):
+            # The body runs at the dispatch, before the code in between.
+            position = module._position(call)
+            moved_ahead = position.start.line if position is not None else 0
     lost = tuple(_lost_option(key, text) for key, text in callee.options if key not in KEPT_OPTIONS)
     return Plan(
         site=site,
@@ -254,6 +260,7 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         wait_options=tuple(" ".join(source_text(a).split()).rstrip(", ") for a in site.node.args)
         if isinstance(site.node, cst.Call)
         else (),
+        moved_ahead=moved_ahead,
     )
 
 
@@ -333,6 +340,21 @@ def _site_placement(site: WaitSite, module: CeleryModule) -> tuple[str | None, s
                 return receiver.value, None
     dispatch = describe(origin.call) if origin.call is not None else "the dispatch"
     return None, f"the result of `{dispatch}` is used other than by this one wait"
+
+
+def _next_statement(site: WaitSite, module: CeleryModule) -> bool:
+    """Whether the wait sits in the statement right after the dispatch's, in one block:
+    nothing runs between them."""
+    dispatch = site.origin.sources[0]
+    block = module.parent(dispatch)
+    node: cst.CSTNode | None = site.node
+    while node is not None and module.parent(node) is not block:
+        node = module.parent(node)
+    body = list(getattr(block, "body", ()))
+    at = {id(statement): index for index, statement in enumerate(body)}
+    if node is None or id(dispatch) not in at or id(node) not in at:
+        return False
+    return at[id(node)] == at[id(dispatch)] + 1
 
 
 def _merged(
