@@ -324,9 +324,9 @@ from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.records import Task, WaitSite
 from celerymod.analysis.syntax import describe
 from celerymod.analysis.vocabulary import METADATA
-from celerymod.model import Safety
 from celerymod.transforms.base import Checker as BaseChecker
-from celerymod.transforms.base import Fix, with_keyword
+from celerymod.transforms.base import Fix
+from celerymod.transforms.blocking_subtask_wait_fix.ready import ready_fix
 from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_fix
 
 # This module finds and reports the waits (through `celerymod.analysis`); the fix, the rewrite
@@ -450,25 +450,6 @@ _POLL = (
     "the loop holds a worker process like `.get()`; not fixed automatically: let a chord or "
     "chain run the code after the loop"
 )
-
-
-def ready_fix(site: WaitSite) -> Fix:
-    """`res.get()` where `res` is known to be ready: pass `disable_sync_subtasks=False`.
-
-    Safe: the result is finished, so the wait returns (or raises the subtask's error) at
-    once, as it did where no guard runs (eager mode); only Celery's guard, which asserts
-    before it looks at the result, stops raising."""
-    call = site.node
-    assert isinstance(call, cst.Call)
-    return Fix(
-        message=(
-            "pass `disable_sync_subtasks=False`: the code checked that the result is ready "
-            "(`.ready()`), so the wait cannot block; only Celery's guard, which raises before "
-            "looking at the result, stops raising"
-        ),
-        safety=Safety.SAFE,
-        replacements=((call, with_keyword(call, "disable_sync_subtasks", cst.Name("False"))),),
-    )
 
 
 def helper_wait_message(site: WaitSite, path: tuple[str, ...]) -> str:

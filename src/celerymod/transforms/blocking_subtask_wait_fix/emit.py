@@ -50,12 +50,7 @@ class _Emit(_Messages):
         if plan.returns_value and tail:
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
         _check_tail(tail)
-        if reads_own_request(tail, function.name.value):
-            raise Refused(
-                f"the code after the wait reads the running task (`current_task` or "
-                f"`{function.name.value}.request`), which in a callback is the callback's; "
-                + _BY_HAND
-            )
+        _check_own_request(tail, function.name.value)
         wanted, in_range = self._tail_names(after)
         value = plan.value_name
         intermediates: set[str] = getattr(self, "intermediates", set())
@@ -140,16 +135,9 @@ class _Emit(_Messages):
         elif not returns_value and not literal_return and self.strategy is Strategy.REPLACE:
             notes.append("the task now returns the subtasks' result where it returned None")
             safety = Safety.REVIEW
-        applied = self._applied_steps_travel(params)
-        if applied:
-            shown = ", ".join(f"`{text}`" for text in applied)
-            one = len(applied) == 1
-            notes.append(
-                f"{shown}, passed as {'it was' if one else 'they were'} by `.apply()`, now "
-                f"{'goes' if one else 'go'} through the serializer as a step's argument"
-                f"{'' if one else 's'}: check {'it survives' if one else 'they survive'} JSON "
-                "unchanged (a tuple comes back a list)"
-            )
+        applied = self._applied_note(params)
+        if applied is not None:
+            notes.append(applied)
             safety = Safety.REVIEW
 
         # The orchestrator's own request: add `bind=True` and `self` where missing.
@@ -337,11 +325,7 @@ class _Emit(_Messages):
         while lines and lines[0].comment is None:
             lines.pop(0)
         moved[0] = moved[0].with_changes(leading_lines=lines)
-        declared = _globals_used(self.function, moved)
-        if declared:
-            # Without it, an assignment in the callback binds a local of its own and the
-            # module never sees it.
-            moved.insert(0, cst.parse_statement(f"global {', '.join(declared)}\n"))
+        moved = _with_globals(self.function, moved)
         return stub.with_changes(
             decorators=decorators,
             body=body.with_changes(body=moved, footer=body.footer),
@@ -349,15 +333,31 @@ class _Emit(_Messages):
         )
 
 
-def _globals_used(function: cst.FunctionDef, moved: Sequence[cst.BaseStatement]) -> list[str]:
-    """The names the task declares `global` (in a statement that stays in the task) that the
-    moved code mentions, in declaration order."""
+def _with_globals(
+    function: cst.FunctionDef, moved: list[cst.BaseStatement]
+) -> list[cst.BaseStatement]:
+    """The moved code, first declaring `global` the names the task declares global (in a
+    statement that stays in the task) and the moved code mentions: without it, an
+    assignment in the callback binds a local of its own and the module never sees it."""
     names: list[str] = []
     for node in walk(function.body):
         if isinstance(node, cst.Global) and not any(node in walk(s) for s in moved):
             names += [item.name.value for item in node.names if item.name.value not in names]
     used = {n.value for s in moved for n in walk(s) if isinstance(n, cst.Name)}
-    return [name for name in names if name in used]
+    declared = [name for name in names if name in used]
+    if not declared:
+        return moved
+    return [cst.parse_statement(f"global {', '.join(declared)}\n"), *moved]
+
+
+def _check_own_request(tail: Sequence[cst.BaseStatement], task_name: str) -> None:
+    """Refuse a tail that reads the running task without `self` (`current_task`,
+    `<task>.request`): in a callback that is the callback's request."""
+    if reads_own_request(tail, task_name):
+        raise Refused(
+            f"the code after the wait reads the running task (`current_task` or "
+            f"`{task_name}.request`), which in a callback is the callback's; " + _BY_HAND
+        )
 
 
 def _last_callback(celery: CeleryModule, function: cst.FunctionDef) -> cst.FunctionDef | None:

@@ -233,8 +233,8 @@ class _Plans(_Steps):
             self._check_wait_call(site)
             receives = position > 0 and feeds[position - 1]
             steps.append(self._signature(site, immutable=not receives, skip_first=receives))
-            if position > 0:
-                self._note_early_calls(site)
+            if position > 0 and (note := _early_calls(site)) is not None:
+                self.review_notes.append(note)
             wait_index = self._index_of(site.node)
             assert wait_index is not None
             involved += [*self._source_statements(site, wait_index), wait_index]
@@ -252,21 +252,6 @@ class _Plans(_Steps):
         self._set_range(involved)
         self.imports.add("chain")
         return _Chain(steps, value_name, returns)
-
-    def _note_early_calls(self, site: WaitSite) -> None:
-        """A later step's arguments that call something ran, in the original, after the
-        step before had finished (and may read what it wrote); a chain computes them all
-        when it is built, before its first step runs: review."""
-        arguments = site.origin.arguments()
-        assert arguments is not None  # `_signature` refused it otherwise.
-        values = [*arguments.args, *(v for _, v in (*arguments.kwargs, *arguments.options))]
-        calls = [source_text(v) for v in values if any(isinstance(n, cst.Call) for n in walk(v))]
-        if calls:
-            self.review_notes.append(
-                f"{', '.join(f'`{c}`' for c in calls)} now run{'s' if len(calls) == 1 else ''} "
-                "when the chain is built, before its first step, not after the step before "
-                "it: check nothing there reads what an earlier step does"
-            )
 
     def _set_range(self, indices: Sequence[int]) -> None:
         """The statements the chord or chain replaces: `first`..`last`. Statements between
@@ -423,3 +408,20 @@ def _appended_to(loop: cst.For) -> str | None:
     func = small.value.func
     assert isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
     return func.value.value
+
+
+def _early_calls(site: WaitSite) -> str | None:
+    """A later step's arguments that call something ran, in the original, after the step
+    before had finished (and may read what it wrote); a chain computes them all when it is
+    built, before its first step runs: the review note, or None."""
+    arguments = site.origin.arguments()
+    assert arguments is not None  # `_signature` refused it otherwise.
+    values = [*arguments.args, *(v for _, v in (*arguments.kwargs, *arguments.options))]
+    calls = [source_text(v) for v in values if any(isinstance(n, cst.Call) for n in walk(v))]
+    if not calls:
+        return None
+    return (
+        f"{', '.join(f'`{c}`' for c in calls)} now run{'s' if len(calls) == 1 else ''} "
+        "when the chain is built, before its first step, not after the step before it: "
+        "check nothing there reads what an earlier step does"
+    )

@@ -112,9 +112,9 @@ class _Values(_Plans):
         ]
         return {id(n) for statement in moved for n in walk(statement)}
 
-    def _applied_steps_travel(self, params: list[str]) -> list[str]:
-        """The arguments of `.apply()` steps that may not survive JSON unchanged (their
-        source text), for the fix's note; refused when one provably cannot travel."""
+    def _applied_note(self, params: list[str]) -> str | None:
+        """The note naming the arguments of `.apply()` steps that may not survive JSON
+        unchanged, or None; refused when one provably cannot travel."""
         unsure: list[str] = []
         for site in self.shape.waits:
             for value in _applied_arguments(site):
@@ -127,7 +127,15 @@ class _Values(_Plans):
                     )
                 if verdict is not True:
                     unsure.append(source_text(value))
-        return unsure
+        if not unsure:
+            return None
+        one = len(unsure) == 1
+        return (
+            f"{', '.join(f'`{text}`' for text in unsure)}, passed as "
+            f"{'it was' if one else 'they were'} by `.apply()`, now {'goes' if one else 'go'} "
+            f"through the serializer as a step's argument{'' if one else 's'}: check "
+            f"{'it survives' if one else 'they survive'} JSON unchanged (a tuple comes back a list)"
+        )
 
     def _travels(self, value: cst.BaseExpression, params: list[str]) -> bool | str:
         """`_serialisable` for an expression: a name, a JSON literal, or a list or dict
