@@ -274,3 +274,28 @@ def test_apply_step_arguments_that_may_not_survive_json_make_the_fix_review() ->
     )
     assert fixes["plain"].safety is Safety.REVIEW
     assert fixes["plain_names"].safety is Safety.SAFE  # A parameter, a list of literals.
+
+
+def test_a_direct_call_through_a_star_reexporting_package_is_found(tmp_path: Path) -> None:
+    """`from shop.tasks import refresh` where `shop/tasks/__init__.py` re-exports the task
+    module with `from .jobs import *` (a common tasks package): the index does not follow
+    star imports, and the direct call was missed (the fix stayed safe; the test calling
+    `refresh(1)` then got `Ignore`)."""
+    package = tmp_path / "shop" / "tasks"
+    package.mkdir(parents=True)
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("from .jobs import *  # noqa: F403\n")
+    source = _case("replace_task_called_directly_replace").input.read_text()
+    (package / "jobs.py").write_text(source.split("\ndef refresh_now", 1)[0])
+    (tmp_path / "test_jobs.py").write_text(
+        "from shop.tasks import refresh\n\n\ndef test_refresh():\n    assert refresh(1)\n"
+    )
+    result = celerymod("check", "--format", "json", "--strategy", "replace", ".", cwd=tmp_path)
+    fixes = {
+        f["message"].rsplit("inside task `", 1)[1].rstrip("`"): f["fix"]
+        for f in json.loads(result.stdout)["findings"]
+        if f["fix"]["available"]
+    }
+    assert fixes["refresh"]["safety"] == "review"
+    assert fixes["refresh"]["message"].endswith("these call it so: `test_jobs.test_refresh`")
+    assert fixes["rebuild"]["safety"] == "safe"

@@ -447,9 +447,27 @@ class ProjectIndex:
                     caller
                     for entry in self.entries
                     for caller, callee in entry.calls
-                    if caller != own and self.resolve(callee) in (own, f"{own}.run")
+                    if caller != own and self._calls_task(self.resolve(callee), task)
                 }
             )
+        )
+
+    def _calls_task(self, callee: str, task: TaskDefinition) -> bool:
+        """`callee` (resolved) is `task` or its `run`, also through a package above the
+        task's module that re-exports it with `from .orders import *`, which the index does
+        not follow (`shop.tasks.close` for `shop.tasks.orders.close`)."""
+        target = callee.removesuffix(".run")
+        if target == task.qualified_name:
+            return True
+        package, _, name = target.rpartition(".")
+        if name != task.name or not task.qualified_name.startswith(f"{package}."):
+            return False
+        entry = self._modules.get(package)
+        # A name the package binds itself is something else (or a re-export `resolve` follows).
+        return entry is None or not (
+            name in entry.defined
+            or name in {bound for bound, _ in entry.aliases}
+            or any(t.name == name for t in entry.tasks)
         )
 
     def is_app(self, dotted: str) -> bool | None:
