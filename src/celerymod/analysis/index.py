@@ -145,6 +145,7 @@ class CallScan:
     imports: tuple[ast.Import | ast.ImportFrom, ...]  # every import, at any depth
     # The imports inside functions, with the `__qualname__` of the function (as `calls`).
     owned_imports: tuple[tuple[ast.Import | ast.ImportFrom, str], ...] = ()
+    declared_global: frozenset[str] = frozenset()  # every name a `global` statement lists
 
 
 def scan_calls(tree: ast.Module) -> CallScan:
@@ -156,6 +157,7 @@ def scan_calls(tree: ast.Module) -> CallScan:
     dropped: set[int] = set()
     imports: list[ast.Import | ast.ImportFrom] = []
     owned_imports: list[tuple[ast.Import | ast.ImportFrom, str]] = []
+    declared_global: set[str] = set()
 
     def walk(node: ast.AST, owner: str | None) -> None:
         stack: list[object] = [node]
@@ -170,6 +172,8 @@ def scan_calls(tree: ast.Module) -> CallScan:
                 imports.append(current)  # type: ignore[arg-type]
                 if owner is not None:
                     owned_imports.append((current, owner))  # type: ignore[arg-type]
+            elif kind is ast.Global:
+                declared_global.update(current.names)  # type: ignore[attr-defined]
             elif not isinstance(current, ast.AST):
                 continue  # A name in a list field (`global a, b`) or a missing dict key.
             for name in current._fields:  # type: ignore[attr-defined]
@@ -192,7 +196,8 @@ def scan_calls(tree: ast.Module) -> CallScan:
                     walk(member, None)
         else:
             walk(statement, None)
-    found = CallScan(tuple(calls), frozenset(dropped), tuple(imports), tuple(owned_imports))
+    scanned = (tuple(calls), frozenset(dropped), tuple(imports), tuple(owned_imports))
+    found = CallScan(*scanned, frozenset(declared_global))
     _last_scan = (tree, found)
     return found
 
@@ -319,6 +324,9 @@ class IndexEntry:
     task_classes: tuple[str, ...] = ()
     defined: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
+    # Names a function binds at module level through `global` (`def reset(): global stats;
+    # stats = {}`): a new module-level function of that name would be overwritten.
+    declared_global: tuple[str, ...] = ()
     uses: tuple[TaskUse, ...] = ()
     calls: tuple[tuple[str, str], ...] = ()  # (caller, callee): see `function_calls`
 
@@ -441,16 +449,9 @@ class ProjectIndex:
         """The functions of the scanned files (module-level, or methods of module-level
         classes) that call `task` in-process, `task(...)` or `task.run(...)`, sorted."""
         own = task.qualified_name
-        return tuple(
-            sorted(
-                {
-                    caller
-                    for entry in self.entries
-                    for caller, callee in entry.calls
-                    if caller != own and self._calls_task(self.resolve(callee), task)
-                }
-            )
-        )
+        calls = [(c, self.resolve(callee)) for entry in self.entries for c, callee in entry.calls]
+        found = {c for c, callee in calls if c != own and self._calls_task(callee, task)}
+        return tuple(sorted(found))
 
     def _calls_task(self, callee: str, task: TaskDefinition) -> bool:
         """`callee` (resolved) is `task` or its `run`, also through a package above the

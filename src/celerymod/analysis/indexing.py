@@ -115,6 +115,7 @@ class _Module:
             task_classes=tuple(sorted(self._task_classes)),
             defined=tuple(sorted(set(values) - self._apps - self._task_classes)),
             aliases=aliases,
+            declared_global=tuple(sorted(scan_calls(self.tree).declared_global)),
             uses=task_uses(self.tree, self.path, self.module_name, aliases),
             calls=function_calls(self.tree, self.module_name, aliases, self.path),
         )

@@ -314,7 +314,15 @@ class AppsAndTasks(ModuleNames):
             task_classes=tuple(sorted(self.task_classes)),
             defined=tuple(sorted(set(values) - self.apps - self.task_classes)),
             aliases=self.module_aliases,
+            declared_global=self.declared_global,
         )
+
+    @cached_property
+    def declared_global(self) -> tuple[str, ...]:
+        """`IndexEntry.declared_global`: every name a `global` statement lists, sorted."""
+        nodes = walk(self.module)
+        found = {item.name.value for n in nodes if isinstance(n, cst.Global) for item in n.names}
+        return tuple(sorted(found))
 
 
 def _looks_like_app_path(dotted: str) -> bool:

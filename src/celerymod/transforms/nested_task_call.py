@@ -69,8 +69,9 @@ def score_all(ids):
     return [score(i, weight=2) for i in ids]
 ```
 The helper is named after the task without a trailing `_task` (`<task name>_impl` when it has
-none), with `_2`, `_3`, ... when that name is taken in the task's module or is a builtin's
-(`sum_task` gets `sum_2`: a module-level `sum` would shadow the builtin); it is public (no
+none), with `_2`, `_3`, ... when that name is taken in the task's module (also by a
+function's `global` statement) or is a builtin's (`sum_task` gets `sum_2`: a module-level
+`sum` would shadow the builtin); it is public (no
 leading underscore) because other modules import it. The caller's import of the task goes
 when nothing else in the module uses it, and the helper's name joins the imports in isort's
 order. Its parameters, defaults, annotations, docstring and

@@ -44,7 +44,7 @@ def module_names(module: CeleryModule) -> set[str]:
     entry = module.index_entry()
     if entry is not None:
         return entry_names(entry)
-    names = set(module._module_values)
+    names = set(module._module_values) | set(module.declared_global)
     names |= {bound for bound, _ in module.module_aliases}
     return names
 
@@ -56,6 +56,7 @@ def entry_names(entry: IndexEntry) -> set[str]:
         | set(entry.task_classes)
         | {bound for bound, _ in entry.aliases}
         | {task.name for task in entry.tasks}
+        | set(entry.declared_global)
     )
 
 
