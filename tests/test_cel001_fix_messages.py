@@ -289,3 +289,113 @@ def test_a_poll_whose_value_is_not_read_right_after_it_is_review() -> None:
 def test_a_barrier_wait_read_afterwards_keeps_the_get_shapes_safety() -> None:
     assert _fix("wait_barrier_then_result_replace").safety is Safety.SAFE
     assert _fix("wait_barrier_then_result_metadata").safety is Safety.REVIEW
+
+
+def _fixes_by_task(name: str) -> dict[str, FixInfo]:
+    """Each fix of a case with several tasks, by the task its message's callback names."""
+    found = {}
+    for finding in _findings(name):
+        if finding.fix is not None:
+            task = finding.message.rsplit("inside task `", 1)[1].rstrip("`")
+            found[task] = finding.fix
+    return found
+
+
+def test_a_parameter_default_did_not_travel_and_makes_the_fix_review() -> None:
+    """A tuple default comes back from JSON a list (`fields + ("exported",)` raised
+    `TypeError` in the callback on the worker under a fix labelled safe); a parameter the
+    caller always sends stays safe."""
+    fixes = _fixes_by_task("callback_value_is_a_parameter_default_or_rebound_replace")
+    assert set(fixes) == {"export", "export_limited", "export_some"}  # Sets: no fix.
+    assert fixes["export"].safety is Safety.REVIEW
+    assert "`fields` now travels to the callback through the serializer" in (
+        fixes["export"].message
+    )
+    assert fixes["export_limited"].safety is Safety.SAFE
+    assert fixes["export_some"].safety is Safety.SAFE  # `ids = ids or []`: sent, or a list.
+
+
+def test_a_later_step_argument_that_calls_something_makes_the_fix_review() -> None:
+    fixes = _fixes_by_task("sequence_later_step_argument_calls_something_replace")
+    assert fixes["update_shop"].safety is Safety.REVIEW
+    assert "`current_version(shop_id)` now runs when the chain is built, before its first" in (
+        fixes["update_shop"].message
+    )
+    assert fixes["update_shop_pinned"].safety is Safety.SAFE
+
+
+def test_a_task_the_project_calls_directly_gets_a_review_replace_naming_the_callers(
+    tmp_path: Path,
+) -> None:
+    """`self.replace` in a direct call (`refresh(x)`, `refresh.run(x)`) raises `Ignore`: a
+    task the scanned project calls so (here and from another module) gets a review fix that
+    names the callers; `fix --write` leaves it and rewrites the task only dispatched."""
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    source = _case("replace_task_called_directly_replace").input.read_text()
+    (tmp_path / "shop" / "tasks.py").write_text(source)
+    (tmp_path / "shop" / "admin.py").write_text(
+        "from shop.tasks import refresh\n\n\ndef button(shop_id):\n    return refresh(shop_id)\n"
+    )
+    result = celerymod("check", "--format", "json", "--strategy", "replace", ".", cwd=tmp_path)
+    fixes = {
+        f["message"].rsplit("inside task `", 1)[1].rstrip("`"): f["fix"]
+        for f in json.loads(result.stdout)["findings"]
+        if f["fix"]["available"]
+    }
+    assert fixes["refresh"]["safety"] == "review"
+    assert fixes["refresh"]["message"].endswith(
+        "now raises `celery.exceptions.Ignore` from `self.replace` after sending the chain; "
+        "these call it so: `shop.admin.button`, `shop.tasks.Command.handle`, "
+        "`shop.tasks.refresh_now`"
+    ), fixes["refresh"]["message"]
+    assert fixes["rebuild"]["safety"] == "safe"  # Only dispatched, never called directly.
+    celerymod("fix", "--write", "--strategy", "replace", ".", cwd=tmp_path)
+    written = (tmp_path / "shop" / "tasks.py").read_text()
+    assert "def rebuild_finish(" in written and "def refresh_finish(" not in written
+
+
+def test_a_custom_base_class_makes_replace_review() -> None:
+    """Its hooks ran when the task finished; replaced, they run for the callback (on the
+    worker `on_success` saw `sync_finish`; eagerly both ran)."""
+    fix = _fix("task_base_class_hooks_replace")
+    assert fix.safety is Safety.REVIEW
+    assert "the hooks of `base=NotifyingTask` (`on_success`, `after_return`, ...)" in fix.message
+
+
+def test_apply_step_arguments_that_may_not_survive_json_make_the_fix_review() -> None:
+    """`.apply()` passed its arguments as they were; a chain step's go through JSON (a set
+    raised `EncodeError` on the worker, a tuple arrived a list, under fixes labelled safe)."""
+    fixes = _fixes_by_task("apply_step_arguments_now_serialized_replace")
+    assert set(fixes) == {"kinds", "plain", "plain_names"}  # The set: no fix.
+    assert fixes["kinds"].safety is Safety.REVIEW
+    assert '`(x, "a")`, passed as it was by `.apply()`, now goes through the serializer' in (
+        fixes["kinds"].message
+    )
+    assert fixes["plain"].safety is Safety.REVIEW
+    assert fixes["plain_names"].safety is Safety.SAFE  # A parameter, a list of literals.
+
+
+def test_a_direct_call_through_a_star_reexporting_package_is_found(tmp_path: Path) -> None:
+    """`from shop.tasks import refresh` where `shop/tasks/__init__.py` re-exports the task
+    module with `from .jobs import *` (a common tasks package): the index does not follow
+    star imports, and the direct call was missed (the fix stayed safe; the test calling
+    `refresh(1)` then got `Ignore`)."""
+    package = tmp_path / "shop" / "tasks"
+    package.mkdir(parents=True)
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("from .jobs import *  # noqa: F403\n")
+    source = _case("replace_task_called_directly_replace").input.read_text()
+    (package / "jobs.py").write_text(source.split("\ndef refresh_now", 1)[0])
+    (tmp_path / "test_jobs.py").write_text(
+        "from shop.tasks import refresh\n\n\ndef test_refresh():\n    assert refresh(1)\n"
+    )
+    result = celerymod("check", "--format", "json", "--strategy", "replace", ".", cwd=tmp_path)
+    fixes = {
+        f["message"].rsplit("inside task `", 1)[1].rstrip("`"): f["fix"]
+        for f in json.loads(result.stdout)["findings"]
+        if f["fix"]["available"]
+    }
+    assert fixes["refresh"]["safety"] == "review"
+    assert fixes["refresh"]["message"].endswith("these call it so: `test_jobs.test_refresh`")
+    assert fixes["rebuild"]["safety"] == "safe"

@@ -227,3 +227,24 @@ def test_two_file_change_refused_with_n_leaves_both_files(tmp_path: Path) -> Non
     child.close()
     assert child.exitstatus == 0
     assert _tree(project) == before
+
+
+def test_code_between_the_dispatch_and_the_wait_makes_the_fix_review() -> None:
+    """With code between `res = t.delay(x)` and `res.get()`, the helper runs (and fails)
+    where the task was sent, before that code: on a failure the code between no longer
+    runs (seen on the worker: its side effect was lost, under a fix labelled safe).
+    Adjacent, they merge into one call and nothing moves."""
+    from celerymod import engine
+    from fixture_cases import cases
+
+    case = next(c for c in cases() if c.name == "same_file_dispatch_then_wait_merged")
+    result = engine.process(case.input.read_bytes(), case.input.name, case.config())
+    fixes = {
+        f.message.rsplit("inside task `", 1)[1].rstrip("`"): f.fix
+        for f in result.findings
+        if f.fix is not None
+    }
+    assert fixes["total"].safety.value == "safe"
+    assert fixes["total3"].safety.value == "safe"
+    assert fixes["total2"].safety.value == "review"
+    assert "now runs where the task was sent (line 22)" in fixes["total2"].message

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from keyword import iskeyword
 
 import libcst as cst
 
@@ -124,13 +125,16 @@ def _is_none(node: cst.BaseExpression) -> bool:
 def _literal_keywords(
     node: cst.BaseExpression,
 ) -> tuple[tuple[str, cst.BaseExpression], ...] | None:
-    """`{"a": x}` or `dict(a=x)` as pairs; None when the keys are not all string literals."""
+    """`{"a": x}` or `dict(a=x)` as pairs; None when the keys are not all string literals
+    that can be keyword arguments."""
     pairs: list[tuple[str, cst.BaseExpression]] = []
     if isinstance(node, cst.Dict):
         for element in node.elements:
             key = _string_value(element.key) if isinstance(element, cst.DictElement) else None
             if key is None or not isinstance(element, cst.DictElement):
                 return None
+            if not key.isidentifier() or iskeyword(key):
+                return None  # `f(**{"class": 1})` cannot be spelled `f(class=1)`.
             pairs.append((key, element.value))
         return tuple(pairs)
     if isinstance(node, cst.Call) and _attribute_chain(node.func) == ["dict"]:

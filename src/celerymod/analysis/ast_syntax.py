@@ -11,6 +11,8 @@ import re
 import tokenize
 from collections.abc import Iterator
 
+from celerymod.analysis.known import CURRENT_TASK, OWN_TASK_ATTRIBUTES
+
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 NEWLINE = re.compile(r"\r\n|\r|\n")
 _SPACE = " \t\x0c"
@@ -210,6 +212,23 @@ def uses_first_parameter(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bo
     return any(
         name in identifiers(node) for statement in function.body for node in ast.walk(statement)
     )
+
+
+def reads_own_request(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """True when the body reads the running task without `self`: `current_task`, or the
+    task by its own name (`known.OWN_TASK_ATTRIBUTES`). As `syntax.reads_own_request`."""
+    for statement in function.body:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and node.id == CURRENT_TASK:
+                return True
+            if isinstance(node, ast.Attribute) and (
+                node.attr == CURRENT_TASK
+                or node.attr in OWN_TASK_ATTRIBUTES
+                and isinstance(node.value, ast.Name)
+                and node.value.id == function.name
+            ):
+                return True
+    return False
 
 
 def identifiers(node: ast.AST) -> tuple[str, ...]:

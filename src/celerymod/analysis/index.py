@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePath
 
+from celerymod.analysis.call_scan import scan_calls
+
 # A file none of these occur in defines no task and no app, and reads no task's result: it
 # is not parsed for the index. `celery` catches the re-export of Celery's documented Django
 # layout, `from .celery import app as celery_app` in a package's `__init__.py`; `delay` and
@@ -102,9 +104,13 @@ class TaskDefinition:
     path: str
     line: int
     column: int
-    # A `bind=True` task whose body reads its first parameter (`self`): CEL002 cannot move
-    # that body into a plain function.
+    # A `bind=True` task whose body reads its first parameter (`self`), or any task whose
+    # body reads the running task another way (`current_task`, `<its name>.request`):
+    # CEL002 cannot move that body into a plain function.
     uses_self: bool = False
+    # The decorators below the task decorator (their dotted names, `?` for other
+    # expressions): they wrapped the body, and may change what arguments it takes.
+    stacked: tuple[str, ...] = ()
 
     def option(self, keyword: str) -> str | None:
         """The source text of one decorator option (`"3"` for `max_retries=3`), or None."""
@@ -127,116 +133,6 @@ class TaskUse:
     line: int
     column: int
     how: str
-
-
-@dataclass(frozen=True)
-class CallScan:
-    """One walk of a module's tree, shared by `task_uses`, `function_calls` and the index
-    pass (`ast.walk` is pure Python and was most of the pass's time, walked four times)."""
-
-    # Every call, with the `__qualname__` of the module-level function (or method of a
-    # module-level class) it sits in, None elsewhere.
-    calls: tuple[tuple[ast.Call, str | None], ...]
-    dropped: frozenset[int]  # ids of the values of expression statements
-    imports: tuple[ast.Import | ast.ImportFrom, ...]  # every import, at any depth
-    # The imports inside functions, with the `__qualname__` of the function (as `calls`).
-    owned_imports: tuple[tuple[ast.Import | ast.ImportFrom, str], ...] = ()
-
-
-def scan_calls(tree: ast.Module) -> CallScan:
-    """The `CallScan` of `tree`, computed once for the latest tree."""
-    global _last_scan
-    if _last_scan is not None and _last_scan[0] is tree:
-        return _last_scan[1]
-    calls: list[tuple[ast.Call, str | None]] = []
-    dropped: set[int] = set()
-    imports: list[ast.Import | ast.ImportFrom] = []
-    owned_imports: list[tuple[ast.Import | ast.ImportFrom, str]] = []
-
-    def walk(node: ast.AST, owner: str | None) -> None:
-        stack: list[object] = [node]
-        while stack:
-            current = stack.pop()
-            kind = type(current)
-            if kind is ast.Call:
-                calls.append((current, owner))  # type: ignore[arg-type]
-            elif kind is ast.Expr:
-                dropped.add(id(current.value))  # type: ignore[attr-defined]
-            elif kind is ast.Import or kind is ast.ImportFrom:
-                imports.append(current)  # type: ignore[arg-type]
-                if owner is not None:
-                    owned_imports.append((current, owner))  # type: ignore[arg-type]
-            elif not isinstance(current, ast.AST):
-                continue  # A name in a list field (`global a, b`) or a missing dict key.
-            for name in current._fields:  # type: ignore[attr-defined]
-                value = getattr(current, name, None)
-                if type(value) is list:
-                    stack.extend(value)
-                elif isinstance(value, ast.AST) and name != "ctx":
-                    stack.append(value)
-
-    def walk_function(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: str) -> None:
-        start = len(calls)
-        walk(function, owner)
-        unused = _unused_nested_defs(function)
-        if unused:
-            # A `def` inside the function that nothing in it names never runs as part of
-            # it: its calls are no edges of the call graph (still calls, for `task_uses`).
-            inside = {id(n) for d in unused for n in ast.walk(d) if isinstance(n, ast.Call)}
-            calls[start:] = [(c, None if id(c) in inside else o) for c, o in calls[start:]]
-
-    for statement in tree.body:
-        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-            walk_function(statement, statement.name)
-        elif isinstance(statement, ast.ClassDef):
-            for part in (*statement.decorator_list, *statement.bases, *statement.keywords):
-                walk(part, None)
-            for member in statement.body:
-                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
-                    walk_function(member, f"{statement.name}.{member.name}")
-                else:
-                    walk(member, None)
-        else:
-            walk(statement, None)
-    found = CallScan(tuple(calls), frozenset(dropped), tuple(imports), tuple(owned_imports))
-    _last_scan = (tree, found)
-    return found
-
-
-_last_scan: tuple[ast.Module, CallScan] | None = None
-
-
-def _unused_nested_defs(
-    function: ast.FunctionDef | ast.AsyncFunctionDef,
-) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
-    """The `def`s nested in `function` whose name its code never reads outside their own
-    body (defined, never called, returned or passed on). Only functions holding a nested
-    `def` pay for the extra walks."""
-    nested = [
-        node
-        for node in ast.walk(function)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not function
-    ]
-    if not nested:
-        return []
-    loads: dict[str, int] = {}
-    for node in ast.walk(function):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
-            loads[node.id] = loads.get(node.id, 0) + 1
-    unused = []
-    for definition in nested:
-        if definition.decorator_list:
-            continue  # A decorator may register it (`@app.task`, `@receiver(...)`).
-        own = sum(
-            1
-            for node in ast.walk(definition)
-            if isinstance(node, ast.Name)
-            and node.id == definition.name
-            and not isinstance(node.ctx, ast.Store)
-        )
-        if loads.get(definition.name, 0) == own:
-            unused.append(definition)
-    return unused
 
 
 def task_uses(
@@ -358,6 +254,9 @@ class IndexEntry:
     task_classes: tuple[str, ...] = ()
     defined: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
+    # Names a function binds at module level through `global` (`def reset(): global stats;
+    # stats = {}`): a new module-level function of that name would be overwritten.
+    declared_global: tuple[str, ...] = ()
     uses: tuple[TaskUse, ...] = ()
     calls: tuple[tuple[str, str], ...] = ()  # (caller, callee): see `function_calls`
 
@@ -474,6 +373,32 @@ class ProjectIndex:
             for entry in self.entries
             for use in entry.uses
             if use.target == registered or self.resolve(use.target) == task.qualified_name
+        )
+
+    def direct_callers(self, task: TaskDefinition) -> tuple[str, ...]:
+        """The functions of the scanned files (module-level, or methods of module-level
+        classes) that call `task` in-process, `task(...)` or `task.run(...)`, sorted."""
+        own = task.qualified_name
+        calls = [(c, self.resolve(callee)) for entry in self.entries for c, callee in entry.calls]
+        found = {c for c, callee in calls if c != own and self._calls_task(callee, task)}
+        return tuple(sorted(found))
+
+    def _calls_task(self, callee: str, task: TaskDefinition) -> bool:
+        """`callee` (resolved) is `task` or its `run`, also through a package above the
+        task's module that re-exports it with `from .orders import *`, which the index does
+        not follow (`shop.tasks.close` for `shop.tasks.orders.close`)."""
+        target = callee.removesuffix(".run")
+        if target == task.qualified_name:
+            return True
+        package, _, name = target.rpartition(".")
+        if name != task.name or not task.qualified_name.startswith(f"{package}."):
+            return False
+        entry = self._modules.get(package)
+        # A name the package binds itself is something else (or a re-export `resolve` follows).
+        return entry is None or not (
+            name in entry.defined
+            or name in {bound for bound, _ in entry.aliases}
+            or any(t.name == name for t in entry.tasks)
         )
 
     def is_app(self, dotted: str) -> bool | None:

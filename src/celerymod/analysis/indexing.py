@@ -30,9 +30,11 @@ from celerymod.analysis.ast_syntax import (
     definitions,
     has_run,
     module_level,
+    reads_own_request,
     target_names,
     uses_first_parameter,
 )
+from celerymod.analysis.call_scan import scan_calls
 from celerymod.analysis.index import (
     IndexEntry,
     TaskDefinition,
@@ -40,7 +42,6 @@ from celerymod.analysis.index import (
     function_calls,
     import_pairs,
     package_of,
-    scan_calls,
     task_uses,
 )
 from celerymod.analysis.known import (
@@ -114,6 +115,7 @@ class _Module:
             task_classes=tuple(sorted(self._task_classes)),
             defined=tuple(sorted(set(values) - self._apps - self._task_classes)),
             aliases=aliases,
+            declared_global=tuple(sorted(scan_calls(self.tree).declared_global)),
             uses=task_uses(self.tree, self.path, self.module_name, aliases),
             calls=function_calls(self.tree, self.module_name, aliases, self.path),
         )
@@ -305,7 +307,8 @@ class _Module:
             decorator=self._source.decorator(decorator),
             kind="function",
             registered=registered,
-            uses_self=bind and uses_first_parameter(node),
+            uses_self=bind and uses_first_parameter(node) or reads_own_request(node),
+            stacked=_stacked(node, decorator),
         )
 
     def _class_task(self, node: ast.ClassDef, qualname: str) -> TaskDefinition:
@@ -342,6 +345,7 @@ class _Module:
         kind: str,
         registered: str | None,
         uses_self: bool,
+        stacked: tuple[str, ...] = (),
     ) -> TaskDefinition:
         qualified = f"{self.module_name}.{qualname}"
         line, column = self._source.name_position(node)
@@ -358,6 +362,7 @@ class _Module:
             line=line,
             column=column,
             uses_self=uses_self,
+            stacked=stacked,
         )
 
     @cached_property
@@ -377,3 +382,13 @@ def _looks_like_app_path(dotted: str) -> bool:
         or parts[-1].endswith("app")
         or any(part.endswith("worker") for part in parts[:-1])
     )
+
+
+def _stacked(node: ast.FunctionDef | ast.AsyncFunctionDef, decorator: ast.expr) -> tuple[str, ...]:
+    """`TaskDefinition.stacked`: the decorators below `decorator`, as `syntax.stacked`."""
+    below = node.decorator_list[node.decorator_list.index(decorator) + 1 :]
+    names = []
+    for expression in below:
+        chain = attribute_chain(expression.func if isinstance(expression, ast.Call) else expression)
+        names.append(".".join(chain) if chain else "?")
+    return tuple(names)

@@ -91,3 +91,11 @@ def unscanned_task_class(dotted: str) -> bool:
         and not dotted.startswith("celery.")
         and dotted.partition(".")[0] not in NON_CELERY_PACKAGES
     )
+
+
+# What a task's code reads of the running task other than through `self` (which `bind=True`
+# gives): Celery's `current_task` (`celery.current_task`, `app.current_task`), or the
+# task object by its own name (`sync.request.id`, `sync.update_state(...)`). Moved into
+# another task (a callback) or called in-process (a helper), these read another request.
+OWN_TASK_ATTRIBUTES = frozenset({"request", "update_state", "retry", "replace", "send_event"})
+CURRENT_TASK = "current_task"

@@ -4,12 +4,31 @@ source text, the statements of a body.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import libcst as cst
 from libcst._metadata_dependent import LazyValue
 
-from celerymod.analysis.known import NON_CELERY_PACKAGES
+from celerymod.analysis.known import CURRENT_TASK, NON_CELERY_PACKAGES, OWN_TASK_ATTRIBUTES
+
+
+def reads_own_request(nodes: Iterable[cst.CSTNode], task_name: str) -> bool:
+    """True when code (`nodes`) of the task `task_name` reads the running task without
+    `self`: `current_task`, or the task by its own name (`known.OWN_TASK_ATTRIBUTES`)."""
+    for top in nodes:
+        stack = [top]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Name) and node.value == CURRENT_TASK:
+                return True
+            if isinstance(node, cst.Attribute) and (
+                node.attr.value in OWN_TASK_ATTRIBUTES
+                and isinstance(node.value, cst.Name)
+                and node.value.value == task_name
+            ):
+                return True
+            stack.extend(node.children)
+    return False
 
 
 def _unwrap(value: object) -> object:

@@ -26,6 +26,7 @@ from celerymod.analysis.syntax import (
     _keyword,
     _non_celery,
     _string_value,
+    reads_own_request,
     source_text,
 )
 from celerymod.analysis.task_gate import may_define_tasks
@@ -201,7 +202,12 @@ class AppsAndTasks(ModuleNames):
         definition = self._make_definition(
             node, node.name.value, bind, options, source_text(target), "function", registered
         )
-        return replace(definition, uses_self=bind and _uses_first_parameter(node))
+        uses_self = bind and _uses_first_parameter(node)
+        return replace(
+            definition,
+            uses_self=uses_self or reads_own_request([node.body], node.name.value),
+            stacked=_stacked(node, decorator),
+        )
 
     def _make_definition(
         self,
@@ -308,7 +314,15 @@ class AppsAndTasks(ModuleNames):
             task_classes=tuple(sorted(self.task_classes)),
             defined=tuple(sorted(set(values) - self.apps - self.task_classes)),
             aliases=self.module_aliases,
+            declared_global=self.declared_global,
         )
+
+    @cached_property
+    def declared_global(self) -> tuple[str, ...]:
+        """`IndexEntry.declared_global`: every name a `global` statement lists, sorted."""
+        nodes = walk(self.module)
+        found = {item.name.value for n in nodes if isinstance(n, cst.Global) for item in n.names}
+        return tuple(sorted(found))
 
 
 def _looks_like_app_path(dotted: str) -> bool:
@@ -333,6 +347,18 @@ def _registered_instance(value: cst.CSTNode) -> cst.Call | None:
     if isinstance(func, cst.Name):
         return value
     return None
+
+
+def _stacked(function: cst.FunctionDef, decorator: cst.Decorator) -> tuple[str, ...]:
+    """`TaskDefinition.stacked`: the decorators below `decorator`, by their dotted names."""
+    below = list(function.decorators)
+    below = below[below.index(decorator) + 1 :]
+    names = []
+    for item in below:
+        target = item.decorator
+        chain = _attribute_chain(target.func if isinstance(target, cst.Call) else target)
+        names.append(".".join(chain) if chain else "?")
+    return tuple(names)
 
 
 def _uses_first_parameter(function: cst.FunctionDef) -> bool:

@@ -169,8 +169,8 @@ class Waits(ResultEvidence):
         """Whether the result `call` waits on is known to be ready when it runs: inside
         `if res.ready():` (or `.successful()` / `.failed()`, alone or in an `and`), or after
         `if not res.ready(): raise ...` / `return ...` (the retry-until-ready pattern) or a
-        `while not res.ready():` loop earlier in the same block, with no rebinding of `res`
-        in between. Such a wait cannot block (Celery's guard still raises first).
+        `while not res.ready():` loop earlier in the same block that no `break` leaves (a
+        deadline), with no rebinding of `res` in between. Such a wait cannot block (Celery's guard still raises first).
 
         An `if` whose test or body binds `res` anywhere (`res = child.delay(x)` before the
         wait, `:=` in the test, a loop that rebinds it) proves nothing: the wait may be on
@@ -204,7 +204,8 @@ class Waits(ResultEvidence):
             ):
                 continue
             if isinstance(previous, cst.While):
-                return True
+                # A `break` leaves with the result maybe still running (a deadline).
+                return not _breaks_out(previous)
             assert isinstance(previous, cst.If)
             body = previous.body
             last = body.body[-1] if isinstance(body, cst.IndentedBlock) and body.body else None
@@ -364,6 +365,24 @@ def _tests_ready(test: cst.BaseExpression, name: str) -> bool:
         and isinstance(test.func.value, cst.Name)
         and test.func.value.value == name
     )
+
+
+def _breaks_out(loop: cst.While) -> bool:
+    """Whether a `break` of `loop` itself (not of a loop, function or class inside it) can
+    end it, instead of its condition."""
+    pending: list[cst.CSTNode] = [loop.body]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Break):
+            return True
+        if isinstance(node, cst.For | cst.While):
+            # A `break` in its body is its own; one in its `else` (or its header) is ours.
+            pending.extend(c for c in node.children if c is not node.body)
+            continue
+        if isinstance(node, cst.FunctionDef | cst.ClassDef | cst.Lambda):
+            continue
+        pending.extend(node.children)
+    return False
 
 
 def _rebinds(statement: cst.CSTNode, name: str) -> bool:

@@ -56,8 +56,9 @@ Django row polled the same way is not a result.
 
 **Waits on a result known to be ready.** Inside `if res.ready():` (or `.successful()`,
 alone or in an `and`), or after `if not res.ready(): raise self.retry(...)` / `return` or a
-`while not res.ready():` loop in the same block (with no rebinding of `res` between), the
-wait cannot block, but Celery's guard raises before it looks: the fix adds
+`while not res.ready():` loop in the same block that only its condition ends (no `break`
+at a deadline, which leaves with the result maybe running), with no rebinding of `res`
+between, the wait cannot block, but Celery's guard raises before it looks: the fix adds
 `disable_sync_subtasks=False` to that wait (**safe**: the value and the exception are the
 same, as the worker tests show). Such a wait that already passes it is not a finding. The
 keyword exists since Celery 4 (Celery 3 only warned about such waits): a project still on
@@ -227,7 +228,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   argument (and used nowhere else). Never `.s()` for an independent step: `chain(a.s(),
   b.s(y))` calls `b(result_of_a, y)`. The first step is `.si()`: nothing precedes it.
 - **The code after the wait** (the tail) moves, verbatim with its comments, into a new task
-  `<task>_finish` (`_finish_2`, ... if taken) defined right after the orchestrator with the
+  `<task>_finish` (`_finish_2`, ... if the module binds that name or a scanned task
+  already registers under the callback's name) defined right after the orchestrator with the
   orchestrator's own decorator (a registered `name="x"` becomes `name="x_finish"`; any other
   `name=`, a constant or an f-string, is not copied and the callback keeps Celery's default
   name, the fix being offered only when the task's name provably differs from it), and the
@@ -238,7 +240,8 @@ strategies (`--strategy` or `strategy =` in `[tool.celerymod]`):
   the tail reads that the task bound before the wait (parameters, earlier assignments: libcst
   scope analysis), unless a `name = ...` of the tail binds it first; they are passed
   explicitly: `<task>_finish.s(a, b)`. A tail that does not
-  read the waited value gets `.si(a, b)`. If the orchestrator is `bind=True`, so is the
+  read the waited value gets `.si(a, b)`. A module global the task declares `global` and
+  the tail uses is declared `global` in the callback too (its assignments reach the module). If the orchestrator is `bind=True`, so is the
   callback, which then takes `self` first. A tail that is only `return <waited value>` needs
   no callback: the chord's, group's or chain's own result is that value.
 - **Strategy `metadata`** (the default): the task dispatches the canvas and returns where a
@@ -289,8 +292,9 @@ instance: pass its id); a group dispatched with options; a wait whose value is u
 condition inside a larger expression; a loop body that does more than `out.append(<wait>)`;
 statements between the dispatches and the waits that use their names or may leave the task
 (`return`, `raise`); a tail that reads `self` (its request belongs to the
-orchestrator), reads the dispatched result object itself other than its value (`r.id`,
-`r.status` after the wait), binds it again, reads an intermediate step's result
+orchestrator) or the running task another way (`current_task`, `<task>.request`), reads the
+dispatched result object itself other than its value (`r.id`, `r.status` after the wait),
+binds it again, reads an intermediate step's result
 (a chain hands on only the last one), returns from inside a loop, yields, or uses a function
 defined inside the task; a task whose `name=` celerymod cannot follow (an attribute, an
 imported constant, `**options`) or that could equal the callback's default name (the chord
@@ -395,10 +399,27 @@ after the loop runs first failed the original the same way.
   - the waits were under a workaround (`allow_join_result()`, `disable_sync_subtasks=False`):
     under `task_always_eager`, `.delay()` of the task now raises Celery's guard;
   - a value passed to the callback may not survive JSON unchanged: it is neither a task
-    parameter nor bound only to JSON-stable literals (`start_time = datetime.now()`, a tuple,
+    parameter the caller sent (a default did not travel, nor does a value the task binds to
+    it again) nor bound only to JSON-stable literals (`start_time = datetime.now()`, a tuple,
     which comes back a list); the message names each one. A value that provably cannot
     travel (a set, a generator, a lambda, a Django model instance from
     `Model.objects.get(...)`) gets no fix: the message says to pass an id or a list instead;
+  - a step was `t.apply(...)`, which ran the task in this process with its arguments as
+    they were: a chain step's arguments go through the serializer, so one that may not
+    survive JSON unchanged (a tuple, an expression celerymod cannot follow) is named, and
+    one that cannot travel at all (a set) gets no fix;
+  - a later step's argument calls something (`publish.delay(shop_id, current_version(shop_id))`):
+    the original called it after the step before had run, a chain computes every step's
+    arguments when it is built, before its first step;
+  - the scanned project calls the task directly (`refresh(x)` or `refresh.run(x)` in a
+    function or a method: a management command, a test): that ran the body in the caller's
+    process, where the waits worked (Celery's guard runs only in a worker), and
+    `self.replace` there sends the chain and raises `celery.exceptions.Ignore`. The message
+    names the callers; a direct call from code celerymod did not scan, or from module-level
+    code, breaks the same way;
+  - the task has a custom `base=` class: its hooks (`on_success`, `after_return`, ...) no
+    longer run when the task finishes on a worker (it is replaced), and the callback, which
+    copies the decorator, runs them instead (under `task_always_eager` both do);
   - a task that returned nothing would now return the subtasks' result;
   - a wait had a timeout (`get(timeout=30)`): a chord or chain has no deadline, so the
     message says the timeout is dropped;
@@ -442,8 +463,8 @@ from celerymod.transforms.blocking_subtask_wait_fix.findings import (
     wait_help,
     wait_message,
 )
+from celerymod.transforms.blocking_subtask_wait_fix.ready import ready_fix
 from celerymod.transforms.blocking_subtask_wait_fix.sites import (
-    ready_fix,
     reported_waits,
     rewritable_waits,
     suppressed_site,

@@ -15,10 +15,13 @@ in different branches of one `if` are apart: a single waited call in each branch
 CEL002's, as it would be alone in the task.
 
 Left to CEL001, whose message says why: a `bind=True` task whose body uses `self` (its
-request, retries or state have no meaning in a plain function), a class-based task, a task
+request, retries or state have no meaning in a plain function) and any task whose body
+reads the running task another way (`current_task`, `score_task.request`), a class-based task, a task
 defined outside the scanned paths, a task built by a factory or assigned dynamically
-(`score_task = app.task(score)`), a result used for more than the one wait, and `**options` in an
-`apply_async` call (arguments and dispatch options cannot be told apart).
+(`score_task = app.task(score)`), a result used for more than the one wait, `**options` in an
+`apply_async` call (arguments and dispatch options cannot be told apart), and a task in
+the caller's own module whose helper name the calling function binds locally (`score = 0`
+before `score += score_task.delay(i).get()`: the call `score(i)` would reach the local).
 
 ## Why is this bad?
 A task that sends another task through the broker and waits for it holds a worker process
@@ -66,19 +69,27 @@ def score_all(ids):
     return [score(i, weight=2) for i in ids]
 ```
 The helper is named after the task without a trailing `_task` (`<task name>_impl` when it has
-none), with `_2`, `_3`, ... when that name is taken in the task's module; it is public (no
+none), with `_2`, `_3`, ... when that name is taken in the task's module (also by a
+function's `global` statement) or is a builtin's (`sum_task` gets `sum_2`: a module-level
+`sum` would shadow the builtin); it is public (no
 leading underscore) because other modules import it. The caller's import of the task goes
 when nothing else in the module uses it, and the helper's name joins the imports in isort's
 order. Its parameters, defaults, annotations, docstring and
 comments move with the body, and so do the decorators listed below the task decorator (they
 wrapped the body: `@shared_task` then `@with_session`). A `bind=True` task that does not use
-`self` gets a helper without the `self` parameter. The call passes the same arguments:
+`self` gets a helper without the `self` parameter. A task of the caller's module that
+already is such a wrapper (its whole body `return _score(item_id, weight)`, its own
+parameters passed on unchanged, `_score` taking the same parameters and defaults) is called
+through `_score` directly; one whose call maps
+them (`_score(item_id, weight=3)`) is extracted like any other. The call passes the same arguments:
 `delay(*a, **k)`, `apply_async(args=..., kwargs=...)` / `apply(...)` (literal or names,
-spread with `*`/`**`), `.s(...).delay()`. The helper is imported where the caller imports
+spread with `*`/`**`, as `*(args or ())` / `**(kwargs or {})` unless they are displays
+or names bound only to displays: Celery takes None for either), `.s(...).delay()`. The helper is imported where the caller imports
 the task (added to that `from ... import`, relative imports stay relative; a new
 `from <module> import helper` when the task came through a re-export), or reached as
 `module.helper` when the caller names the task through its module; under an alias
-(`score as score_2`) when the caller's module binds that name already. One fix edits both
+(`score as score_2`) when the caller's module or the calling function binds that name
+already. One fix edits both
 files and is one change in the diff and in `fix --interactive`; several callers of one task
 extract it once.
 
@@ -86,7 +97,10 @@ extract it once.
 Safe only when nothing but the broker round trip is lost: the call has no dispatch options,
 the wait no arguments, and the called task no decorator options besides `name=` and
 `bind=True` (the wrapper keeps its name; a `bind` task whose body uses `self` is not
-extracted). The body then runs in the calling worker process instead of another one, with the
+extracted) and no decorators below its task decorator: those move into the helper with the
+body while the wrapper repeats the body's parameters, so one that supplies or changes
+arguments (`@with_session` passing a session) leaves the wrapper with a signature its
+callers do not send (review, the decorators named). The body then runs in the calling worker process instead of another one, with the
 same arguments, and returns the same value (exceptions propagate as they did through
 `.get()`).
 
@@ -109,6 +123,10 @@ Review, with each lost option named in the fix's message, when:
   retry options, `ignore_result`, `serializer`, ...;
 - the wait has arguments (`.get(timeout=30)`, `propagate=False`): a timeout no longer bounds
   the call, and the other arguments no longer apply.
+- code runs between the dispatch and the wait (`res = t.delay(x)`, `log(...)`, then
+  `res.get()`): the body now runs where the task was sent, before that code, so a failure of
+  the task no longer lets that code run (it raised at the wait). Adjacent, the two become one
+  call and nothing moves.
 
 A task routed to its own queue usually needs its own workers: a GPU box, a host with the
 credentials, a pool sized for slow I/O, a concurrency of one for work that must not overlap.
@@ -155,8 +173,10 @@ class Checker(BaseChecker):
         metadata = wrapper.resolve_many(METADATA)
         celery = CeleryModule.from_context(wrapper.module, metadata, context)
         task = next((t for t in celery.tasks if t.definition.qualified_name == qualified), None)
-        if task is None or edits.wrapped_helper(task, wrapper.module) is not None:
+        if task is None or edits.wrapped_helper(task, wrapper.module) == helper:
             return None  # Gone, or already extracted (by this file's own fix).
+        # A task that wraps a helper of another name (`return _score(x)`) is extracted all
+        # the same: the caller imports `helper`, which must exist.
         return Fix(
             message=f"move the body of task `{task.name}` into `{helper}`",
             safety=Safety.SAFE,
@@ -177,9 +197,26 @@ def _message(plan: Plan) -> str:
 
 def _safety(plan: Plan) -> Safety:
     """Safe only when nothing of the dispatch, the wait or the task's options is lost."""
-    if plan.options or plan.lost or plan.wait_options:
+    if plan.options or plan.lost or plan.wait_options or _stacked_note(plan):
+        return Safety.REVIEW
+    if plan.moved_ahead is not None:
         return Safety.REVIEW
     return Safety.SAFE
+
+
+def _stacked_note(plan: Plan) -> str:
+    """The decorators below the task decorator move with the body into the helper, and the
+    wrapper repeats the body's own parameters: a decorator that supplies or changes
+    arguments (`@with_session` passing a session) leaves the wrapper with a signature the
+    task's callers do not send."""
+    if plan.already_extracted or not plan.callee.stacked:
+        return ""
+    names = ", ".join(f"`@{name}`" for name in plan.callee.stacked)
+    return (
+        f"{names} move{'s' if len(plan.callee.stacked) == 1 else ''} into `{plan.helper}` "
+        f"with the body, and the wrapper `{plan.callee.name}` repeats the body's parameters: "
+        "check no decorator supplies or changes arguments, or its other callers break"
+    )
 
 
 def _fix(plan: Plan) -> Fix:
@@ -204,6 +241,14 @@ def _fix(plan: Plan) -> Fix:
     if plan.wait_options:
         waited = ", ".join(f"`{text}`" for text in plan.wait_options)
         parts.append(f"the wait's {waited} no longer applies: nothing bounds the call")
+    if _stacked_note(plan):
+        parts.append(_stacked_note(plan))
+    if plan.moved_ahead is not None:
+        parts.append(
+            f"the body now runs where the task was sent (line {plan.moved_ahead}), before the "
+            "code between that and the wait, which a failure of the task no longer lets run "
+            "(it raised at the wait)"
+        )
     replacements: list[tuple[cst.CSTNode, Replacement]] = list(
         plan.site_edits
     )

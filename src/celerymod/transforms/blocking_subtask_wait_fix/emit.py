@@ -10,9 +10,9 @@ from libcst.codemod.visitors import ImportItem
 
 from celerymod.analysis.known import TASK_DECORATORS
 from celerymod.analysis.module import CeleryModule
-from celerymod.analysis.syntax import describe
+from celerymod.analysis.syntax import describe, reads_own_request
 from celerymod.model import Safety, Strategy
-from celerymod.transforms.base import Fix, Replacement, with_keyword
+from celerymod.transforms.base import Fix, Replacement, walk, with_keyword
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     Refused,
@@ -51,27 +51,13 @@ class _Emit(_Messages):
         if plan.returns_value and tail:
             raise Refused("statements follow the `return` of the wait; " + _BY_HAND)
         _check_tail(tail)
+        _check_own_request(tail, function.name.value)
         wanted, in_range = self._tail_names(after)
         intermediates: set[str] = getattr(self, "intermediates", set())
         params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
         bind = self.task.definition.bind
         self_name = params[0] if bind and params else None
-        for name in wanted:
-            if name == self_name:
-                raise Refused(
-                    f"the code after the wait reads `{name}`, the task's own request; a "
-                    "callback runs as another task: " + _BY_HAND
-                )
-            if name in intermediates:
-                raise Refused(
-                    f"the code after the waits uses `{name}`, the result of an earlier step, "
-                    "and a chain hands only the last result on; " + _BY_HAND
-                )
-            if name in in_range and name != value:
-                raise Refused(
-                    f"the code after the wait uses `{name}`, the dispatched work itself; "
-                    + _BY_HAND
-                )
+        _check_tail_names(wanted, self_name, intermediates, in_range, value)
         extras = [n for n in wanted if n != value]
         if self.branch is not None:
             self._bound_on_branch(extras)
@@ -112,6 +98,8 @@ class _Emit(_Messages):
             notes.append(_MOVES + " and stays in place for the others")
         if callback:
             new_function_name = _fresh(f"{function.name.value}_finish", module_names)
+            while self._registered_elsewhere(new_function_name):
+                new_function_name = _fresh(f"{function.name.value}_finish", module_names)
             method = "s" if uses_value else "si"
             callback_sig = f"{new_function_name}.{method}({', '.join(extras)})"
             verdicts = {n: self._serialisable(n, params) for n in extras}
@@ -136,6 +124,10 @@ class _Emit(_Messages):
         elif not returns_value and not literal_return and self.strategy is Strategy.REPLACE:
             notes.append("the task now returns the subtasks' result where it returned None")
             review.append(notes[-1])
+            safety = Safety.REVIEW
+        applied = self._applied_note(params)
+        if applied is not None:
+            notes.append(applied)
             safety = Safety.REVIEW
 
         # The orchestrator's own request: add `bind=True` and `self` where missing.
@@ -325,7 +317,9 @@ class _Emit(_Messages):
         assert isinstance(body, cst.IndentedBlock)
         return stub.with_changes(
             decorators=decorators,
-            body=body.with_changes(body=_comments_kept(tail), footer=body.footer),
+            body=body.with_changes(
+                body=_with_globals(self.function, _comments_kept(tail)), footer=body.footer
+            ),
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
         )
 
@@ -339,6 +333,59 @@ def _comments_kept(tail: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]
         lines.pop(0)
     moved[0] = moved[0].with_changes(leading_lines=lines)
     return moved
+
+
+def _with_globals(
+    function: cst.FunctionDef, moved: list[cst.BaseStatement]
+) -> list[cst.BaseStatement]:
+    """The moved code, first declaring `global` the names the task declares global (in a
+    statement that stays in the task) and the moved code mentions: without it, an
+    assignment in the callback binds a local of its own and the module never sees it."""
+    names: list[str] = []
+    for node in walk(function.body):
+        if isinstance(node, cst.Global) and not any(node in walk(s) for s in moved):
+            names += [item.name.value for item in node.names if item.name.value not in names]
+    used = {n.value for s in moved for n in walk(s) if isinstance(n, cst.Name)}
+    declared = [name for name in names if name in used]
+    if not declared:
+        return moved
+    return [cst.parse_statement(f"global {', '.join(declared)}\n"), *moved]
+
+
+def _check_tail_names(
+    wanted: Sequence[str],
+    self_name: str | None,
+    intermediates: set[str],
+    in_range: set[str],
+    value: str | None,
+) -> None:
+    """Refuse a tail that reads what a callback cannot receive: the task's own request, an
+    earlier step's result (a chain hands on only the last), or the dispatched work itself."""
+    for name in wanted:
+        if name == self_name:
+            raise Refused(
+                f"the code after the wait reads `{name}`, the task's own request; a "
+                "callback runs as another task: " + _BY_HAND
+            )
+        if name in intermediates:
+            raise Refused(
+                f"the code after the waits uses `{name}`, the result of an earlier step, "
+                "and a chain hands only the last result on; " + _BY_HAND
+            )
+        if name in in_range and name != value:
+            raise Refused(
+                f"the code after the wait uses `{name}`, the dispatched work itself; " + _BY_HAND
+            )
+
+
+def _check_own_request(tail: Sequence[cst.BaseStatement], task_name: str) -> None:
+    """Refuse a tail that reads the running task without `self` (`current_task`,
+    `<task>.request`): in a callback that is the callback's request."""
+    if reads_own_request(tail, task_name):
+        raise Refused(
+            f"the code after the wait reads the running task (`current_task` or "
+            f"`{task_name}.request`), which in a callback is the callback's; " + _BY_HAND
+        )
 
 
 def _last_callback(celery: CeleryModule, function: cst.FunctionDef) -> cst.FunctionDef | None:

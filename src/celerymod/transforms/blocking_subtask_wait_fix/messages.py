@@ -50,6 +50,30 @@ class _Messages(_Values):
                 "run after it has returned" + moved
             )
         self.review_notes += self.poll_notes
+        callers = self._direct_callers() if replace else ()
+        if callers:
+            shown = ", ".join(f"`{c}`" for c in callers[:5])
+            more = f" and {len(callers) - 5} more" if len(callers) > 5 else ""
+            self.review_notes.append(
+                "a direct call of the task (`task(...)`, `task.run(...)`), which ran its body "
+                "in the caller's process where the waits worked, now raises "
+                "`celery.exceptions.Ignore` from `self.replace` after sending the chain; "
+                f"these call it so: {shown}{more}"
+            )
+        base = next(
+            (
+                arg.value
+                for arg in (target.args if isinstance(target, cst.Call) else ())
+                if arg.keyword is not None and arg.keyword.value == "base"
+            ),
+            None,
+        )
+        if replace and base is not None:
+            copied = ", and run for the callback, which copies the decorator" if callback else ""
+            self.review_notes.append(
+                f"the hooks of `base={describe(base)}` (`on_success`, `after_return`, ...) no "
+                f"longer run when this task finishes on a worker (it is replaced){copied}"
+            )
         if replace and any(site.workaround is not None for site in self.shape.waits):
             self.review_notes.append(
                 "under `task_always_eager`, `.delay()` of the task now raises Celery's guard "
@@ -119,6 +143,10 @@ class _Messages(_Values):
         if notes:
             text += "; " + "; ".join(notes)
         return text
+
+    def _direct_callers(self) -> tuple[str, ...]:
+        index = self.celery.index
+        return () if index is None else index.direct_callers(self.task.definition)
 
     def _readers(self) -> str:
         """Where the scanned project reads what the task returns (`.get()` on its result,

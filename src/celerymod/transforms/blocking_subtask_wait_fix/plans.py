@@ -234,6 +234,8 @@ class _Plans(_Steps):
             self._check_wait_call(site)
             receives = position > 0 and feeds[position - 1]
             steps.append(self._signature(site, immutable=not receives, skip_first=receives))
+            if position > 0 and (note := _early_calls(site)) is not None:
+                self.review_notes.append(note)
             wait_index = self._index_of(site.node)
             assert wait_index is not None
             involved += [*self._source_statements(site, wait_index), wait_index]
@@ -271,19 +273,10 @@ class _Plans(_Steps):
             for n in walk(self.flat[i])
             if isinstance(n, cst.Name)
         }
-        apart = "other statements sit between the dispatches and the waits"
         for index in self.lifted:
-            statement = self.flat[index]
-            nodes = list(walk(statement))
-            if any(isinstance(n, cst.Name) and n.value in involved for n in nodes):
-                raise Refused(f"{apart}, using the same names; " + _BY_HAND)
-            if any(isinstance(n, _LEAVES) for n in nodes):
-                raise Refused(f"{apart}, and may leave the task early; " + _BY_HAND)
-            assigned = _single_assign_name(statement)
-            if assigned is None or not _literalish(assigned[1]):
-                self.review_notes.append(
-                    f"`{describe(statement)}` ran after the dispatch and now runs before it"
-                )
+            note = _lifted_note(self.flat[index], involved)
+            if note is not None:
+                self.review_notes.append(note)
 
     def _tail_names(self, tail: Sequence[cst.BaseStatement]) -> tuple[list[str], set[str]]:
         """(names the tail reads that the orchestrator binds before it, in order of first
@@ -438,3 +431,35 @@ def _appended_to(loop: cst.For) -> str | None:
     func = small.value.func
     assert isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
     return func.value.value
+
+
+def _early_calls(site: WaitSite) -> str | None:
+    """A later step's arguments that call something ran, in the original, after the step
+    before had finished (and may read what it wrote); a chain computes them all when it is
+    built, before its first step runs: the review note, or None."""
+    arguments = site.origin.arguments()
+    assert arguments is not None  # `_signature` refused it otherwise.
+    values = [*arguments.args, *(v for _, v in (*arguments.kwargs, *arguments.options))]
+    calls = [source_text(v) for v in values if any(isinstance(n, cst.Call) for n in walk(v))]
+    if not calls:
+        return None
+    return (
+        f"{', '.join(f'`{c}`' for c in calls)} now run{'s' if len(calls) == 1 else ''} "
+        "when the chain is built, before its first step, not after the step before it: "
+        "check nothing there reads what an earlier step does"
+    )
+
+
+def _lifted_note(statement: cst.BaseStatement, involved: set[str]) -> str | None:
+    """Refused when a statement between the dispatches and the waits shares their names or
+    may leave the task; else what moving it before the dispatch changes (None: nothing)."""
+    apart = "other statements sit between the dispatches and the waits"
+    nodes = list(walk(statement))
+    if any(isinstance(n, cst.Name) and n.value in involved for n in nodes):
+        raise Refused(f"{apart}, using the same names; " + _BY_HAND)
+    if any(isinstance(n, _LEAVES) for n in nodes):
+        raise Refused(f"{apart}, and may leave the task early; " + _BY_HAND)
+    assigned = _single_assign_name(statement)
+    if assigned is None or not _literalish(assigned[1]):
+        return f"`{describe(statement)}` ran after the dispatch and now runs before it"
+    return None

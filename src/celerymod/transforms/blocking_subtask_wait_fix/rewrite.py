@@ -277,11 +277,8 @@ def _rewrite_block(
         reasons = {id(site.node): str(refusal) for site in waits}
         # A wait that is no shape of its own says its own reason, not the first one's
         # (`try`/`except` around one, `try`/`finally` around the next).
-        for shape in shapes:
-            if shape.kind is ShapeKind.OTHER:
-                reasons.update(
-                    {id(site.node): f"{shape.reason}; {_BY_HAND}" for site in shape.waits}
-                )
+        for shape in (shape for shape in shapes if shape.kind is ShapeKind.OTHER):
+            reasons.update({id(site.node): f"{shape.reason}; {_BY_HAND}" for site in shape.waits})
         return Outcome(reasons=reasons), set()
     return outcome, rewriting.moved_ids()
 

@@ -1,6 +1,6 @@
-"""Which of a task's waits CEL001's checker fixes in place or leaves: the ready-check fix
-(`ready_fix`), the waits CEL002 takes over (`claimed_by_cel002`) and the suppressed ones
-(`suppressed_site`), which the rewrite must not take.
+"""Which of a task's waits CEL001's checker reports and rewrites (`reported_waits`,
+`rewritable_waits`, `task_polls`): not the ones CEL002 takes over (`claimed_by_cel002`),
+and the suppressed ones (`suppressed_site`) the rewrite must not take.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import libcst as cst
 from celerymod.analysis.module import CeleryModule
 from celerymod.analysis.outside_tasks import only_outside_tasks
 from celerymod.analysis.records import Task, WaitSite
-from celerymod.model import RunConfig, Safety
-from celerymod.transforms.base import Fix, with_keyword
+from celerymod.model import RunConfig
 from celerymod.transforms.blocking_subtask_wait_fix.stored import stored_result_fix
 
 
@@ -38,25 +37,6 @@ def claimed_by_cel002(celery: CeleryModule, site: WaitSite, config: RunConfig) -
     except ImportError:  # CEL002 not installed in this tree.
         return False
     return claims(site, celery, config)
-
-
-def ready_fix(site: WaitSite) -> Fix:
-    """`res.get()` where `res` is known to be ready: pass `disable_sync_subtasks=False`.
-
-    Safe: the result is finished, so the wait returns (or raises the subtask's error) at
-    once, as it did where no guard runs (eager mode); only Celery's guard, which asserts
-    before it looks at the result, stops raising."""
-    call = site.node
-    assert isinstance(call, cst.Call)
-    return Fix(
-        message=(
-            "pass `disable_sync_subtasks=False`: the code checked that the result is ready "
-            "(`.ready()`), so the wait cannot block; only Celery's guard, which raises before "
-            "looking at the result, stops raising"
-        ),
-        safety=Safety.SAFE,
-        replacements=((call, with_keyword(call, "disable_sync_subtasks", cst.Name("False"))),),
-    )
 
 
 def reported_waits(celery: CeleryModule, task: Task, config: RunConfig) -> tuple[WaitSite, ...]:

@@ -106,6 +106,30 @@ class _Spelling:
         )
         return tuple(sorted({item for item in items if item is not None}, key=str))
 
+    def _callback_registered(self, name: str) -> str:
+        """The name Celery registers the callback `name` under: the task's literal
+        `name="x"` with the callback's suffix, else Celery's default `<module>.<name>`."""
+        target = self.task.decorator.decorator if self.task.decorator else None
+        given = None
+        if isinstance(target, cst.Call):
+            given = next(
+                (a.value for a in target.args if a.keyword and a.keyword.value == "name"), None
+            )
+        if isinstance(given, cst.SimpleString):
+            suffix = name[len(self.function.name.value) :]
+            return f"{self.task.definition.registered_name}{suffix}"
+        return f"{self.celery._module_prefix}.{name}"
+
+    def _registered_elsewhere(self, name: str) -> bool:
+        """Whether a task of this module or of the scanned project already registers under
+        the callback `name`'s registered name: two tasks under one name, and the chain would
+        run whichever the worker imported last."""
+        registered = self._callback_registered(name)
+        if any(t.definition.registered_name == registered for t in self.celery.tasks):
+            return True
+        index = self.celery.index
+        return index is not None and index.task_by_registered_name(registered) is not None
+
     def _callback_decorator(self, decorator: cst.Decorator, name: str) -> cst.Decorator:
         """The orchestrator's decorator for the callback `name`, which must register under
         a name of its own: were both registered under one name, the chord would call the

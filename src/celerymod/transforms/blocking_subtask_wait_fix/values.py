@@ -7,7 +7,9 @@ from __future__ import annotations
 import libcst as cst
 
 from celerymod.analysis.module import CeleryModule
+from celerymod.analysis.records import WaitSite
 from celerymod.analysis.syntax import source_text
+from celerymod.analysis.vocabulary import CallForm
 from celerymod.analysis.waits import _rebinds
 from celerymod.transforms.base import walk
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
@@ -110,19 +112,83 @@ class _Values(_Plans):
         ]
         return {id(n) for statement in moved for n in walk(statement)}
 
+    def _applied_note(self, params: list[str]) -> str | None:
+        """The note naming the arguments of `.apply()` steps that may not survive JSON
+        unchanged, or None; refused when one provably cannot travel."""
+        unsure: list[str] = []
+        for site in self.shape.waits:
+            for value in _applied_arguments(site):
+                verdict = self._travels(value, params)
+                if isinstance(verdict, str):
+                    raise Refused(
+                        f"`{source_text(value)}` is {verdict}: `.apply()` passed it as it was, "
+                        "and a chain step's arguments go through Celery's JSON serializer "
+                        "(`EncodeError` when the canvas is sent); " + _BY_HAND
+                    )
+                if verdict is not True:
+                    unsure.append(source_text(value))
+        if not unsure:
+            return None
+        one = len(unsure) == 1
+        return (
+            f"{', '.join(f'`{text}`' for text in unsure)}, passed as "
+            f"{'it was' if one else 'they were'} by `.apply()`, now {'goes' if one else 'go'} "
+            f"through the serializer as a step's argument{'' if one else 's'}: check "
+            f"{'it survives' if one else 'they survive'} JSON unchanged (a tuple comes back a list)"
+        )
+
+    def _travels(self, value: cst.BaseExpression, params: list[str]) -> bool | str:
+        """`_serialisable` for an expression: a name, a JSON literal, or a list or dict
+        display of those (`[x]`, `{"id": x}`)."""
+        if isinstance(value, cst.Name) and value.value not in ("None", "True", "False"):
+            return self._serialisable(value.value, params)
+        reason = _never_serialisable(value)
+        if reason is not None:
+            return reason
+        if isinstance(value, cst.List):
+            parts = [e.value for e in value.elements if isinstance(e, cst.Element)]
+            if len(parts) != len(value.elements):
+                return False  # `*rest`
+        elif isinstance(value, cst.Dict):
+            if not all(
+                isinstance(e, cst.DictElement)
+                and isinstance(e.key, cst.SimpleString | cst.ConcatenatedString)
+                and _json_stable(e.key)
+                for e in value.elements
+            ):
+                return False
+            parts = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+        else:
+            return _json_stable(value)
+        verdicts = [self._travels(part, params) for part in parts]
+        reasons = [v for v in verdicts if isinstance(v, str)]
+        return reasons[0] if reasons else all(v is True for v in verdicts)
+
     def _serialisable(self, name: str, params: list[str]) -> bool | str:
         """Whether `name`'s value survives the JSON serializer unchanged on its way to the
         callback: True for a parameter (it arrived through the serializer) or a name bound
         only to JSON-stable literals; a reason (str) when a binding provably cannot travel
-        (a set, a model instance); False when celerymod cannot tell."""
-        if name in params:
-            return True
+        (a set, a model instance); False when celerymod cannot tell. A parameter's default
+        did not travel (`fields=("a", "b")` comes back a list), nor does a value the task
+        binds to it again (`ids = set(ids)`): those are judged as any other binding."""
         values = []
         other_binding = False
+        default = None
+        if name in params:
+            every = (*self.function.params.posonly_params, *self.function.params.params)
+            param = next(p for p in every if p.name.value == name)
+            default = param.default
+            if default is not None:
+                reason = _never_serialisable(default)
+                if reason is not None:
+                    return f"{reason} when its default is used"
+                values.append(default)
         before = self.branch.before if self.branch is not None else ()
         for statement in [*before, *self.flat[: self.first], *(self.flat[i] for i in self.lifted)]:
             assigned = _single_assign_name(statement)
             if assigned is not None and assigned[0] == name:
+                if name in params and _or_literal(assigned[1], name):
+                    continue  # `items = items or []`: what was sent, or a JSON literal.
                 values.append(assigned[1])
             elif _rebinds(statement, name):
                 # Bound some other way (`x += ...`, loop target, unpacking): cannot tell.
@@ -133,7 +199,29 @@ class _Values(_Plans):
                 return reason
         if other_binding:
             return False
+        if name in params and default is None and len(values) == 0:
+            return True  # Only what the caller sent.
         return bool(values) and all(_json_stable(v) for v in values)
+
+
+def _applied_arguments(site: WaitSite) -> list[cst.BaseExpression]:
+    """The arguments of a step that was `t.apply(...)`: they never went through the
+    serializer (the task ran in the orchestrator's process), and now they do."""
+    arguments = site.origin.arguments()
+    if site.origin.form is not CallForm.APPLY or arguments is None:
+        return []
+    return [*arguments.args, *(value for _, value in arguments.kwargs)]
+
+
+def _or_literal(node: cst.BaseExpression, name: str) -> bool:
+    """`name or <JSON-stable literal>` (`items = items or []`)."""
+    return (
+        isinstance(node, cst.BooleanOperation)
+        and isinstance(node.operator, cst.Or)
+        and isinstance(node.left, cst.Name)
+        and node.left.value == name
+        and _json_stable(node.right)
+    )
 
 
 def _never_serialisable(node: cst.BaseExpression) -> str | None:

@@ -5,6 +5,7 @@ derives alike; the caller's import of the helper; the extraction of the task's b
 from __future__ import annotations
 
 import bisect
+import builtins
 from collections.abc import Iterable, Sequence
 
 import libcst as cst
@@ -19,13 +20,17 @@ _EQUAL = cst.AssignEqual(
 )
 
 
+_BUILTINS = frozenset(dir(builtins))
+
+
 def helper_name(task_name: str, taken: Iterable[str]) -> str:
     """The task's name without a trailing `_task` (`<name>_impl` when it has none), with
-    `_2`, `_3`, ... when taken. Public, no leading underscore: another module may import it,
+    `_2`, `_3`, ... when taken (by the module or a builtin). Public, no leading underscore: another module may import it,
     and a private name imported across modules is what linters flag."""
     stripped = task_name.removesuffix("_task")
     base = stripped if stripped and stripped != task_name else f"{task_name}_impl"
-    used = set(taken)
+    # A module-level `sum` would shadow the builtin for the whole module (and recurse).
+    used = set(taken) | _BUILTINS
     if base not in used:
         return base
     number = 2
@@ -39,7 +44,7 @@ def module_names(module: CeleryModule) -> set[str]:
     entry = module.index_entry()
     if entry is not None:
         return entry_names(entry)
-    names = set(module._module_values)
+    names = set(module._module_values) | set(module.declared_global)
     names |= {bound for bound, _ in module.module_aliases}
     return names
 
@@ -51,12 +56,15 @@ def entry_names(entry: IndexEntry) -> set[str]:
         | set(entry.task_classes)
         | {bound for bound, _ in entry.aliases}
         | {task.name for task in entry.tasks}
+        | set(entry.declared_global)
     )
 
 
 def wrapped_helper(task: Task, module: cst.Module) -> str | None:
-    """The helper a task already wraps (`return _h(...)` as its whole body, `_h` a
-    module-level function), or None."""
+    """The helper a task already wraps (`return _h(a, b)` as its whole body, `_h` a
+    module-level function, passed the task's own parameters unchanged, as `extraction`
+    writes it), or None. A call that maps them (`_h(a, weight=3)`) is not a wrapper: a
+    caller calling `_h` with the task's arguments would drop the mapping."""
     body = task.function.body
     if not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
         return None
@@ -71,12 +79,81 @@ def wrapped_helper(task: Task, module: cst.Module) -> str | None:
     ):
         return None
     name = ret.value.func.value
-    defined = any(isinstance(s, cst.FunctionDef) and s.name.value == name for s in module.body)
-    return name if defined else None
+    helper = next(
+        (s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == name), None
+    )
+    forwarded = [_arg_text(a) for a in ret.value.args] == [
+        _arg_text(a) for a in _forwarding_args(task)
+    ]
+    # The caller calls the helper with the task's arguments: its parameters (defaults
+    # included) must be the task's.
+    same = helper is not None and _params_text(helper.params) == _params_text(
+        task.function.params.with_changes(
+            posonly_params=_helper_params(task)[0], params=_helper_params(task)[1]
+        )
+    )
+    return name if forwarded and same else None
+
+
+def _params_text(params: cst.Parameters) -> list[str]:
+    """Each parameter's kind, name and default (annotations and spacing aside)."""
+    every = [
+        *(("/", p) for p in params.posonly_params),
+        *(("", p) for p in params.params),
+        *([("*", params.star_arg)] if isinstance(params.star_arg, cst.Param) else []),
+        *(("kw", p) for p in params.kwonly_params),
+        *([("**", params.star_kwarg)] if params.star_kwarg is not None else []),
+    ]
+    code = cst.Module(body=[]).code_for_node
+    return [
+        f"{kind}{p.name.value}={code(p.default) if p.default is not None else ''}"
+        for kind, p in every
+    ]
+
+
+def _arg_text(arg: cst.Arg) -> str:
+    star = arg.star if isinstance(arg.star, str) else ""
+    keyword = f"{arg.keyword.value}=" if arg.keyword is not None else ""
+    return f"{star}{keyword}{cst.Module(body=[]).code_for_node(arg.value)}"
+
+
+def _forwarding_args(task: Task) -> list[cst.Arg]:
+    """The arguments a wrapper passes its helper: each parameter of the task (but a bind
+    task's `self`), positional, `*args`, keyword-only by keyword, `**kwargs`."""
+    params = task.function.params
+    posonly, positional = _helper_params(task)
+    call_args: list[cst.Arg] = [cst.Arg(cst.Name(p.name.value)) for p in posonly]
+    call_args += [cst.Arg(cst.Name(p.name.value)) for p in positional]
+    if isinstance(params.star_arg, cst.Param):
+        call_args.append(cst.Arg(cst.Name(params.star_arg.name.value), star="*"))
+    call_args += [
+        cst.Arg(cst.Name(p.name.value), keyword=cst.Name(p.name.value), equal=_EQUAL)
+        for p in params.kwonly_params
+    ]
+    if params.star_kwarg is not None:
+        call_args.append(cst.Arg(cst.Name(params.star_kwarg.name.value), star="**"))
+    return call_args
+
+
+def _helper_params(task: Task) -> tuple[list[cst.Param], list[cst.Param]]:
+    """The task's positional-only and positional parameters, without a bind task's `self`."""
+    params = task.function.params
+    positional = list(params.params)
+    posonly = list(params.posonly_params)
+    if task.definition.bind:
+        if posonly:
+            posonly = posonly[1:]
+        elif positional:
+            positional = positional[1:]
+    return posonly, positional
 
 
 def _caller_import(
-    task_expr: cst.BaseExpression, module: CeleryModule, callee: TaskDefinition, helper: str
+    task_expr: cst.BaseExpression,
+    module: CeleryModule,
+    callee: TaskDefinition,
+    helper: str,
+    local_names: Iterable[str] = (),
 ) -> (
     tuple[
         cst.BaseExpression,
@@ -88,7 +165,7 @@ def _caller_import(
     """How the caller reaches the helper: `m._h` when it names the task as `m.task` with `m`
     the callee module; else the bare name, added to the `from ... import` that imports the
     task, or imported by a new statement; under an alias (`_h as _h_2`) when the caller
-    already binds the name."""
+    already binds the name, at module level or in the calling function (`local_names`)."""
     assert callee.module is not None
     if isinstance(task_expr, cst.Attribute) and callee.module in module.dotted_names(
         task_expr.value
@@ -99,7 +176,7 @@ def _caller_import(
     existing = next((name for name, dotted in bound.items() if dotted == target), None)
     if existing is not None:  # Already imported (by an earlier fix of this file).
         return cst.Name(existing), None, None
-    taken = set(bound) | set(module._module_values)
+    taken = set(bound) | set(module._module_values) | set(local_names)
     local, number = helper, 2
     while local in taken:  # The caller binds that name already: import under an alias.
         local, number = f"{helper}_{number}", number + 1
@@ -203,14 +280,7 @@ def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.FlattenSentine
     without `self` for a bind task) followed by the task as a one-line wrapper."""
     function = task.function
     params = function.params
-    bind = task.definition.bind
-    positional = list(params.params)
-    posonly = list(params.posonly_params)
-    if bind:
-        if posonly:
-            posonly = posonly[1:]
-        elif positional:
-            positional = positional[1:]
+    posonly, positional = _helper_params(task)
     helper_params = params.with_changes(posonly_params=posonly, params=positional)
     if not posonly and helper_params.posonly_ind != cst.MaybeSentinel.DEFAULT:
         helper_params = helper_params.with_changes(posonly_ind=cst.MaybeSentinel.DEFAULT)
@@ -223,16 +293,7 @@ def extraction(task: Task, helper: str) -> tuple[cst.CSTNode, cst.FlattenSentine
         params=helper_params,
         leading_lines=function.leading_lines,
     )
-    call_args: list[cst.Arg] = [cst.Arg(cst.Name(p.name.value)) for p in posonly]
-    call_args += [cst.Arg(cst.Name(p.name.value)) for p in positional]
-    if isinstance(params.star_arg, cst.Param):
-        call_args.append(cst.Arg(cst.Name(params.star_arg.name.value), star="*"))
-    call_args += [
-        cst.Arg(cst.Name(p.name.value), keyword=cst.Name(p.name.value), equal=_EQUAL)
-        for p in params.kwonly_params
-    ]
-    if params.star_kwarg is not None:
-        call_args.append(cst.Arg(cst.Name(params.star_kwarg.name.value), star="**"))
+    call_args = _forwarding_args(task)
     body = cst.IndentedBlock(
         body=[
             cst.SimpleStatementLine(

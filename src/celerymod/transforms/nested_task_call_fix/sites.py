@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import libcst as cst
+from libcst.metadata import Assignment, GlobalScope
 
 from celerymod.analysis.arguments import call_arguments
 from celerymod.analysis.index import TaskDefinition
@@ -90,6 +91,9 @@ class Plan:
     lost: tuple[str, ...]
     already_extracted: bool
     wait_options: tuple[str, ...] = ()
+    # The line of the dispatch, when code sits between it and the wait: the body now runs
+    # (and fails) there, before that code.
+    moved_ahead: int | None = None
 
     @property
     def routed(self) -> tuple[str, ...]:
@@ -170,6 +174,11 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
             f"`{name}` is a `bind=True` task whose body uses `self` (request, retries, "
             "state): a plain helper has no `self`"
         )
+    if callee.uses_self:
+        return (
+            f"`{name}`'s body reads the running task (`current_task`, or its own "
+            "`.request`): called as a helper, that is the caller's request or none"
+        )
     if origin.form in (CallForm.APPLY_ASYNC, CallForm.APPLY) and any(
         arg.star == "**" for arg in call.args
     ):
@@ -182,6 +191,7 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
     )
     if local is None and callee.module == module.module_name and callee.path == module.path:
         return f"celerymod cannot find `{name}`'s definition in this module"
+    locals_here = _local_names(module, site.node)
     if local is not None:
         existing = wrapped_helper(local, module.module)
         helper = existing or helper_name(callee.name, module_names(module))
@@ -195,10 +205,17 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
             return f"`{name}` is defined outside the scanned paths"
         helper = helper_name(callee.name, entry_names(entry))
         already = False
-        found = _caller_import(task_expr, module, callee, helper)
+        found = _caller_import(task_expr, module, callee, helper, locals_here)
         if isinstance(found, str):
             return found
         helper_expr, import_edit, add_import = found
+    if isinstance(helper_expr, cst.Name) and helper_expr.value in locals_here:
+        # The helper is a module-level name every module derives alike; a local of that
+        # name is what a call here would reach (`score = 0`, then `score(i)`).
+        return (
+            f"the helper's name `{helper_expr.value}` is bound locally in `{site.task.name}`, "
+            "where a call would reach that instead: rename the local first"
+        )
     arguments = origin.arguments()
     if arguments is None:
         return None
@@ -210,18 +227,21 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         args = list(call.args)
         options = ()
     else:
-        args = _arguments_of(arguments)
+        args = _arguments_of(arguments, module)
         options = arguments.options
     args = _without_trailing_comma(args)
     helper_call = cst.Call(func=helper_expr, args=args)
     site_edits: tuple[tuple[cst.CSTNode, Replacement], ...]
+    moved_ahead: int | None = None
     if placement is None:
         site_edits = ((site.node, helper_call),)
     else:
-        site_edits = _merged(site, module, helper_call) or (
-            (call, helper_call),
-            (site.node, cst.Name(placement)),
-        )
+        merged = _merged(site, module, helper_call)
+        site_edits = merged or ((call, helper_call), (site.node, cst.Name(placement)))
+        if merged is None and not _next_statement(site, module):
+            # The body runs at the dispatch, before the code in between.
+            position = module._position(call)
+            moved_ahead = position.start.line if position is not None else 0
     lost = tuple(_lost_option(key, text) for key, text in callee.options if key not in KEPT_OPTIONS)
     return Plan(
         site=site,
@@ -240,7 +260,19 @@ def _analyze(site: WaitSite, module: CeleryModule) -> Plan | str | None:
         wait_options=tuple(" ".join(source_text(a).split()).rstrip(", ") for a in site.node.args)
         if isinstance(site.node, cst.Call)
         else (),
+        moved_ahead=moved_ahead,
     )
+
+
+def _local_names(module: CeleryModule, node: cst.CSTNode) -> frozenset[str]:
+    """The names bound where `node` runs, below the module: the function's parameters and
+    locals, a comprehension's targets (empty without scope metadata)."""
+    names: set[str] = set()
+    scope = module._scope(node)
+    while scope is not None and not isinstance(scope, GlobalScope):
+        names |= {assignment.name for assignment in scope.assignments}
+        scope = scope.parent
+    return frozenset(names)
 
 
 def _lost_option(key: str, text: str) -> str:
@@ -310,6 +342,21 @@ def _site_placement(site: WaitSite, module: CeleryModule) -> tuple[str | None, s
     return None, f"the result of `{dispatch}` is used other than by this one wait"
 
 
+def _next_statement(site: WaitSite, module: CeleryModule) -> bool:
+    """Whether the wait sits in the statement right after the dispatch's, in one block:
+    nothing runs between them."""
+    dispatch = site.origin.sources[0]
+    block = module.parent(dispatch)
+    node: cst.CSTNode | None = site.node
+    while node is not None and module.parent(node) is not block:
+        node = module.parent(node)
+    body = list(getattr(block, "body", ()))
+    at = {id(statement): index for index, statement in enumerate(body)}
+    if node is None or id(dispatch) not in at or id(node) not in at:
+        return False
+    return at[id(node)] == at[id(dispatch)] + 1
+
+
 def _merged(
     site: WaitSite, module: CeleryModule, helper_call: cst.Call
 ) -> tuple[tuple[cst.CSTNode, Replacement], ...] | None:
@@ -342,15 +389,51 @@ def _merged(
     return ((dispatch, cst.RemovalSentinel.REMOVE), (line, merged))
 
 
-def _arguments_of(arguments: object) -> list[cst.Arg]:
+def _arguments_of(arguments: object, module: CeleryModule) -> list[cst.Arg]:
     from celerymod.analysis.arguments import CallArguments
 
     assert isinstance(arguments, CallArguments)
+    def spread(value: cst.BaseExpression, empty: cst.BaseExpression) -> cst.BaseExpression:
+        return value if _never_none(module, value) else _or(value, empty)
+
     args = [cst.Arg(value=v) for v in arguments.args]
-    args += [cst.Arg(value=v, star="*") for v in arguments.star_args]
+    args += [cst.Arg(value=spread(v, cst.Tuple([])), star="*") for v in arguments.star_args]
     args += [cst.Arg(value=v, keyword=cst.Name(k), equal=_EQUAL) for k, v in arguments.kwargs]
-    args += [cst.Arg(value=v, star="**") for v in arguments.star_kwargs]
+    args += [cst.Arg(value=spread(v, cst.Dict([])), star="**") for v in arguments.star_kwargs]
     return args
+
+
+_DISPLAYS = (cst.List, cst.Tuple, cst.Dict, cst.ListComp, cst.DictComp, cst.BinaryOperation)
+
+
+def _never_none(module: CeleryModule, value: cst.BaseExpression) -> bool:
+    """A display (or a concatenation), or a name bound only to displays: never None, which
+    `apply_async(args=x, kwargs=y)` accepts for either (Celery reads `args or ()`, `kwargs
+    or {}`) and a spread `*x` / `**y` does not."""
+    if isinstance(value, _DISPLAYS):
+        return True
+    scope = module._scope(value) if isinstance(value, cst.Name) else None
+    if scope is None or not isinstance(value, cst.Name):
+        return False
+    assignments = list(scope[value.value])
+    for assignment in assignments:
+        node = assignment.node if isinstance(assignment, Assignment) else None
+        target = module.parent(node) if isinstance(node, cst.Name) else None
+        statement = module.parent(target) if isinstance(target, cst.AssignTarget) else None
+        if not (isinstance(statement, cst.Assign) and isinstance(statement.value, _DISPLAYS)):
+            return False
+    return bool(assignments)
+
+
+def _or(value: cst.BaseExpression, empty: cst.BaseExpression) -> cst.BaseExpression:
+    """`(value or <empty>)`."""
+    return cst.BooleanOperation(
+        left=value,
+        operator=cst.Or(),
+        right=empty,
+        lpar=[cst.LeftParen()],
+        rpar=[cst.RightParen()],
+    )
 
 
 def _without_trailing_comma(args: list[cst.Arg]) -> list[cst.Arg]:
