@@ -145,3 +145,17 @@ def test_concurrent_runs_share_one_cache(tmp_path: Path) -> None:
     assert not list(cache_dir.rglob("*.tmp"))
     warm = celerymod("check", ".", cwd=project, env=env)
     assert warm.stdout.encode() == outputs[0]
+
+
+def test_index_entries_with_task_uses_round_trip(tmp_path: Path) -> None:
+    """Every value type an index entry holds decodes back (`TaskUse` did not: each file
+    that dispatched a task was indexed again on every warm run)."""
+    from celerymod import cache
+    from celerymod.analysis import indexing
+
+    source = b"from proj.tasks import add\n\n\ndef view():\n    return add.delay(1).get()\n"
+    entry = indexing.index_file(source, "proj/views.py", "proj.views")
+    assert entry is not None and entry.uses, entry
+    store = cache.Cache(str(tmp_path))
+    store.put("entry", entry)
+    assert store.get("entry") == (True, entry)

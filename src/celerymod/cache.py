@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from celerymod import __version__, textio
-from celerymod.analysis.index import IndexEntry, ProjectIndex, TaskDefinition
+from celerymod.analysis.index import IndexEntry, ProjectIndex, TaskDefinition, TaskUse
 from celerymod.model import (
     FileError,
     FileResult,
@@ -53,7 +53,15 @@ ENV_VAR = "CELERYMOD_CACHE_DIR"
 _TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        FileResult, Finding, FixInfo, ForeignEdit, FileError, Span, IndexEntry, TaskDefinition
+        FileResult,
+        Finding,
+        FixInfo,
+        ForeignEdit,
+        FileError,
+        Span,
+        IndexEntry,
+        TaskDefinition,
+        TaskUse,
     )
 }
 _ENUMS: dict[str, type[Enum]] = {cls.__name__: cls for cls in (Safety, Strategy)}
