@@ -149,3 +149,41 @@ def test_chosen_fixes_of_two_equal_waits_are_both_applied(tmp_path: Path) -> Non
     only_second = fixed([second])
     assert "v1 = [t2.delay(i).get() for i in items]" in only_second
     assert "v3 = [t2_impl(i) for i in items]" in only_second
+
+
+FREED_FROM_WORKAROUND = """\
+from celery import group, shared_task
+from celery.result import allow_join_result
+
+from tasks import t1, t2
+
+
+@shared_task
+def job0(items):
+    with allow_join_result():
+        values = group(t1.s(i) for i in items).apply_async().get()
+        total = t2.delay(sum(values)).get()
+    return total
+"""
+
+
+def test_a_fix_found_in_fixed_code_that_edits_another_file_is_applied_by_one_run(
+    tmp_path: Path,
+) -> None:
+    """The CEL001 rewrite removes the workaround and moves `t2.delay(...).get()` into the
+    callback, where CEL002 now takes it: an edit of tasks.py no first-round fix sent. The
+    runner processes tasks.py again with it, so one run reaches the end (it said "left for
+    the next run" and exited 2)."""
+    _tree(tmp_path, FREED_FROM_WORKAROUND)
+    shown = celerymod("fix", "--unsafe-fixes", "--strategy", "replace", ".", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "left for the next run" not in shown.stderr
+    written = celerymod(
+        "fix", "--write", "--unsafe-fixes", "--strategy", "replace", ".", cwd=tmp_path
+    )
+    assert written.returncode == 0, written.stdout + written.stderr
+    caller = (tmp_path / "caller.py").read_text("utf-8")
+    assert "total = t2_impl(sum(values))" in caller, caller
+    assert "def t2_impl(" in (tmp_path / "tasks.py").read_text("utf-8")
+    checked = celerymod("check", "--unsafe-fixes", "--strategy", "replace", ".", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -168,10 +168,10 @@ def _fixpoint(
     """Apply, to the code the fixes produced, the fixes found in it, until none is left.
 
     Returns the code, the fixes applied on the way, and what went wrong ("" if nothing).
-    A fix that also edits another file is applied only when every such edit is in `sent`
-    (the run sends it anyway: a second wait on a task the first fix extracts, one that an
-    overlapping fix dissolved or moved); the others are left for the next run, their other
-    half would go to a file this file's processing cannot reach, and the problem says so.
+    A fix that also edits another file is applied when the runner delivers the edits of
+    applied fixes (`config.sends_foreign`: it processes that file again), or when every such
+    edit is in `sent` (the run sends it anyway: a second wait on a task the first fix
+    extracts); otherwise it is left for the next run, and the problem says so.
     """
     applied: list[FixInfo] = []
     for _ in range(_FIXPOINT_ROUNDS):
@@ -180,7 +180,9 @@ def _fixpoint(
             for p in _analyze(text, context, rules)
             if p.finding.fix is not None and config.applies(p.finding.fix)
         ]
-        wanted = {fix.key: fix for fix in offered if set(fix.foreign) <= set(sent)}
+        wanted = {
+            fix.key: fix for fix in offered if config.sends_foreign or set(fix.foreign) <= set(sent)
+        }
         left = _left_for_next_run(len(offered) - len(wanted))
         if not wanted:
             return text, tuple(applied), left

@@ -213,6 +213,10 @@ class RunConfig:
     # all `check` needs (its findings, their `[*]`, and the proof that each fix compiles);
     # a fixpoint round re-analyses the whole fixed file.
     fixpoint: bool = True
+    # The fixpoint may apply a fix found in fixed code whose edit of another file no earlier
+    # fix sent: the runner (`runner.run`) then processes that file again with it. False
+    # where nobody would (one file read from stdin): such a fix is left, and said so.
+    sends_foreign: bool = False
 
     def for_file(self, path: str) -> RunConfig:
         """This config with the `per-file-ignores` that match `path` folded into `ignore`."""

@@ -288,36 +288,69 @@ def run(
     """Process every file (in a pool when there are enough) and return results in order.
 
     A fix may also edit another file (`FixInfo.foreign`); those files are processed once
-    more with the edits sent to them, so each result holds everything that changes it.
+    more with the edits sent to them, so each result holds everything that changes it. A
+    fix found in a file's fixed code may send a new edit (a CEL002 wait a CEL001 rewrite
+    freed from its workaround): the files it edits are processed again, until no fix sends
+    anything new.
     """
+    config = replace(config, sends_foreign=True)
     results = list(_map(_process_one, files, config, index, progress))
-    edits = foreign_edits(results, config)
-    if not edits:
-        return results
     by_path = {file.path: file for file in files}
-    redone: list[FileResult] = []
-    for result in results:
-        wanted = edits.get(result.path)
-        if not wanted:
-            redone.append(result)
-            continue
-        try:
-            source = read_source(by_path[result.path].absolute)
-        except OSError as error:
-            redone.append(FileResult(result.path, errors=(FileError(result.path, _reason(error)),)))
-            continue
-        redone.append(process_source(source, by_path[result.path], config, index, wanted))
-    return redone
+    sent: dict[str, list[ForeignEdit]] = {}
+    for _ in range(_FOREIGN_ROUNDS):
+        edits = foreign_edits(results, config)
+        grown = {
+            path
+            for path, wanted in edits.items()
+            if path in by_path and any(edit not in sent.get(path, ()) for edit in wanted)
+        }
+        if not grown:
+            return results
+        for path in grown:
+            bucket = sent.setdefault(path, [])
+            bucket += [edit for edit in edits[path] if edit not in bucket]
+        results = [
+            _again(by_path[r.path], sent[r.path], config, index) if r.path in grown else r
+            for r in results
+        ]
+    # Still growing: say so on each file that would have been processed again.
+    problem = (
+        f"fixes in other files still sent edits here after {_FOREIGN_ROUNDS} rounds; run "
+        "`celerymod fix` again"
+    )
+    return [
+        replace(r, errors=(*r.errors, FileError(r.path, problem))) if r.path in grown else r
+        for r in results
+    ]
+
+
+# Rounds of edits sent between files: each round answers edits found in the last one's
+# fixed code; two are all real projects and 1,800 fuzzed trees needed.
+_FOREIGN_ROUNDS = 8
+
+
+def _again(
+    file: SourceFile,
+    edits: Sequence[ForeignEdit],
+    config: RunConfig,
+    index: ProjectIndex | None,
+) -> FileResult:
+    """A file processed again with every edit other files' fixes send it."""
+    try:
+        source = read_source(file.absolute)
+    except OSError as error:
+        return FileResult(file.path, errors=(FileError(file.path, _reason(error)),))
+    return process_source(source, file, config, index, edits)
 
 
 def foreign_edits(results: Iterable[FileResult], config: RunConfig) -> dict[str, list[ForeignEdit]]:
     """Every foreign edit the applied fixes of `results` send, by target path, each once."""
     edits: dict[str, list[ForeignEdit]] = {}
     for result in results:
-        for finding in result.findings:
-            if finding.fix is None or not config.applies(finding.fix):
-                continue
-            for edit in finding.fix.foreign:
+        fixes = [f.fix for f in result.findings if f.fix is not None and config.applies(f.fix)]
+        # And the fixes the fixpoint applied to code earlier fixes produced.
+        for fix in (*fixes, *result.applied):
+            for edit in fix.foreign:
                 bucket = edits.setdefault(edit.path, [])
                 if edit not in bucket:
                     bucket.append(edit)

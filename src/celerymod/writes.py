@@ -58,6 +58,12 @@ def write_results(results: Iterable[FileResult], files: Sequence[SourceFile]) ->
         for result in changed
         for finding in result.findings
         if finding.fix is not None and finding.fix.foreign
+    ] + [
+        # Fixes the fixpoint applied to fixed code edit other files too.
+        {result.path, *fix.other_paths}
+        for result in changed
+        for fix in result.applied
+        if fix.foreign
     ]
     written: list[str] = []
     errors: list[FileError] = []
@@ -173,7 +179,9 @@ def _rolled_back(
     done_paths = {item.path for item, _ in done}
     for item in items:
         if item.path != failed.path and item.path not in done_paths:
-            errors.append(FileError(item.path, f"not written: {failed.path} of the same change failed"))
+            errors.append(
+                FileError(item.path, f"not written: {failed.path} of the same change failed")
+            )
     return WriteOutcome(tuple(kept), tuple(errors))
 
 
