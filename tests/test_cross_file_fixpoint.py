@@ -98,8 +98,8 @@ def test_waits_a_cel001_fix_moves_into_its_callback_are_fixed_by_one_run(tmp_pat
 
 
 def test_a_later_fix_whose_other_file_edit_is_not_sent_is_left_and_said(tmp_path: Path) -> None:
-    """A fix the fixpoint finds whose edit of another file no first-round fix sends cannot be
-    applied by this run (the other file is not processed again): the run says so, not silent."""
+    """Where nobody processes the other file again (`sends_foreign` unset: not the runner),
+    a fix the fixpoint finds that edits another file is left, and the problem says so."""
     from celerymod import discovery, engine, registry, runner
     from celerymod.model import RunConfig
     from celerymod.transforms.base import ModuleContext
@@ -113,7 +113,7 @@ def test_a_later_fix_whose_other_file_edit_is_not_sent_is_left_and_said(tmp_path
     context = ModuleContext(caller.path, caller.module_name, config, index)
     rules = [rule for rule in registry.RULES if config.selects(rule.code)]
     text = TWO_EQUAL_WAITS
-    same, applied, problem = engine._fixpoint(text, context, rules, config, sent=())
+    same, applied, problem = engine._fixpoint(text, context, rules, config)
     assert (same, applied) == (text, ())
     assert problem == (
         "3 fixes that also edit another file, found in the fixed code, are left for the next "

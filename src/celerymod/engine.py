@@ -130,10 +130,7 @@ def process(
     if keys is None and config.fixpoint:
         # "Every fix" means the fixpoint: a fix may produce code that another fix applies to
         # (a CEL001 callback now holding a CEL002 wait). A chosen subset stays that subset.
-        # The foreign edits this file's first-round fixes send (the runner sends exactly
-        # those, `runner.foreign_edits`): a later fix sending only these needs no other run.
-        sent = {edit for fix in fixable if config.applies(fix) for edit in fix.foreign}
-        new_text, later, problem = _fixpoint(new_text, context, rules, config, sent)
+        new_text, later, problem = _fixpoint(new_text, context, rules, config)
         applied += later
         errors = (FileError(path, problem),) if problem else ()
     if new_text == decoded.text:
@@ -163,15 +160,13 @@ def _fixpoint(
     context: ModuleContext,
     rules: Sequence[RuleSpec],
     config: RunConfig,
-    sent: Collection[ForeignEdit] = (),
 ) -> tuple[str, tuple[FixInfo, ...], str]:
     """Apply, to the code the fixes produced, the fixes found in it, until none is left.
 
     Returns the code, the fixes applied on the way, and what went wrong ("" if nothing).
-    A fix that also edits another file is applied when the runner delivers the edits of
-    applied fixes (`config.sends_foreign`: it processes that file again), or when every such
-    edit is in `sent` (the run sends it anyway: a second wait on a task the first fix
-    extracts); otherwise it is left for the next run, and the problem says so.
+    A fix that also edits another file is applied only when the runner delivers the edits
+    of applied fixes (`config.sends_foreign`: it processes that file again); otherwise it
+    is left for the next run, and the problem says so.
     """
     applied: list[FixInfo] = []
     for _ in range(_FIXPOINT_ROUNDS):
@@ -180,9 +175,7 @@ def _fixpoint(
             for p in _analyze(text, context, rules)
             if p.finding.fix is not None and config.applies(p.finding.fix)
         ]
-        wanted = {
-            fix.key: fix for fix in offered if config.sends_foreign or set(fix.foreign) <= set(sent)
-        }
+        wanted = {fix.key: fix for fix in offered if config.sends_foreign or not fix.foreign}
         left = _left_for_next_run(len(offered) - len(wanted))
         if not wanted:
             return text, tuple(applied), left
