@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from celerymod import registry, textio
-from celerymod.analysis.index import ProjectIndex, absolute_import, package_of
+from celerymod.analysis.index import ProjectIndex, absolute_import, import_pairs, package_of
 from celerymod.analysis.known import POLL_FIELDS, POLL_METHODS, WAIT_METHODS
 from celerymod.ast_gates_checklist import (
     catches_in_tasks,
@@ -150,22 +150,13 @@ class Gates:
     @cached_property
     def _imported(self) -> dict[str, str]:
         """Each name an import binds, with the absolute dotted name it stands for."""
-        found: dict[str, str] = {}
         package = package_of(self.module_name, self.path)
-        for node in self.nodes:
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        found[alias.asname] = alias.name
-                    else:
-                        root = alias.name.partition(".")[0]
-                        found[root] = root
-            elif isinstance(node, ast.ImportFrom):
-                module = absolute_import("." * node.level + (node.module or ""), package, self.path)
-                for alias in node.names:
-                    if module is not None:
-                        found[alias.asname or alias.name] = f"{module}.{alias.name}"
-        return found
+        return {
+            bound: dotted
+            for node in self.nodes
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for bound, dotted in import_pairs(node, package, self.path)
+        }
 
     def _dotted(self, node: ast.Name | ast.Attribute) -> str:
         """The dotted name an expression spells, its first name resolved through the
