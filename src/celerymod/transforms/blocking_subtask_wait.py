@@ -466,6 +466,7 @@ from celerymod.transforms.blocking_subtask_wait_fix.findings import (
 from celerymod.transforms.blocking_subtask_wait_fix.ready import ready_fix
 from celerymod.transforms.blocking_subtask_wait_fix.sites import (
     reported_waits,
+    rewritable_of,
     rewritable_waits,
     suppressed_site,
     task_polls,
@@ -502,8 +503,8 @@ class Checker(BaseChecker):
                     )
                 elif (stored := stored_result_fix(site)) is not None:
                     self.report(site.node, wait_message(site), fix=stored, help=wait_help(site))
-            rewritable = rewritable_waits(celery, task, self.context.config)
             polls = task_polls(celery, task)
+            rewritable = rewritable_of(waits, polls)
             loops = {id(site.node) for _, _, site in polls if site is not None}
             strategy = self.context.config.strategy
             outcome = rewrite(celery, task, rewritable, strategy, suppressed_site, steps)

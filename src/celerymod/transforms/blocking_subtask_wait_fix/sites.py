@@ -5,6 +5,8 @@ and the suppressed ones (`suppressed_site`) the rewrite must not take.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from celerymod.analysis.module import CeleryModule
@@ -61,12 +63,17 @@ def task_polls(celery: CeleryModule, task: Task) -> list[tuple[cst.While, str, W
 
 
 def rewritable_waits(celery: CeleryModule, task: Task, config: RunConfig) -> tuple[WaitSite, ...]:
-    """The waits the rewrite into a chord or chain handles: not those on a result known
-    to be ready, nor those that only read a stored outcome (each has a fix of its own);
-    and the polling loops it can take for waits (`while not res.ready():`)."""
+    """The waits the rewrite into a chord or chain handles (`rewritable_of`)."""
+    return rewritable_of(reported_waits(celery, task, config), task_polls(celery, task))
+
+
+def rewritable_of(
+    reported: Sequence[WaitSite], polls: Sequence[tuple[cst.While, str, WaitSite | None]]
+) -> tuple[WaitSite, ...]:
+    """Of a task's reported waits and polling loops, those the rewrite handles: not waits on
+    a result known to be ready, nor those that only read a stored outcome (each has a fix of
+    its own); and the polling loops it can take for waits (`while not res.ready():`)."""
     waits = tuple(
-        site
-        for site in reported_waits(celery, task, config)
-        if not site.ready_checked and stored_result_fix(site) is None
+        site for site in reported if not site.ready_checked and stored_result_fix(site) is None
     )
-    return waits + tuple(site for _, _, site in task_polls(celery, task) if site)
+    return waits + tuple(site for _, _, site in polls if site)
