@@ -18,7 +18,7 @@ from celerymod.analysis.vocabulary import Canvas
 from celerymod.analysis.waits import _rebinds
 from celerymod.model import Strategy
 from celerymod.transforms.base import walk
-from celerymod.transforms.blocking_subtask_wait_fix.body import _Body
+from celerymod.transforms.blocking_subtask_wait_fix.body import _CONDITIONAL, _Body
 from celerymod.transforms.blocking_subtask_wait_fix.common import (
     _BY_HAND,
     Refused,
@@ -27,16 +27,6 @@ from celerymod.transforms.blocking_subtask_wait_fix.common import (
 )
 from celerymod.transforms.blocking_subtask_wait_fix.polls import dropped_by_poll
 
-# Expressions whose parts run only under a condition, or repeatedly.
-_CONDITIONAL = (
-    cst.IfExp,
-    cst.BooleanOperation,
-    cst.Lambda,
-    cst.ListComp,
-    cst.SetComp,
-    cst.DictComp,
-    cst.GeneratorExp,
-)
 # Keywords a read of a finished result may pass: none changes the value of a success.
 _READ_KEYWORDS = frozenset({"timeout", "interval", "disable_sync_subtasks", "propagate"})
 
