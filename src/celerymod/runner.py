@@ -77,11 +77,21 @@ def _index_one(file: SourceFile) -> IndexEntry | None:
 
 
 def _process_one(file: SourceFile) -> FileResult:
+    return _process_file(file, _config, _index)
+
+
+def _process_file(
+    file: SourceFile,
+    config: RunConfig,
+    index: ProjectIndex | None,
+    foreign: Sequence[ForeignEdit] = (),
+) -> FileResult:
+    """Read and process one file (with the edits other files' fixes send it, if any)."""
     try:
         source = read_source(file.absolute)
     except OSError as error:
         return FileResult(path=file.path, errors=(FileError(file.path, _reason(error)),))
-    return process_source(source, file, _config, _index)
+    return process_source(source, file, config, index, foreign)
 
 
 def process_source(
@@ -310,7 +320,7 @@ def run(
             bucket = sent.setdefault(path, [])
             bucket += [edit for edit in edits[path] if edit not in bucket]
         results = [
-            _again(by_path[r.path], sent[r.path], config, index) if r.path in grown else r
+            _process_file(by_path[r.path], config, index, sent[r.path]) if r.path in grown else r
             for r in results
         ]
     # Still growing: say so on each file that would have been processed again.
@@ -325,22 +335,8 @@ def run(
 
 
 # Rounds of edits sent between files: each round answers edits found in the last one's
-# fixed code; two are all real projects and 1,800 fuzzed trees needed.
+# fixed code (the one real case seen needs two).
 _FOREIGN_ROUNDS = 8
-
-
-def _again(
-    file: SourceFile,
-    edits: Sequence[ForeignEdit],
-    config: RunConfig,
-    index: ProjectIndex | None,
-) -> FileResult:
-    """A file processed again with every edit other files' fixes send it."""
-    try:
-        source = read_source(file.absolute)
-    except OSError as error:
-        return FileResult(file.path, errors=(FileError(file.path, _reason(error)),))
-    return process_source(source, file, config, index, edits)
 
 
 def foreign_edits(results: Iterable[FileResult], config: RunConfig) -> dict[str, list[ForeignEdit]]:
